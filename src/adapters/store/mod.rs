@@ -1,0 +1,126 @@
+//! The store: one `Store` over a SQLite or a PostgreSQL pool, with runtime queries written once
+//! with `$N` placeholders (they work on both backends). Each table family's queries live in their
+//! own file as an `impl Store` block; this file owns connecting and migrating.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+/// Errors the store's callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is neither `sqlite://…` nor `postgres://…`.
+    #[error("unsupported store url `{0}`: expected sqlite://PATH or postgres://…")]
+    BadUrl(String),
+    /// A database error.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded into a domain type.
+    #[error("bad stored value in {table}.{column}: {detail}")]
+    BadValue {
+        table: &'static str,
+        column: &'static str,
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// A bounded-cardinality label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::BadUrl(_) => "bad_url",
+            StoreError::Db(_) => "db",
+            StoreError::Migrate(_) => "migrate",
+            StoreError::BadValue { .. } => "bad_value",
+        }
+    }
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The log store and everything evalgate writes, on SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// Production, and the backend that supports several `serve` replicas.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend; the body is
+/// type-checked once per backend.
+#[macro_export]
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::adapters::store::Store::Sqlite($pool) => $body,
+            $crate::adapters::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://…`).
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            return Ok(Store::Sqlite(pool));
+        }
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            return Ok(Store::Postgres(pool));
+        }
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+
+    /// Connects and applies every pending migration (idempotent).
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every pending migration; running it twice is a no-op.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Store::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Store::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// True when the store answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+}

@@ -1,0 +1,268 @@
+//! Configuration: `evalgate.toml`, overridden by `EVALGATE_SECTION__KEY` environment variables and
+//! then by flags, validated into a [`Config`] before anything runs (raw → validated, like
+//! ripgrep's lowargs/hiargs). Each section lives in its own file. Secrets never live here: the
+//! config names the environment variable that holds them.
+
+mod sections;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use sections::*;
+
+/// What went wrong loading the configuration, with the file and key it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    /// The file (or an environment override) is not valid for the schema: unknown key, wrong type.
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    /// An environment variable could not be applied.
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    /// A value parsed but is not allowed.
+    #[error("{file}: `{key}` {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// The raw, deserialised configuration. Unknown keys are errors.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the log store and evalgate's own tables live.
+    pub store: StoreConfig,
+    /// How each tick samples requests.
+    pub sampling: SamplingConfig,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+    /// Where eval suites live and which suite a rollout uses by default.
+    pub evals: EvalsConfig,
+    /// LLM judges by name.
+    pub judges: BTreeMap<String, JudgeConfig>,
+    /// Gate metrics and error budgets.
+    pub gates: GatesConfig,
+    /// Rollout plan defaults.
+    pub rollout: RolloutConfig,
+    /// Flag sinks that gateways read.
+    pub flags: FlagsConfig,
+    /// Webhook notifications.
+    pub notify: NotifyConfig,
+    /// The daemon's schedules.
+    pub schedule: ScheduleConfig,
+    /// The HTTP server.
+    pub server: ServerConfig,
+}
+
+/// The prefix of environment overrides: `EVALGATE_SAMPLING__N_PER_ARM=50`.
+pub const ENV_PREFIX: &str = "EVALGATE_";
+
+/// Variables with the prefix that are not overrides (they are read by clap or by tests).
+const RESERVED_ENV: &[&str] = &[
+    "EVALGATE_STORE",
+    "EVALGATE_CONFIG",
+    "EVALGATE_LOG",
+    "EVALGATE_TEST_PG_URL",
+];
+
+impl Config {
+    /// Loads defaults, then `path` (if given and present), then overrides from `env`, then
+    /// validates. `env` is any key-value source so tests never touch the process environment.
+    pub fn load<I>(path_opt: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let (file_label, mut table) = match path_opt {
+            Some(path) => (path.display().to_string(), read_table(path)?),
+            None => ("<defaults>".to_string(), toml::Table::new()),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|err| ConfigError::Parse {
+                file: file_label.clone(),
+                message: err.to_string(),
+            })?;
+        config.validate(&file_label)?;
+        Ok(config)
+    }
+
+    /// Loads from a TOML string (used by tests and the demo).
+    pub fn from_toml_str(label: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            file: label.to_string(),
+            message: err.to_string(),
+        })?;
+        config.validate(label)?;
+        Ok(config)
+    }
+
+    /// Checks every section's values; the error names the file and the key.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        self.store
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.sampling
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.ingest
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        for (name, judge) in &self.judges {
+            judge
+                .validate()
+                .map_err(|(key, msg)| invalid(&format!("judges.{name}.{key}"), msg))?;
+        }
+        self.schedule
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        Ok(())
+    }
+}
+
+/// Resolves the config file: `--config`, else `./evalgate.toml` when it exists, else none.
+pub fn resolve_path(flag_opt: Option<PathBuf>) -> Option<PathBuf> {
+    if flag_opt.is_some() {
+        return flag_opt;
+    }
+    let default = PathBuf::from("evalgate.toml");
+    match std::fs::metadata(&default) {
+        Ok(meta) if meta.is_file() => Some(default),
+        _ => None,
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.display().to_string(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|err| ConfigError::Parse {
+            file: path.display().to_string(),
+            message: err.to_string(),
+        })
+}
+
+/// Applies `EVALGATE_SECTION__KEY[__SUBKEY]=value` overrides. A value is parsed as a TOML value
+/// when it is one (`50`, `true`, `[1, 2]`), else taken as a string.
+fn apply_env<I>(table: &mut toml::Table, env: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    for (var, raw_value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if RESERVED_ENV.contains(&var.as_str()) || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest
+            .split("__")
+            .map(|part| part.to_ascii_lowercase())
+            .collect();
+        if path.len() < 2 || path.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                var,
+                message: "expected EVALGATE_SECTION__KEY (two underscores between parts)"
+                    .to_string(),
+            });
+        }
+        let value = parse_env_value(&raw_value);
+        insert_path(table, &path, value).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut parsed) => parsed
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or_else(|| "empty key".to_string())?;
+    let mut current = table;
+    for part in parents {
+        let entry = current
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("`{part}` is not a section")),
+        };
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config.store.url, "sqlite://evalgate.db");
+        assert!(config.sampling.n_per_arm > 0);
+    }
+
+    #[test]
+    fn env_overrides_typed_values() {
+        let config = Config::load(None, env(&[("EVALGATE_SAMPLING__N_PER_ARM", "77")])).unwrap();
+        assert_eq!(config.sampling.n_per_arm, 77);
+    }
+
+    #[test]
+    fn unknown_key_names_the_file_and_the_key() {
+        let err =
+            Config::from_toml_str("evalgate.toml", "[sampling]\nn_per_arms = 5\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("evalgate.toml"), "{text}");
+        assert!(text.contains("n_per_arms"), "{text}");
+        assert!(text.contains("n_per_arm"), "{text}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key_and_what_is_allowed() {
+        let err =
+            Config::from_toml_str("evalgate.toml", "[sampling]\nn_per_arm = 0\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sampling.n_per_arm"), "{text}");
+        assert!(text.contains("at least 1"), "{text}");
+    }
+
+    #[test]
+    fn malformed_env_override_is_an_error() {
+        let err = Config::load(None, env(&[("EVALGATE_SAMPLING", "1")])).unwrap_err();
+        assert!(err.to_string().contains("EVALGATE_SAMPLING"));
+    }
+}

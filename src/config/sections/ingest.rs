@@ -1,0 +1,41 @@
+//! `[ingest]`: limits for `evalgate ingest`.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[ingest]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Rows per transaction.
+    pub batch_size: usize,
+    /// A single field (input, output, reference, metadata) larger than this is rejected.
+    pub max_field_bytes: usize,
+    /// A line longer than this is rejected without being parsed.
+    pub max_line_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: 2000,
+            max_field_bytes: 256 * 1024,
+            max_line_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), super::Invalid> {
+        if self.batch_size == 0 {
+            return Err(("ingest.batch_size", "is 0; allowed: at least 1".to_string()));
+        }
+        if self.max_field_bytes == 0 || self.max_line_bytes < self.max_field_bytes {
+            return Err((
+                "ingest.max_line_bytes",
+                "must be at least ingest.max_field_bytes, and both above 0".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}

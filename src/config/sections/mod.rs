@@ -1,0 +1,29 @@
+//! One file per config section; each section validates its own values and returns the failing
+//! key (relative to the file) with what is allowed.
+
+mod evals;
+mod flags;
+mod gates;
+mod ingest;
+mod judges;
+mod notify;
+mod rollout;
+mod sampling;
+mod schedule;
+mod server;
+mod store;
+
+pub use evals::EvalsConfig;
+pub use flags::FlagsConfig;
+pub use gates::GatesConfig;
+pub use ingest::IngestConfig;
+pub use judges::JudgeConfig;
+pub use notify::NotifyConfig;
+pub use rollout::RolloutConfig;
+pub use sampling::SamplingConfig;
+pub use schedule::ScheduleConfig;
+pub use server::ServerConfig;
+pub use store::StoreConfig;
+
+/// A validation failure: the dotted key and what is wrong with it.
+pub type Invalid = (&'static str, String);

@@ -1,0 +1,58 @@
+//! `[sampling]`: how many requests each tick scores per arm, and from which window.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::HumanDuration;
+
+/// The `[sampling]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Requests scored per arm per tick (N).
+    pub n_per_arm: u32,
+    /// Length of one tick's window.
+    pub window: HumanDuration,
+    /// How long a request must be old before it is sampled (lets logs and judges catch up).
+    pub readiness_delay: HumanDuration,
+    /// At most this many requests from one tenant per arm per tick.
+    pub per_tenant_cap: u32,
+    /// Seed of the deterministic sampling order.
+    pub seed: u64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            n_per_arm: 50,
+            window: HumanDuration::from_mins(15),
+            readiness_delay: HumanDuration::from_mins(5),
+            per_tenant_cap: 3,
+            seed: 0,
+        }
+    }
+}
+
+impl SamplingConfig {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), super::Invalid> {
+        if self.n_per_arm == 0 {
+            return Err((
+                "sampling.n_per_arm",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        if self.window.as_secs() < 60 {
+            return Err((
+                "sampling.window",
+                format!("is {}; allowed: at least 1m", self.window),
+            ));
+        }
+        if self.per_tenant_cap == 0 {
+            return Err((
+                "sampling.per_tenant_cap",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}

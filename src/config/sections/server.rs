@@ -1,0 +1,8 @@
+//! `[server]` section (filled in by its issue).
+
+use serde::{Deserialize, Serialize};
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {}

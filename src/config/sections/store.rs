@@ -1,0 +1,34 @@
+//! `[store]`: where the log store and evalgate's tables live.
+
+use serde::{Deserialize, Serialize};
+
+/// The `[store]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default `sqlite://evalgate.db`) or `postgres://…`. `--store` and
+    /// `EVALGATE_STORE` override it.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://evalgate.db".to_string(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks the URL scheme.
+    pub fn validate(&self) -> Result<(), super::Invalid> {
+        let allowed = ["sqlite:", "postgres:", "postgresql:"];
+        if allowed.iter().any(|prefix| self.url.starts_with(prefix)) {
+            return Ok(());
+        }
+        Err((
+            "store.url",
+            format!("is `{}`; allowed: sqlite://PATH or postgres://…", self.url),
+        ))
+    }
+}

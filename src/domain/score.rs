@@ -1,0 +1,62 @@
+//! The result of one evaluator on one request: pass, fail or unscorable, never a default.
+
+use serde::{Deserialize, Serialize};
+
+/// Three-valued outcome. Unscorable (judge timeout, unparseable reply, budget spent) is never
+/// counted as a pass or as a fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The response met the assertion.
+    Pass,
+    /// The response did not meet the assertion.
+    Fail,
+    /// No verdict could be reached; the reason says why.
+    Unscorable,
+}
+
+impl Outcome {
+    /// The lowercase name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Unscorable => "unscorable",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "pass" => Some(Outcome::Pass),
+            "fail" => Some(Outcome::Fail),
+            "unscorable" => Some(Outcome::Unscorable),
+            _ => None,
+        }
+    }
+}
+
+/// One evaluator's verdict on one request, as `eval_scores` stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// The scored request.
+    pub request_id: String,
+    /// The evaluator's name (`suite/assertion` or the suite's own name for the suite verdict).
+    pub evaluator: String,
+    /// Hash of the evaluator definition, its judge model and prompt.
+    pub evaluator_version: String,
+    /// Pass, fail or unscorable.
+    pub outcome: Outcome,
+    /// A score in [0, 1] where the evaluator has one.
+    pub score: Option<f64>,
+    /// Why: the failing check, the judge's reason, or why it was unscorable.
+    pub reason: String,
+    /// Time spent scoring, in milliseconds.
+    pub latency_ms: f64,
+    /// Judge prompt tokens (0 for rule assertions).
+    pub prompt_tokens: i64,
+    /// Judge completion tokens (0 for rule assertions).
+    pub completion_tokens: i64,
+    /// Judge cost in US dollars (0 for rule assertions).
+    pub cost_usd: f64,
+}

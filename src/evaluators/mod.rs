@@ -1,0 +1,1 @@
+//! Eval suites (`evals/*.yaml`), rule assertions and the pure half of the LLM judge.

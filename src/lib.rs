@@ -1,0 +1,24 @@
+//! evalgate gates canary rollouts of LLM changes on quality.
+//!
+//! Layers, from the inside out (DESIGN.md §2):
+//! - [`domain`]: plain types (requests, scores, verdicts, rollout state).
+//! - [`logic`]: pure, synchronous decisions: sampling, statistics, gates, the rollout state
+//!   machine, routing. No I/O, no clock reads, no unseeded randomness.
+//! - [`evaluators`]: rule assertions and the pure half of the LLM judge (prompt, parse).
+//! - [`adapters`]: everything that touches the outside: the store, the judge HTTP client, flag
+//!   sinks, notifications, the HTTP server.
+//! - [`worker`]: orchestration of ticks, the scheduler loop, rescore, backtest, the demo.
+//!
+//! [`app`] maps CLI commands onto the worker; `main.rs` only parses and reports.
+
+pub mod adapters;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod evaluators;
+pub mod logic;
+pub mod metrics;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,1 @@
+//! Anytime-valid statistics of STATS.md: e-processes, mixtures, intervals, non-inferiority tests.

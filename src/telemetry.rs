@@ -1,0 +1,26 @@
+//! Structured logs through `tracing`: pretty on a terminal, JSON otherwise, filtered by
+//! `EVALGATE_LOG` (default `info,sqlx=warn`). Logs go to stderr so stdout stays for results.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber (once; later calls are no-ops).
+pub fn init() {
+    let filter = EnvFilter::try_from_env("EVALGATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let is_tty = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if is_tty {
+        builder.with_ansi(true).compact().try_init()
+    } else {
+        builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .try_init()
+    };
+    drop(result);
+}

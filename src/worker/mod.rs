@@ -1,0 +1,16 @@
+//! Orchestration: each CLI command's `run`, the tick pipeline, the scheduler loop, rescore,
+//! backtest and the demo. Loops are short and call a pub `*_once` twin that tests drive.
+
+pub mod backtest;
+pub mod demo;
+pub mod drill;
+pub mod evals_cmd;
+pub mod gatebench;
+pub mod ingest;
+pub mod rescore;
+pub mod rollout_cmd;
+pub mod route;
+pub mod sample;
+pub mod serve;
+pub mod synth;
+pub mod tick;

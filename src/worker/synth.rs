@@ -9,10 +9,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::adapters::store::{InsertReport, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::SynthArgs;
 use crate::clock::parse_time;
-use crate::domain::{Arm, HumanDuration, Timestamp};
+use crate::domain::{Arm, FeedbackEvent, HumanDuration, Request, Timestamp};
 use crate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 
 /// What one `synth` run produced.
@@ -53,8 +54,8 @@ impl SynthSummary {
 /// Builds the generator spec from the command-line flags (defaults for everything else).
 pub fn spec_from_args(args: &SynthArgs) -> anyhow::Result<SynthSpec> {
     let defaults = SynthSpec::default();
-    let duration = HumanDuration::parse(&args.duration)
-        .map_err(|err| anyhow::anyhow!("--duration: {err}"))?;
+    let duration =
+        HumanDuration::parse(&args.duration).map_err(|err| anyhow::anyhow!("--duration: {err}"))?;
     let start = match &args.start {
         Some(text) => parse_time("--start", text)?,
         None => defaults.start,
@@ -96,7 +97,9 @@ pub fn write_jsonl<W: Write>(stream: SynthStream, writer: W) -> anyhow::Result<S
     let mut summary = SynthSummary::default();
     for event in stream {
         summary.record(&event);
-        let line = event.to_jsonl().context("cannot serialise a synthetic event")?;
+        let line = event
+            .to_jsonl()
+            .context("cannot serialise a synthetic event")?;
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
     }
@@ -123,11 +126,86 @@ fn describe(summary: &SynthSummary, target: &str) -> String {
     )
 }
 
+/// What `synth --into-store` wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreSummary {
+    /// What was generated.
+    pub generated: SynthSummary,
+    /// Request rows inserted and skipped as duplicates.
+    pub requests: InsertReport,
+    /// Feedback rows inserted and skipped as duplicates.
+    pub feedback: InsertReport,
+}
+
+/// One batch on its way from the generator thread to the store.
+#[derive(Default)]
+struct Batch {
+    requests: Vec<Request>,
+    feedback: Vec<FeedbackEvent>,
+}
+
+/// Generates `spec`'s events on a blocking thread and inserts them in batches of `batch_size`
+/// requests (one transaction each) while the next batch is being generated.
+pub async fn insert_into_store(
+    store: &Store,
+    spec: SynthSpec,
+    batch_size: usize,
+) -> anyhow::Result<StoreSummary> {
+    let stream = SynthStream::new(spec)?;
+    let batch_size = batch_size.max(1);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Batch>(2);
+    let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<SynthSummary> {
+        let mut summary = SynthSummary::default();
+        let mut batch = Batch::default();
+        for event in stream {
+            summary.record(&event);
+            match event {
+                SynthEvent::Request(request) => batch.requests.push(request),
+                SynthEvent::Feedback(feedback) => batch.feedback.push(feedback),
+            }
+            if batch.requests.len() >= batch_size || batch.feedback.len() >= batch_size {
+                sender
+                    .blocking_send(std::mem::take(&mut batch))
+                    .map_err(|_| anyhow::anyhow!("the store writer stopped"))?;
+            }
+        }
+        if !batch.requests.is_empty() || !batch.feedback.is_empty() {
+            sender
+                .blocking_send(batch)
+                .map_err(|_| anyhow::anyhow!("the store writer stopped"))?;
+        }
+        Ok(summary)
+    });
+    let mut requests = InsertReport::default();
+    let mut feedback = InsertReport::default();
+    while let Some(batch) = receiver.recv().await {
+        // Requests first: feedback only refers to requests of this or an earlier batch.
+        requests.add(store.insert_requests(&batch.requests).await?);
+        feedback.add(store.insert_feedback(&batch.feedback).await?);
+    }
+    let generated = producer.await.context("the synth generator panicked")??;
+    Ok(StoreSummary {
+        generated,
+        requests,
+        feedback,
+    })
+}
+
 /// Runs `evalgate synth`.
-pub async fn run(_ctx: &Context, args: SynthArgs) -> CmdResult {
+pub async fn run(ctx: &Context, args: SynthArgs) -> CmdResult {
     let spec = spec_from_args(&args)?;
     if args.into_store {
-        anyhow::bail!("`evalgate synth --into-store` is not available yet; pipe --out - into `evalgate ingest -`");
+        let store = ctx.store().await?;
+        let report = insert_into_store(&store, spec, ctx.config.ingest.batch_size).await?;
+        eprintln!(
+            "{}; inserted {} requests ({} duplicates) and {} feedback events ({} duplicates)",
+            describe(&report.generated, store.backend()),
+            report.requests.inserted,
+            report.requests.duplicates,
+            report.feedback.inserted,
+            report.feedback.duplicates
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let target = match &args.out {
         Some(path) if path != Path::new("-") => path.display().to_string(),

@@ -6,10 +6,17 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// The system prompt every synthetic request carries.
-pub const SYSTEM_PROMPT: &str = "You are Acme's support assistant. Reply with JSON: {\"order_id\", \"status\", \"answer\"}.";
+pub const SYSTEM_PROMPT: &str =
+    "You are Acme's support assistant. Reply with JSON: {\"order_id\", \"status\", \"answer\"}.";
 
 /// The order statuses a healthy answer may report.
-pub const STATUSES: [&str; 5] = ["processing", "shipped", "delivered", "refunded", "cancelled"];
+pub const STATUSES: [&str; 5] = [
+    "processing",
+    "shipped",
+    "delivered",
+    "refunded",
+    "cancelled",
+];
 
 /// Minimum length of an `over_long` answer, in characters.
 pub const OVER_LONG_MIN_CHARS: usize = 1_501;
@@ -132,22 +139,34 @@ pub fn polite_answer<R: Rng>(rng: &mut R, order: &Order) -> String {
     let variants: [String; 2] = match order.status {
         "processing" => [
             format!("Your order {id} is being prepared in our warehouse. It should ship by {day}."),
-            format!("Thanks for your patience! Order {id} is still processing and we expect it to leave us by {day}."),
+            format!(
+                "Thanks for your patience! Order {id} is still processing and we expect it to leave us by {day}."
+            ),
         ],
         "shipped" => [
             format!("Good news: order {id} has shipped with {carrier}. It should arrive by {day}."),
-            format!("Your order {id} is on its way with {carrier}. You can expect it around {day}."),
+            format!(
+                "Your order {id} is on its way with {carrier}. You can expect it around {day}."
+            ),
         ],
         "delivered" => [
-            format!("Our records show order {id} was delivered on {day}. If you can't find it, please check with your neighbours or let us know."),
+            format!(
+                "Our records show order {id} was delivered on {day}. If you can't find it, please check with your neighbours or let us know."
+            ),
             format!("Order {id} was delivered by {carrier} on {day}. I hope you enjoy it!"),
         ],
         "refunded" => [
-            format!("The refund for order {id} was issued on {day}. It can take 3-5 business days to appear on your statement."),
-            format!("Order {id} has been refunded in full. Please allow a few business days for your bank to process it."),
+            format!(
+                "The refund for order {id} was issued on {day}. It can take 3-5 business days to appear on your statement."
+            ),
+            format!(
+                "Order {id} has been refunded in full. Please allow a few business days for your bank to process it."
+            ),
         ],
         _ => [
-            format!("Order {id} has been cancelled and you have not been charged. Let me know if you'd like to place it again."),
+            format!(
+                "Order {id} has been cancelled and you have not been charged. Let me know if you'd like to place it again."
+            ),
             format!("Your order {id} was cancelled on {day}. No payment was taken."),
         ],
     };
@@ -158,7 +177,11 @@ pub fn polite_answer<R: Rng>(rng: &mut R, order: &Order) -> String {
 /// Renders the response JSON with fields in contract order; `None` leaves a field out.
 fn render_json(order_id: Option<&str>, status: Option<&str>, answer: Option<&str>) -> String {
     let mut fields: Vec<String> = Vec::with_capacity(3);
-    for (key, value_opt) in [("order_id", order_id), ("status", status), ("answer", answer)] {
+    for (key, value_opt) in [
+        ("order_id", order_id),
+        ("status", status),
+        ("answer", answer),
+    ] {
         if let Some(value) = value_opt {
             fields.push(format!("\"{key}\":{}", serde_json::Value::from(value)));
         }
@@ -293,7 +316,10 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..200 {
             let invalid = defective_output(&mut rng, &order(), Defect::InvalidJson);
-            assert!(serde_json::from_str::<Value>(&invalid).is_err(), "{invalid}");
+            assert!(
+                serde_json::from_str::<Value>(&invalid).is_err(),
+                "{invalid}"
+            );
 
             let missing = defective_output(&mut rng, &order(), Defect::MissingField);
             let value: Value = serde_json::from_str(&missing).unwrap();

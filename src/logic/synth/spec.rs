@@ -152,7 +152,10 @@ impl ArmProfile {
         ];
         for (name, value) in positive {
             if !(value.is_finite() && value > 0.0) {
-                return Err(invalid(format!("{arm}.{name}"), "must be a positive number"));
+                return Err(invalid(
+                    format!("{arm}.{name}"),
+                    "must be a positive number",
+                ));
             }
         }
         for (name, value) in [
@@ -249,7 +252,10 @@ impl SynthSpec {
     /// Checks every field; the error names the field and what is allowed.
     pub fn validate(&self) -> Result<(), SynthSpecError> {
         if !(self.rpm.is_finite() && self.rpm > 0.0 && self.rpm <= 10_000_000.0) {
-            return Err(invalid("rpm", format!("is {}; must be in (0, 1e7]", self.rpm)));
+            return Err(invalid(
+                "rpm",
+                format!("is {}; must be in (0, 1e7]", self.rpm),
+            ));
         }
         if self.duration.as_secs() < 0 {
             return Err(invalid("duration", "must not be negative"));

@@ -154,8 +154,7 @@ impl SynthStream {
                 .spec
                 .regression
                 .is_some_and(|regression| ts >= regression.at);
-        let (defect_factor, latency_factor, cost_factor) = match (regressed, self.spec.regression)
-        {
+        let (defect_factor, latency_factor, cost_factor) = match (regressed, self.spec.regression) {
             (true, Some(regression)) => (
                 regression.factor,
                 regression.latency_factor,

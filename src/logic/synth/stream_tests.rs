@@ -65,11 +65,16 @@ fn events_come_in_time_order_and_feedback_follows_its_request() {
     for event in &events {
         match event {
             SynthEvent::Request(request) => {
-                assert!(seen.insert(&request.request_id, request.ts).is_none(), "dup id");
+                assert!(
+                    seen.insert(&request.request_id, request.ts).is_none(),
+                    "dup id"
+                );
             }
             SynthEvent::Feedback(fb) => {
                 feedback += 1;
-                let asked = seen.get(fb.request_id.as_str()).expect("request came first");
+                let asked = seen
+                    .get(fb.request_id.as_str())
+                    .expect("request came first");
                 assert!(fb.at > *asked);
                 assert!(fb.at - *asked <= chrono::Duration::hours(6));
             }
@@ -85,7 +90,11 @@ fn requests_stay_inside_the_window_at_about_the_configured_rate() {
     let events: Vec<SynthEvent> = SynthStream::new(spec.clone()).unwrap().collect();
     let rows = requests(&events);
     // 60,000 expected; a Poisson count has sd ≈ 245.
-    assert!((58_500..=61_500).contains(&rows.len()), "{} rows", rows.len());
+    assert!(
+        (58_500..=61_500).contains(&rows.len()),
+        "{} rows",
+        rows.len()
+    );
     assert!(rows.iter().all(|row| row.ts >= spec.start && row.ts < end));
     let canary = rows.iter().filter(|row| row.arm == Arm::Canary).count();
     let share = canary as f64 / rows.len() as f64;
@@ -158,7 +167,10 @@ fn the_regression_shows_in_canary_defects_only_after_it_starts() {
             .filter(|row| row.arm == arm && row.status == RequestStatus::Ok)
             .filter(|row| (row.ts >= onset) == after)
             .collect();
-        let defective = group.iter().filter(|row| !defects_of(row).is_empty()).count();
+        let defective = group
+            .iter()
+            .filter(|row| !defects_of(row).is_empty())
+            .count();
         defective as f64 / group.len() as f64
     };
     let base_total = spec.canary.defects.total();

@@ -9,6 +9,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+mod requests;
+
+pub use requests::{InsertReport, TelemetryRow};
+
 /// Errors the store's callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -62,6 +62,9 @@ impl Store {
             .bind(filter.from).bind(filter.to).bind(filter.rollout_id.as_deref()).bind(arm)
             .bind(after_ts).bind(after_id).bind(limit)
             .fetch_all(pool).await?);
-        Ok(rows.into_iter().map(|(ts, request_id)| HistoryCursor { ts, request_id }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(ts, request_id)| HistoryCursor { ts, request_id })
+            .collect())
     }
 }

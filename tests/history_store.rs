@@ -7,7 +7,7 @@ use evalgate::adapters::store::{HistoryFilter, Store};
 use evalgate::domain::{Arm, Request, RequestStatus, Timestamp};
 
 fn request(index: usize, ts: Timestamp) -> Request {
-    let arm = if index % 3 == 0 {
+    let arm = if index.is_multiple_of(3) {
         Arm::Canary
     } else {
         Arm::Baseline
@@ -23,7 +23,7 @@ fn request(index: usize, ts: Timestamp) -> Request {
         tenant_id: format!("t{}", index % 7),
         arm,
         model: "m".to_string(),
-        rollout_id: Some(if index % 2 == 0 { "r1" } else { "r2" }.to_string()),
+        rollout_id: Some(if index.is_multiple_of(2) { "r1" } else { "r2" }.to_string()),
         input: "[]".to_string(),
         output: "{}".to_string(),
         reference: None,

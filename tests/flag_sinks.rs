@@ -1,6 +1,7 @@
 //! Flag sinks: the JSON file is replaced atomically (a concurrent reader never sees half a
 //! file), generations grow per flag, every sink is read back after a write, and a sink that
 //! cannot be written or does not show the value is retried and then reported as failed.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 mod common;
 
@@ -80,14 +81,21 @@ async fn a_reader_never_sees_the_json_file_half_written() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains(".tmp-"))
         .collect();
-    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
 }
 
 #[tokio::test]
 async fn the_file_sink_bumps_each_flags_generation_and_keeps_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let sink = FileSink::new(dir.path().join("flags.json"));
-    assert_eq!(sink.read("a").await.unwrap(), None, "a missing file holds no flags");
+    assert_eq!(
+        sink.read("a").await.unwrap(),
+        None,
+        "a missing file holds no flags"
+    );
     assert_eq!(sink.write("a", &split(100)).await.unwrap().generation, 1);
     assert_eq!(sink.write("b", &split(5)).await.unwrap().generation, 1);
     assert_eq!(sink.write("a", &split(1000)).await.unwrap().generation, 2);
@@ -135,10 +143,21 @@ async fn every_sink_is_written_and_read_back() {
     );
     let reports = sinks.write_verified("checkout", &split(1000)).await;
     assert_eq!(reports.len(), 2);
-    assert!(reports.iter().all(|report| report.is_verified()), "{reports:?}");
+    assert!(
+        reports.iter().all(|report| report.is_verified()),
+        "{reports:?}"
+    );
     assert_eq!(reports[0].sink, "table");
     assert_eq!(reports[1].sink, "file");
-    assert_eq!(store.get_split("checkout").await.unwrap().unwrap().basis_points, 1000);
+    assert_eq!(
+        store
+            .get_split("checkout")
+            .await
+            .unwrap()
+            .unwrap()
+            .basis_points,
+        1000
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The rollout tables (migration 0004) behave the same on SQLite and PostgreSQL: rollouts with an
 //! optimistic version, audit rows, traffic splits with a generation counter, drills.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 mod common;
 
@@ -70,7 +71,12 @@ async fn rollouts_round_trip_and_list_only_active_ones(store: Store) {
         active: false,
         at: at(1),
     };
-    assert!(store.update_rollout_state("r2", &update, &[]).await.unwrap());
+    assert!(
+        store
+            .update_rollout_state("r2", &update, &[])
+            .await
+            .unwrap()
+    );
     let active: Vec<String> = store
         .list_active_rollouts()
         .await

@@ -2,4 +2,5 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod flags;
+pub mod notify;
 pub mod store;

@@ -101,7 +101,10 @@ impl FlagSinks {
 
     /// Their names, in order.
     pub fn names(&self) -> Vec<String> {
-        self.sinks.iter().map(|sink| sink.name().to_string()).collect()
+        self.sinks
+            .iter()
+            .map(|sink| sink.name().to_string())
+            .collect()
     }
 
     /// Writes `split` to every sink at once and reads each back; one report per sink, in order.
@@ -115,14 +118,23 @@ impl FlagSinks {
     }
 
     /// What every sink holds for `flag`: per sink, the record or the read error.
-    pub async fn read_all(&self, flag: &str) -> Vec<(String, Result<Option<SplitRecord>, FlagError>)> {
-        let reads = self.sinks.iter().map(|sink| async move {
-            (sink.name().to_string(), sink.read(flag).await)
-        });
+    pub async fn read_all(
+        &self,
+        flag: &str,
+    ) -> Vec<(String, Result<Option<SplitRecord>, FlagError>)> {
+        let reads = self
+            .sinks
+            .iter()
+            .map(|sink| async move { (sink.name().to_string(), sink.read(flag).await) });
         join_all(reads).await
     }
 
-    async fn write_one(&self, sink: &dyn FlagSink, flag: &str, split: &SplitWrite) -> SinkWriteReport {
+    async fn write_one(
+        &self,
+        sink: &dyn FlagSink,
+        flag: &str,
+        split: &SplitWrite,
+    ) -> SinkWriteReport {
         let started = tokio::time::Instant::now();
         let mut attempts = 0;
         let mut delay = self.backoff;

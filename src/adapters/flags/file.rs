@@ -153,7 +153,11 @@ fn write_flag(path: &Path, flag: &str, split: &SplitWrite) -> Result<SplitRecord
     result
 }
 
-fn write_flag_locked(path: &Path, flag: &str, split: &SplitWrite) -> Result<SplitRecord, FlagError> {
+fn write_flag_locked(
+    path: &Path,
+    flag: &str,
+    split: &SplitWrite,
+) -> Result<SplitRecord, FlagError> {
     let mut file = read_flags_file(path)?;
     let previous_generation = file.flags.get(flag).map_or(0, |entry| entry.generation);
     let entry = FileEntry {
@@ -180,9 +184,8 @@ fn write_flag_locked(path: &Path, flag: &str, split: &SplitWrite) -> Result<Spli
 /// the directory so the rename survives a crash.
 fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<(), FlagError> {
     let temp_path = sibling(path, &format!("tmp-{}", uuid::Uuid::now_v7().simple()));
-    let written = write_and_sync(&temp_path, bytes).and_then(|()| {
-        std::fs::rename(&temp_path, path).map_err(io_error(path))
-    });
+    let written = write_and_sync(&temp_path, bytes)
+        .and_then(|()| std::fs::rename(&temp_path, path).map_err(io_error(path)));
     if written.is_err() {
         let _ignored = std::fs::remove_file(&temp_path);
         return written;

@@ -3,8 +3,8 @@
 //! read back; a sink that does not show the new value is retried with backoff and then reported
 //! as failed, so the controller never believes a split the gateway does not see.
 
-mod file;
 mod fanout;
+mod file;
 mod table;
 
 use std::future::Future;

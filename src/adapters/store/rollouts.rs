@@ -206,8 +206,8 @@ impl SplitRow {
             column,
             detail,
         };
-        let basis_points = u32::try_from(self.basis_points)
-            .map_err(|err| bad("basis_points", err.to_string()))?;
+        let basis_points =
+            u32::try_from(self.basis_points).map_err(|err| bad("basis_points", err.to_string()))?;
         let generation =
             u64::try_from(self.generation).map_err(|err| bad("generation", err.to_string()))?;
         Ok(SplitRecord {
@@ -363,11 +363,12 @@ impl Store {
 
     /// Writes `flag_key`'s split; the generation grows by one on every write (1 on the first).
     pub async fn put_split(&self, flag_key: &str, split: &SplitWrite) -> StoreResult<SplitRecord> {
-        let basis_points = i32::try_from(split.basis_points).map_err(|err| StoreError::BadValue {
-            table: "traffic_splits",
-            column: "basis_points",
-            detail: err.to_string(),
-        })?;
+        let basis_points =
+            i32::try_from(split.basis_points).map_err(|err| StoreError::BadValue {
+                table: "traffic_splits",
+                column: "basis_points",
+                detail: err.to_string(),
+            })?;
         let generation: i64 = with_pool!(self, pool => sqlx::query_scalar(UPSERT_SPLIT)
             .bind(flag_key)
             .bind(basis_points)

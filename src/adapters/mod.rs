@@ -2,5 +2,6 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod flags;
+pub mod jsonl;
 pub mod notify;
 pub mod store;

@@ -11,29 +11,16 @@ use serde_json::{Value, json};
 
 use crate::config::{NotifyConfig, NotifyFormat};
 use crate::domain::Timestamp;
+pub use crate::domain::rollout::Severity;
 
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// How urgent a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Progress: started, promoted, completed.
-    Info,
-    /// Needs a look: extended, held, awaiting approval.
-    Warning,
-    /// Acted on its own or cannot act: rolled back, killed, a sink failed.
-    Critical,
-}
-
-impl Severity {
-    fn emoji(self) -> &'static str {
-        match self {
-            Severity::Info => ":large_green_circle:",
-            Severity::Warning => ":warning:",
-            Severity::Critical => ":rotating_light:",
-        }
+fn severity_emoji(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => ":large_green_circle:",
+        Severity::Warning => ":warning:",
+        Severity::Critical => ":rotating_light:",
     }
 }
 
@@ -207,7 +194,7 @@ pub fn slack_payload(notification: &Notification) -> Value {
     let owner = notification.owner.as_deref().unwrap_or("no owner");
     let text = format!(
         "{} evalgate: rollout `{}` {}: {}",
-        notification.severity.emoji(),
+        severity_emoji(notification.severity),
         notification.rollout_id,
         notification.summary,
         notification.reason

@@ -6,9 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 
-/// 100% in basis points.
-pub const FULL_SPLIT_BASIS_POINTS: u32 = 10_000;
-
 /// The split a writer asks a sink to hold for one flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitWrite {

@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod feedback;
 pub mod flag;
+pub mod plan;
 pub mod request;
 pub mod rollout;
 pub mod score;

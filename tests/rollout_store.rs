@@ -25,6 +25,9 @@ fn new_rollout(id: &str) -> NewRollout {
         suite: Some("support".into()),
         baseline_target: "bot@v41".into(),
         canary_target: "bot@v42".into(),
+        salt: format!("{id}-flag"),
+        always_tenants: vec!["internal".into()],
+        never_tenants: vec![],
         plan: json!({"stages": [{"basis_points": 100}]}),
         state: json!({"phase": "running", "stage": 0}),
         phase: "running".into(),
@@ -61,6 +64,9 @@ async fn rollouts_round_trip_and_list_only_active_ones(store: Store) {
     assert_eq!(row.plan, json!({"stages": [{"basis_points": 100}]}));
     assert_eq!(row.version, 0);
     assert!(row.active);
+    assert_eq!(row.always_tenants, vec!["internal".to_string()]);
+    assert_eq!(row.salt, "r1-flag");
+    assert_eq!(row.wake_at, None);
     assert_eq!(row.created_at, at(0));
     assert!(store.get_rollout("nope").await.unwrap().is_none());
 
@@ -69,6 +75,9 @@ async fn rollouts_round_trip_and_list_only_active_ones(store: Store) {
         state: json!({"phase": "killed"}),
         phase: "killed".into(),
         active: false,
+        wake_at: None,
+        last_reason: "killed".into(),
+        last_evidence: json!([]),
         at: at(1),
     };
     assert!(
@@ -100,6 +109,9 @@ async fn a_stale_writer_cannot_apply_a_transition(store: Store) {
         state: json!({"phase": "running", "stage": 1}),
         phase: "running".into(),
         active: true,
+        wake_at: Some(at(6)),
+        last_reason: "promoted".into(),
+        last_evidence: json!([{"metric": "pass_rate"}]),
         at: at(5),
     };
     let second = StateUpdate {
@@ -122,6 +134,9 @@ async fn a_stale_writer_cannot_apply_a_transition(store: Store) {
     assert_eq!(row.version, 1);
     assert_eq!(row.state, json!({"phase": "running", "stage": 1}));
     assert_eq!(row.updated_at, at(5));
+    assert_eq!(row.wake_at, Some(at(6)));
+    assert_eq!(row.last_reason, "promoted");
+    assert_eq!(row.last_evidence, json!([{"metric": "pass_rate"}]));
     let events = store.list_rollout_events("r1").await.unwrap();
     assert_eq!(events.len(), 1, "the loser's audit row is not written");
     assert_eq!(events[0].id, "e1");

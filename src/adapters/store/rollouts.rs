@@ -28,6 +28,12 @@ pub struct NewRollout {
     pub baseline_target: String,
     /// What the canary arm serves, e.g. `support-bot@v42`.
     pub canary_target: String,
+    /// The routing salt (DESIGN.md §6; by default the flag key).
+    pub salt: String,
+    /// Tenants that always get the canary while its split is above 0.
+    pub always_tenants: Vec<String>,
+    /// Tenants that never get the canary.
+    pub never_tenants: Vec<String>,
     /// The plan (JSON of `domain::rollout::Plan`).
     pub plan: Value,
     /// The initial state (JSON of `domain::rollout::RolloutState`).
@@ -55,6 +61,14 @@ pub struct RolloutRow {
     pub baseline_target: String,
     /// What the canary arm serves.
     pub canary_target: String,
+    /// The routing salt.
+    pub salt: String,
+    /// Tenants that always get the canary while its split is above 0.
+    #[sqlx(json)]
+    pub always_tenants: Vec<String>,
+    /// Tenants that never get the canary.
+    #[sqlx(json)]
+    pub never_tenants: Vec<String>,
     /// The plan as stored.
     #[sqlx(json)]
     pub plan: Value,
@@ -63,6 +77,13 @@ pub struct RolloutRow {
     pub state: Value,
     /// The phase name.
     pub phase: String,
+    /// When the next decision is due (None when pending or over).
+    pub wake_at: Option<Timestamp>,
+    /// The last decision's reason (every tick, not only transitions).
+    pub last_reason: String,
+    /// The last decision's evidence (the gate verdicts it looked at).
+    #[sqlx(json)]
+    pub last_evidence: Value,
     /// False once the rollout reached a terminal phase.
     pub active: bool,
     /// Grows by one on every state update; writers must present the version they read.
@@ -84,6 +105,12 @@ pub struct StateUpdate {
     pub phase: String,
     /// False when the new phase is terminal.
     pub active: bool,
+    /// When the next decision is due.
+    pub wake_at: Option<Timestamp>,
+    /// This decision's reason.
+    pub last_reason: String,
+    /// This decision's evidence.
+    pub last_evidence: Value,
     /// When the update happens.
     pub at: Timestamp,
 }
@@ -138,24 +165,29 @@ pub struct DrillRow {
 }
 
 const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook, suite, \
-     baseline_target, canary_target, plan, state, phase, active, version, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $12) \
-     ON CONFLICT (id) DO NOTHING";
+     baseline_target, canary_target, salt, always_tenants, never_tenants, plan, state, phase, \
+     wake_at, last_reason, last_evidence, active, version, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, '', $14, $15, 0, $16, \
+     $16) ON CONFLICT (id) DO NOTHING";
 
 const SELECT_ROLLOUT: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
-     canary_target, plan, state, phase, active, version, created_at, updated_at \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
      FROM rollouts WHERE id = $1";
 
 const SELECT_ACTIVE: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
-     canary_target, plan, state, phase, active, version, created_at, updated_at \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
      FROM rollouts WHERE active = $1 ORDER BY created_at, id";
 
 const SELECT_ALL: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
-     canary_target, plan, state, phase, active, version, created_at, updated_at \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
      FROM rollouts ORDER BY created_at, id";
 
 const UPDATE_STATE: &str = "UPDATE rollouts SET state = $1, phase = $2, active = $3, \
-     version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6";
+     wake_at = $4, last_reason = $5, last_evidence = $6, version = version + 1, updated_at = $7 \
+     WHERE id = $8 AND version = $9";
 
 const INSERT_EVENT: &str = "INSERT INTO rollout_events (id, rollout_id, at, actor, action, \
      reason, before, after, evidence, is_override) \
@@ -234,9 +266,13 @@ impl Store {
             .bind(&rollout.suite)
             .bind(&rollout.baseline_target)
             .bind(&rollout.canary_target)
+            .bind(&rollout.salt)
+            .bind(Json(&rollout.always_tenants))
+            .bind(Json(&rollout.never_tenants))
             .bind(Json(&rollout.plan))
             .bind(Json(&rollout.state))
             .bind(&rollout.phase)
+            .bind(Json(serde_json::json!([])))
             .bind(true)
             .bind(rollout.created_at)
             .execute(pool)
@@ -286,6 +322,9 @@ impl Store {
                 .bind(Json(&update.state))
                 .bind(&update.phase)
                 .bind(update.active)
+                .bind(update.wake_at)
+                .bind(&update.last_reason)
+                .bind(Json(&update.last_evidence))
                 .bind(update.at)
                 .bind(id)
                 .bind(update.expected_version)

@@ -31,8 +31,16 @@ fn broken_suites_are_reported_with_positions_and_exit_1() {
         "name: bad\nassert:\n  - type: regex\n    value: \"[unclosed\"\n  - type: icontians\n    value: x\n  - type: llm-rubric\n    judge: nobody\n    rubric: \"{{output}} vs {{answer}}\"\n",
     )
     .unwrap();
-    std::fs::write(evals.join("b_typo.yaml"), "name: typo\nassert:\n  - type: contains\n    vaule: x\n").unwrap();
-    std::fs::write(evals.join("c_good.yaml"), "name: good\nassert:\n  - type: is-json\n").unwrap();
+    std::fs::write(
+        evals.join("b_typo.yaml"),
+        "name: typo\nassert:\n  - type: contains\n    vaule: x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        evals.join("c_good.yaml"),
+        "name: good\nassert:\n  - type: is-json\n",
+    )
+    .unwrap();
     let output = evals_check(&evals, &write_config(root.path()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
@@ -40,11 +48,28 @@ fn broken_suites_are_reported_with_positions_and_exit_1() {
     let b_typo = evals.join("b_typo.yaml").display().to_string();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.contains(&format!("{a_bad}:4:12: invalid regex: regex parse error: [unclosed ^ error: unclosed character class").as_str()), "{stdout}");
-    assert!(lines.contains(&format!("{a_bad}:5:11: unknown assertion type `icontians`").as_str()), "{stdout}");
-    assert!(lines.iter().any(|line| line.starts_with(&format!("{a_bad}:8:12: unknown judge `nobody`"))), "{stdout}");
-    assert!(lines.iter().any(|line| line.starts_with(&format!("{b_typo}:4:5: ")) && line.contains("vaule")), "{stdout}");
+    assert!(
+        lines.contains(&format!("{a_bad}:5:11: unknown assertion type `icontians`").as_str()),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{a_bad}:8:12: unknown judge `nobody`"))),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{b_typo}:4:5: ")) && line.contains("vaule")),
+        "{stdout}"
+    );
     assert!(!stdout.contains("c_good.yaml"), "{stdout}");
-    assert_eq!(lines.last().copied(), Some(format!("error: 4 problem(s) in 2 file(s) under {}", evals.display()).as_str()), "{stdout}");
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("error: 4 problem(s) in 2 file(s) under {}", evals.display()).as_str()),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -60,7 +85,10 @@ fn the_rubric_template_variable_error_is_reported_when_the_judge_exists() {
     let output = evals_check(root.path(), &config);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("j.yaml:5:13: unknown template variable `{{answer}}`"), "{stdout}");
+    assert!(
+        stdout.contains("j.yaml:5:13: unknown template variable `{{answer}}`"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -71,7 +99,10 @@ fn the_shipped_suites_pass_the_check() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("suite `support` ok"), "{stdout}");
-    assert!(stdout.lines().last().unwrap_or("").starts_with("ok: "), "{stdout}");
+    assert!(
+        stdout.lines().last().unwrap_or("").starts_with("ok: "),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -49,8 +49,10 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod history;
 mod ticks;
 
+pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -133,6 +133,9 @@ impl Config {
         self.gates
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.rollout
+            .validate()
+            .map_err(|(key, msg)| invalid(&key, msg))?;
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ pub use gates::{
 pub use ingest::IngestConfig;
 pub use judges::JudgeConfig;
 pub use notify::NotifyConfig;
-pub use rollout::RolloutConfig;
+pub use rollout::{RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
 pub use schedule::ScheduleConfig;
 pub use server::ServerConfig;

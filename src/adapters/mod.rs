@@ -1,5 +1,7 @@
 //! Everything that touches the outside world: the store, the judge HTTP client, flag sinks,
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
+pub mod flags;
 pub mod jsonl;
+pub mod notify;
 pub mod store;

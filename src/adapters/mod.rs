@@ -2,4 +2,5 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod jsonl;
+pub mod line_reader;
 pub mod store;

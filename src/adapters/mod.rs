@@ -1,6 +1,8 @@
 //! Everything that touches the outside world: the store, the judge HTTP client, flag sinks,
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
+pub mod flags;
 pub mod jsonl;
 pub mod line_reader;
+pub mod notify;
 pub mod store;

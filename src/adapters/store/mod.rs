@@ -2,6 +2,10 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+mod rollouts;
+
+pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -52,8 +56,10 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod history;
 mod ticks;
 
+pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

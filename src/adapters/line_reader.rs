@@ -63,10 +63,12 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             total += chunk.len();
             if !too_long && total > self.max_line_bytes {
                 too_long = true;
-                let room = TOO_LONG_PREFIX_BYTES.saturating_sub(buf.len());
                 buf.truncate(TOO_LONG_PREFIX_BYTES);
+            }
+            if too_long {
+                let room = TOO_LONG_PREFIX_BYTES.saturating_sub(buf.len());
                 buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
-            } else if !too_long {
+            } else {
                 buf.extend_from_slice(chunk);
             }
             let consumed = match newline_opt {

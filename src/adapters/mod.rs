@@ -2,3 +2,5 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod store;
+pub mod judge_client;
+pub mod judge_limits;

@@ -1,1 +1,3 @@
 //! Eval suites (`evals/*.yaml`), rule assertions and the pure half of the LLM judge.
+
+pub mod judge_prompt;

@@ -17,7 +17,7 @@ pub use evals::EvalsConfig;
 pub use flags::FlagsConfig;
 pub use gates::GatesConfig;
 pub use ingest::IngestConfig;
-pub use judges::JudgeConfig;
+pub use judges::{JudgeConfig, MaxTokensField};
 pub use notify::NotifyConfig;
 pub use rollout::RolloutConfig;
 pub use sampling::SamplingConfig;

@@ -362,8 +362,8 @@ impl JudgeClient {
     }
 
     fn read_reply(&self, text: &str, header_cost: Option<f64>) -> Result<ChatReply, JudgeError> {
-        let wire: WireResponse = serde_json::from_str(text)
-            .map_err(|err| JudgeError::BadReply(format!("{err}")))?;
+        let wire: WireResponse =
+            serde_json::from_str(text).map_err(|err| JudgeError::BadReply(format!("{err}")))?;
         let Some(choice) = wire.choices.into_iter().next() else {
             return Err(JudgeError::BadReply("no choices".to_string()));
         };
@@ -539,7 +539,10 @@ mod tests {
         let reply = client.read_reply(text, Some(9.0)).unwrap();
         assert!((reply.cost_usd - 0.006).abs() < 1e-12, "{}", reply.cost_usd);
         let unpriced = JudgeClient::new("j", JudgeConfig::default(), reqwest::Client::new());
-        assert_eq!(unpriced.read_reply(text, Some(0.25)).unwrap().cost_usd, 0.25);
+        assert_eq!(
+            unpriced.read_reply(text, Some(0.25)).unwrap().cost_usd,
+            0.25
+        );
     }
 
     #[test]
@@ -554,7 +557,9 @@ mod tests {
             retry_after: Some(Duration::from_secs(3600)),
         };
         assert_eq!(client.backoff(&absurd, 1), None);
-        let plain = client.backoff(&JudgeError::Timeout(Duration::ZERO), 3).unwrap();
+        let plain = client
+            .backoff(&JudgeError::Timeout(Duration::ZERO), 3)
+            .unwrap();
         // 250 ms doubled twice, jittered to 50–100%.
         assert!(plain >= Duration::from_millis(500) && plain <= Duration::from_millis(1000));
     }

@@ -52,7 +52,9 @@ pub struct JudgeSample<'a> {
 
 /// A template uses a variable that does not exist.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown template variable `{{{{{name}}}}}`; allowed: {{{{input}}}}, {{{{output}}}}, {{{{reference}}}}")]
+#[error(
+    "unknown template variable `{{{{{name}}}}}`; allowed: {{{{input}}}}, {{{{output}}}}, {{{{reference}}}}"
+)]
 pub struct TemplateError {
     /// The unknown name.
     pub name: String,
@@ -121,6 +123,30 @@ pub fn compute_prompt_version() -> String {
     ]
     .join("\n\u{1f}\n");
     sha256_hex(material.as_bytes(), 16)
+}
+
+/// The judgment cache key: 32 hex of SHA-256 over the length-prefixed evaluator version,
+/// input, output and reference (a missing reference differs from an empty one).
+pub fn judgment_cache_key(evaluator_version: &str, sample: &JudgeSample<'_>) -> String {
+    let mut material = Vec::with_capacity(
+        64 + sample.input.len() + sample.output.len() + sample.reference.map_or(0, str::len),
+    );
+    let reference_tag: &[u8] = if sample.reference.is_some() {
+        b"R"
+    } else {
+        b"-"
+    };
+    for part in [
+        evaluator_version.as_bytes(),
+        sample.input.as_bytes(),
+        sample.output.as_bytes(),
+        reference_tag,
+        sample.reference.unwrap_or("").as_bytes(),
+    ] {
+        material.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        material.extend_from_slice(part);
+    }
+    sha256_hex(&material, 32)
 }
 
 /// The variable names used in `{{ … }}` placeholders of `template`, in order of appearance.
@@ -197,7 +223,13 @@ fn pairwise_schema() -> Value {
                           "reason": {"type": "string"}}})
 }
 
-fn chat_body(config: &JudgeConfig, system: &str, user: String, schema_name: &str, schema: Value) -> Value {
+fn chat_body(
+    config: &JudgeConfig,
+    system: &str,
+    user: String,
+    schema_name: &str,
+    schema: Value,
+) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(config.model));
     body.insert(
@@ -236,7 +268,13 @@ pub fn rubric_request(
         user.push_str(&format!("\n\n<reference>\n{reference}\n</reference>"));
     }
     user.push_str("\n\nReply with the JSON object only.");
-    Ok(chat_body(config, RUBRIC_SYSTEM, user, "judge_verdict", rubric_schema()))
+    Ok(chat_body(
+        config,
+        RUBRIC_SYSTEM,
+        user,
+        "judge_verdict",
+        rubric_schema(),
+    ))
 }
 
 /// The chat request of one half of an `llm-pairwise` judgment (the caller asks both orders).
@@ -364,7 +402,10 @@ pub fn parse_rubric_reply(content: &str, threshold_opt: Option<f64>) -> JudgeVer
 }
 
 /// Reads one half of an `llm-pairwise` judgment: which answer won, or why it is unreadable.
-pub fn parse_pairwise_reply(content: &str, order: PairOrder) -> Result<(PairWinner, String), JudgeVerdict> {
+pub fn parse_pairwise_reply(
+    content: &str,
+    order: PairOrder,
+) -> Result<(PairWinner, String), JudgeVerdict> {
     let Some(map) = extract_json_object(content, &["winner"]) else {
         return Err(unparseable(content));
     };

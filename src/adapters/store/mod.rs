@@ -5,6 +5,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+mod judge_cache;
+mod scores;
+
+pub use judge_cache::CachedJudgment;
+pub use scores::ScoreKey;
+
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};

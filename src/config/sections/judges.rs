@@ -106,7 +106,10 @@ impl JudgeConfig {
             ));
         }
         if self.model.trim().is_empty() {
-            return Err(("model", "is empty; allowed: the judge model name".to_string()));
+            return Err((
+                "model",
+                "is empty; allowed: the judge model name".to_string(),
+            ));
         }
         if let Some(var) = &self.api_key_env {
             let valid = !var.is_empty()
@@ -176,7 +179,10 @@ impl JudgeConfig {
 
     /// The chat completions endpoint.
     pub fn endpoint(&self) -> String {
-        format!("{}/chat/completions", self.base_url.trim().trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.base_url.trim().trim_end_matches('/')
+        )
     }
 }
 
@@ -210,7 +216,11 @@ mod tests {
         };
         let err = config.validate().unwrap_err();
         assert_eq!(err.0, "api_key_env");
-        assert!(err.1.contains("NAME of an environment variable"), "{}", err.1);
+        assert!(
+            err.1.contains("NAME of an environment variable"),
+            "{}",
+            err.1
+        );
     }
 
     #[test]

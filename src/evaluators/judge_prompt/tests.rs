@@ -24,8 +24,11 @@ fn prompt_version_matches_the_prompt_texts() {
 
 #[test]
 fn templates_substitute_known_variables_and_reject_unknown_ones() {
-    let rendered = render_template("Q: {{ input }} / A: {{output}} / R: {{reference}}", &sample())
-        .unwrap();
+    let rendered = render_template(
+        "Q: {{ input }} / A: {{output}} / R: {{reference}}",
+        &sample(),
+    )
+    .unwrap();
     assert_eq!(
         rendered,
         "Q: user: How do I reset my password? / A: Click 'Forgot password' on the login page. \
@@ -34,7 +37,10 @@ fn templates_substitute_known_variables_and_reject_unknown_ones() {
     let err = render_template("{{outptu}} is polite", &sample()).unwrap_err();
     assert_eq!(err.name, "outptu");
     assert!(err.to_string().contains("{{outptu}}"), "{err}");
-    assert_eq!(template_variables("a {{input}} b {{ x }}"), vec!["input", "x"]);
+    assert_eq!(
+        template_variables("a {{input}} b {{ x }}"),
+        vec!["input", "x"]
+    );
 }
 
 #[test]
@@ -62,7 +68,12 @@ fn without_structured_output_the_request_has_no_response_format_but_still_asks_f
     let body = rubric_request(&plain, "Is it polite?", &sample()).unwrap();
     assert!(body.get("response_format").is_none());
     assert_eq!(body["max_tokens"], 400);
-    assert!(body["messages"][0]["content"].as_str().unwrap().contains("JSON"));
+    assert!(
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("JSON")
+    );
 }
 
 #[test]
@@ -70,9 +81,14 @@ fn pairwise_requests_swap_the_answers_and_need_a_reference() {
     let first = pairwise_request(&config(), "helpfulness", &sample(), PairOrder::OutputFirst)
         .unwrap()
         .unwrap();
-    let second = pairwise_request(&config(), "helpfulness", &sample(), PairOrder::ReferenceFirst)
-        .unwrap()
-        .unwrap();
+    let second = pairwise_request(
+        &config(),
+        "helpfulness",
+        &sample(),
+        PairOrder::ReferenceFirst,
+    )
+    .unwrap()
+    .unwrap();
     let user_first = first["messages"][1]["content"].as_str().unwrap();
     let user_second = second["messages"][1]["content"].as_str().unwrap();
     let a_first = user_first.split("<response_a>").nth(1).unwrap();
@@ -103,7 +119,11 @@ fn a_reply_without_pass_or_threshold_is_never_a_pass() {
     assert_eq!(verdict.outcome, Outcome::Unscorable);
     let empty = parse_rubric_reply(r#"{"reason": "fine", "pass": null}"#, Some(0.5));
     assert_eq!(empty.outcome, Outcome::Unscorable);
-    assert!(empty.reason.starts_with("unparseable judge reply"), "{}", empty.reason);
+    assert!(
+        empty.reason.starts_with("unparseable judge reply"),
+        "{}",
+        empty.reason
+    );
 }
 
 #[test]
@@ -133,8 +153,16 @@ fn json_inside_prose_and_code_fences_is_found() {
 fn a_reply_that_is_not_json_is_unscorable_with_an_excerpt() {
     let verdict = parse_rubric_reply("I think it passes.\nDefinitely.", Some(0.5));
     assert_eq!(verdict.outcome, Outcome::Unscorable);
-    assert!(verdict.reason.starts_with("unparseable judge reply: "), "{}", verdict.reason);
-    assert!(verdict.reason.contains("I think it passes"), "{}", verdict.reason);
+    assert!(
+        verdict.reason.starts_with("unparseable judge reply: "),
+        "{}",
+        verdict.reason
+    );
+    assert!(
+        verdict.reason.contains("I think it passes"),
+        "{}",
+        verdict.reason
+    );
 }
 
 #[test]
@@ -148,9 +176,22 @@ fn scores_outside_zero_to_one_are_ignored_not_clamped() {
 fn pairwise_winners_map_back_to_output_or_reference() {
     let a = r#"{"winner": "A", "reason": "clearer"}"#;
     let b = r#"{"winner": "b"}"#;
-    assert_eq!(parse_pairwise_reply(a, PairOrder::OutputFirst).unwrap().0, PairWinner::Output);
-    assert_eq!(parse_pairwise_reply(a, PairOrder::ReferenceFirst).unwrap().0, PairWinner::Reference);
-    assert_eq!(parse_pairwise_reply(b, PairOrder::ReferenceFirst).unwrap().0, PairWinner::Output);
+    assert_eq!(
+        parse_pairwise_reply(a, PairOrder::OutputFirst).unwrap().0,
+        PairWinner::Output
+    );
+    assert_eq!(
+        parse_pairwise_reply(a, PairOrder::ReferenceFirst)
+            .unwrap()
+            .0,
+        PairWinner::Reference
+    );
+    assert_eq!(
+        parse_pairwise_reply(b, PairOrder::ReferenceFirst)
+            .unwrap()
+            .0,
+        PairWinner::Output
+    );
     let tie = parse_pairwise_reply(r#"{"winner": "tie"}"#, PairOrder::OutputFirst).unwrap();
     assert_eq!(tie.0, PairWinner::Tie);
     let bad = parse_pairwise_reply(r#"{"winner": "C"}"#, PairOrder::OutputFirst).unwrap_err();
@@ -163,7 +204,11 @@ fn a_pairwise_verdict_that_flips_under_the_swap_is_a_tie() {
     // reference. That is position bias, not a preference.
     let verdict = combine_pairwise(PairWinner::Output, PairWinner::Reference, None, "");
     assert_eq!(verdict.score, Some(0.5));
-    assert!(verdict.reason.starts_with("tie: the verdict flipped"), "{}", verdict.reason);
+    assert!(
+        verdict.reason.starts_with("tie: the verdict flipped"),
+        "{}",
+        verdict.reason
+    );
     assert_eq!(verdict.outcome, Outcome::Pass);
     let strict = combine_pairwise(PairWinner::Output, PairWinner::Reference, Some(1.0), "");
     assert_eq!(strict.outcome, Outcome::Fail);
@@ -173,4 +218,29 @@ fn a_pairwise_verdict_that_flips_under_the_swap_is_a_tie() {
     let loss = combine_pairwise(PairWinner::Reference, PairWinner::Reference, None, "");
     assert_eq!(loss.outcome, Outcome::Fail);
     assert_eq!(loss.score, Some(0.0));
+}
+
+#[test]
+fn the_cache_key_depends_on_every_part_and_tells_a_missing_reference_from_an_empty_one() {
+    let base = judgment_cache_key("v1", &sample());
+    assert_eq!(base.len(), 32);
+    assert_eq!(base, judgment_cache_key("v1", &sample()));
+    assert_ne!(base, judgment_cache_key("v2", &sample()));
+    let other_output = JudgeSample {
+        output: "other",
+        ..sample()
+    };
+    assert_ne!(base, judgment_cache_key("v1", &other_output));
+    let empty = JudgeSample {
+        reference: Some(""),
+        ..sample()
+    };
+    let missing = JudgeSample {
+        reference: None,
+        ..sample()
+    };
+    assert_ne!(
+        judgment_cache_key("v1", &empty),
+        judgment_cache_key("v1", &missing)
+    );
 }

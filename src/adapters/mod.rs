@@ -1,6 +1,7 @@
 //! Everything that touches the outside world: the store, the judge HTTP client, flag sinks,
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
+pub mod jsonl;
 pub mod judge_cache;
 pub mod judge_client;
 pub mod judge_limits;

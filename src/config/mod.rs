@@ -130,6 +130,9 @@ impl Config {
         self.schedule
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.rollout
+            .validate()
+            .map_err(|(key, msg)| invalid(&key, msg))?;
         Ok(())
     }
 }

@@ -15,6 +15,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+mod requests;
+
+pub use requests::{InsertReport, TelemetryRow};
+
 /// Errors the store's callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,6 +54,12 @@ impl StoreError {
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+mod history;
+mod ticks;
+
+pub use history::{HistoryCursor, HistoryFilter};
+pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

@@ -19,7 +19,7 @@ pub use gates::GatesConfig;
 pub use ingest::IngestConfig;
 pub use judges::{JudgeConfig, MaxTokensField};
 pub use notify::NotifyConfig;
-pub use rollout::RolloutConfig;
+pub use rollout::{RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
 pub use schedule::ScheduleConfig;
 pub use server::ServerConfig;

@@ -229,13 +229,10 @@ impl JudgeClient {
         let estimate = estimate_tokens(body, self.config.max_completion_tokens);
         let mut attempt: u32 = 0;
         loop {
-            match tick.start_call() {
-                Ok(()) => {}
-                Err(Refusal::Budget) => return Err(JudgeError::Budget),
-                Err(Refusal::AuthStopped) => return Err(JudgeError::AuthStopped),
-            }
             attempt += 1;
-            let result = self.attempt(body, api_key_opt.as_deref(), estimate).await;
+            let result = self
+                .attempt(tick, body, api_key_opt.as_deref(), estimate)
+                .await;
             match result {
                 Ok(mut reply) => {
                     let used = reply.prompt_tokens + reply.completion_tokens;
@@ -282,9 +279,12 @@ impl JudgeClient {
         }
     }
 
-    /// One attempt: rate limits, a concurrency permit, the request under the timeout.
+    /// One attempt: rate limits, a concurrency permit, then the tick's budget and auth state
+    /// (checked last, so calls waiting for a permit see what the calls before them spent),
+    /// then the request under the timeout.
     async fn attempt(
         &self,
+        tick: &JudgeTick,
         body: &Value,
         api_key_opt: Option<&str>,
         estimate: u64,
@@ -300,6 +300,11 @@ impl JudgeClient {
             .acquire()
             .await
             .map_err(|_| JudgeError::BadReply("judge client is shut down".to_string()))?;
+        match tick.start_call() {
+            Ok(()) => {}
+            Err(Refusal::Budget) => return Err(JudgeError::Budget),
+            Err(Refusal::AuthStopped) => return Err(JudgeError::AuthStopped),
+        }
         let started = Instant::now();
         let outcome =
             tokio::time::timeout(self.settings.timeout, self.send(body, api_key_opt)).await;

@@ -14,6 +14,7 @@ pub mod load;
 pub mod rules;
 pub mod suite;
 pub mod template;
+pub mod versions;
 
 pub use diagnostics::Diagnostic;
 pub use load::{load_suite_text, load_suites};

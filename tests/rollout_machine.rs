@@ -443,3 +443,46 @@ fn every_change_carries_a_reason_and_an_audit_row() {
     }
     assert_eq!(state.phase, Phase::Completed);
 }
+
+#[test]
+fn the_example_plan_file_runs_from_half_a_percent_to_completion() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plan.example.toml"),
+    )
+    .unwrap();
+    let plan = Plan::from_toml_str("plan.example.toml", &text).unwrap();
+    let mut state = started(&plan);
+    assert_eq!(state.split_bp, 50, "half a percent is 50 basis points");
+    let mut now = t0();
+    let mut seen = vec![state.split_bp];
+    for _ in 0..2_000 {
+        now += Duration::minutes(15);
+        // The plan's 50% stage needs 1,000 samples per arm: 500 would hold it.
+        let input = if state.phase == Phase::AwaitingApproval {
+            cmd(Command::Approve { actor: human() })
+        } else {
+            Input::verdicts(vec![mv("pass_rate", true, ready(), 2_000)])
+        };
+        state = step(&state, &plan, &input, now).next;
+        if seen.last() != Some(&state.split_bp) {
+            seen.push(state.split_bp);
+        }
+        if state.phase.is_terminal() {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![50, 1_000, 5_000, 10_000]);
+    assert_eq!(state.phase, Phase::Completed);
+}
+
+#[test]
+fn a_plan_without_a_monitoring_stage_completes_when_its_last_stage_promotes() {
+    let mut plan = Plan::seed_default();
+    plan.stages.truncate(2);
+    let mut state = state_in(Phase::Running, 1);
+    state.stage_started_at = Some(t0());
+    let (state, changes) = tick_until(&plan, state, &green(), t0(), at_h(30));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].1.kind, TransitionKind::Completed);
+    assert_eq!(state.split_bp, 1_000, "completion does not invent a split");
+}

@@ -136,7 +136,10 @@ async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
     };
     let now = chrono::Utc.timestamp_opt(1_700_000_100, 0).unwrap();
     assert_eq!(
-        store.insert_scores(&[stored.clone()], now).await.unwrap(),
+        store
+            .insert_scores(std::slice::from_ref(&stored), now)
+            .await
+            .unwrap(),
         1
     );
     let report = engine
@@ -207,8 +210,20 @@ async fn inserting_a_score_twice_keeps_one_row(store: Store) {
         cost_usd: 0.0,
     };
     let now = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
-    assert_eq!(store.insert_scores(&[score.clone()], now).await.unwrap(), 1);
-    assert_eq!(store.insert_scores(&[score.clone()], now).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .insert_scores(std::slice::from_ref(&score), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .insert_scores(std::slice::from_ref(&score), now)
+            .await
+            .unwrap(),
+        0
+    );
     let newer = Score {
         evaluator_version: "v2".to_string(),
         ..score.clone()

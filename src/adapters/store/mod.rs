@@ -2,6 +2,10 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+mod rollouts;
+
+pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+
 use std::str::FromStr;
 use std::time::Duration;
 

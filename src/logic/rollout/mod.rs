@@ -15,6 +15,8 @@
 //!   data checks pass and nothing halts (there is no stage left to be PromoteReady for).
 //! - Held never raises the split: approve and force-promote are rejected while held.
 //! - Terminal phases absorb everything except `kill`, the switch that always re-asserts 0%.
+//! - A step in which a manual command changed the state applies only halts afterwards;
+//!   promotion waits for the next tick (so a resume or an approval never double-promotes).
 //!
 //! Every change carries an Audit effect (actor `evalgate` when automatic); a `Stay` has none.
 
@@ -25,8 +27,10 @@ use crate::domain::rollout::{
 use crate::domain::{MetricVerdict, Timestamp};
 
 mod evaluate;
+mod stage_clock;
 
 pub use evaluate::promotion_blockers;
+pub use stage_clock::{StageClock, stage_clock};
 
 /// The actor of automatic transitions in audit rows.
 pub const SYSTEM_ACTOR: &str = "evalgate";

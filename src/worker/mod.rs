@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod demo;
 pub mod drill;
 pub mod evals_cmd;
+pub mod evals_run;
 pub mod gatebench;
 pub mod ingest;
 pub mod rescore;

@@ -102,7 +102,10 @@ impl ApplyReport {
 /// Effects that came from I/O rather than from `step`: extra audit rows and alerts.
 #[derive(Default)]
 struct Extras {
+    /// Audit rows that explain the transition (written before its own rows).
     events: Vec<RolloutEvent>,
+    /// Audit rows about the transition's consequences (written after its own rows).
+    post_events: Vec<RolloutEvent>,
     alerts: Vec<(Severity, String, Value)>,
     sink_reports: Vec<SinkWriteReport>,
 }
@@ -226,7 +229,7 @@ async fn write_splits(
         );
         tracing::error!(rollout_id = %rollout.row.id, flag = %flag_key, failed = %failed, "flag sink refused a lowered split");
         let after = transition.next.snapshot();
-        extras.events.push(audit_row(
+        extras.post_events.push(audit_row(
             &rollout.row.id,
             now,
             SYSTEM_ACTOR,
@@ -322,7 +325,14 @@ async fn apply_with(
             ));
         }
     }
-    events.append(&mut extras.events);
+    let mut ordered = std::mem::take(&mut extras.events);
+    ordered.append(&mut events);
+    ordered.append(&mut extras.post_events);
+    // Ids are time-ordered (UUIDv7): renumber so the audit trail lists cause before effect.
+    for event in &mut ordered {
+        event.id = uuid::Uuid::now_v7().to_string();
+    }
+    let events = ordered;
     let update = StateUpdate {
         expected_version: rollout.row.version,
         state: serde_json::to_value(&transition.next).context("cannot encode the state")?,

@@ -145,7 +145,8 @@ impl FlagSinks {
         join_all(reads).await
     }
 
-    async fn write_one(
+    /// Writes `split` to one sink and reads it back, with the same retries as `write_verified`.
+    pub async fn write_one(
         &self,
         sink: &dyn FlagSink,
         flag: &str,

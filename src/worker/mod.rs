@@ -14,6 +14,7 @@ pub mod rollout_review;
 pub mod rollout_status;
 pub mod route;
 pub mod sample;
+pub mod scoring;
 pub mod serve;
 pub mod synth;
 pub mod tick;

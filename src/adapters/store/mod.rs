@@ -11,6 +11,12 @@ pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod judge_cache;
+mod scores;
+
+pub use judge_cache::CachedJudgment;
+pub use scores::ScoreKey;
+
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -55,9 +61,11 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod gates;
 mod history;
 mod ticks;
 
+pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 

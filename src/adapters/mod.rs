@@ -3,5 +3,9 @@
 
 pub mod flags;
 pub mod jsonl;
+pub mod judge_cache;
+pub mod judge_client;
+pub mod judge_limits;
+pub mod line_reader;
 pub mod notify;
 pub mod store;

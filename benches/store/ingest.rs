@@ -63,7 +63,11 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Ing
     let started = Instant::now();
     let summary = ingest_stream(&bench_store.store, bytes.as_slice(), &options, &progress).await?;
     let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(summary.rejected == 0, "{} synth lines were rejected", summary.rejected);
+    anyhow::ensure!(
+        summary.rejected == 0,
+        "{} synth lines were rejected",
+        summary.rejected
+    );
     anyhow::ensure!(
         summary.requests.inserted == requests && summary.feedback.inserted == feedback,
         "ingest inserted {:?} / {:?}, expected {requests} / {feedback}",
@@ -84,8 +88,13 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Ing
 
 /// Prints the ingest table (markdown).
 pub fn print_table(rows: &[IngestRow]) {
-    println!("ingest: synth JSONL through ingest_stream (evalgate ingest), batch_size = {}", IngestConfig::default().batch_size);
-    println!("| backend | lines | requests | feedback | MB | seconds | rows/s (all lines) | requests/s | synth writes (lines/s) |");
+    println!(
+        "ingest: synth JSONL through ingest_stream (evalgate ingest), batch_size = {}",
+        IngestConfig::default().batch_size
+    );
+    println!(
+        "| backend | lines | requests | feedback | MB | seconds | rows/s (all lines) | requests/s | synth writes (lines/s) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(

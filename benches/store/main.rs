@@ -110,16 +110,28 @@ pub struct BenchStore {
 
 impl BenchStore {
     /// Creates an empty store named `name` on `backend`.
-    pub async fn create(config: &BenchConfig, backend: Backend, name: &str) -> anyhow::Result<Self> {
+    pub async fn create(
+        config: &BenchConfig,
+        backend: Backend,
+        name: &str,
+    ) -> anyhow::Result<Self> {
         match backend {
             Backend::Sqlite => {
                 let dir = match &config.dir {
                     Some(parent) => tempfile::tempdir_in(parent)?,
                     None => tempfile::tempdir()?,
                 };
-                let url = format!("sqlite://{}", dir.path().join(format!("{name}.db")).display());
+                let url = format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("{name}.db")).display()
+                );
                 let store = Store::open(&url).await?;
-                Ok(BenchStore { store, backend, _dir: Some(dir), pg: None })
+                Ok(BenchStore {
+                    store,
+                    backend,
+                    _dir: Some(dir),
+                    pg: None,
+                })
             }
             Backend::Postgres => {
                 let database = format!("evalgate_bench_{name}");
@@ -178,10 +190,14 @@ async fn recreate_database(server_url: &str, database: &str, create: bool) -> an
         .await
         .with_context(|| format!("cannot connect to {server_url}"))?;
     let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await?;
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await?;
     if create {
         let sql = format!("CREATE DATABASE {database}");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await?;
     }
     Ok(())
 }

@@ -46,11 +46,15 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Vec
         }
         for filter in [Some(ROLLOUT), None] {
             for recent in [true, false] {
-                let mut row = time_ticks(&bench_store.store, config, &state, filter, recent).await?;
+                let mut row =
+                    time_ticks(&bench_store.store, config, &state, filter, recent).await?;
                 row.backend = backend;
                 row.rows = stored;
                 row.load = load;
-                eprintln!("  {} rows, {} windows, {}: p50 {:.2} ms", stored, row.windows, row.filter, row.p50_ms);
+                eprintln!(
+                    "  {} rows, {} windows, {}: p50 {:.2} ms",
+                    stored, row.windows, row.filter, row.p50_ms
+                );
                 rows.push(row);
             }
         }
@@ -164,8 +168,12 @@ async fn explain(bench_store: &BenchStore, newest: Timestamp) -> anyhow::Result<
 
 /// Prints the sampling table (markdown).
 pub fn print_table(rows: &[SamplingRow]) {
-    println!("sampling: window_candidates + sample, both arms, N = {N_PER_ARM} per arm, 15-min windows");
-    println!("| backend | stored requests | load (s) | windows | filter | candidates/window (baseline, canary) | selected (b, c) | p50 ms | p95 ms | max ms |");
+    println!(
+        "sampling: window_candidates + sample, both arms, N = {N_PER_ARM} per arm, 15-min windows"
+    );
+    println!(
+        "| backend | stored requests | load (s) | windows | filter | candidates/window (baseline, canary) | selected (b, c) | p50 ms | p95 ms | max ms |"
+    );
     println!("|---|---:|---:|---|---|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(

@@ -8,11 +8,14 @@
 //! * [`suite_outcome`] combines per-assertion outcomes into the suite verdict.
 
 pub(crate) mod compile;
+pub(crate) mod compile_judge;
+pub(crate) mod compile_values;
 pub mod diagnostics;
 pub mod load;
 pub mod rules;
 pub mod suite;
 pub mod template;
+pub(crate) mod version;
 
 pub use diagnostics::Diagnostic;
 pub use load::{load_suite_text, load_suites};

@@ -1,5 +1,10 @@
 //! Everything that touches the outside world: the store, the judge HTTP client, flag sinks,
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
+pub mod flags;
 pub mod jsonl;
+pub mod judge_cache;
+pub mod judge_client;
+pub mod judge_limits;
+pub mod notify;
 pub mod store;

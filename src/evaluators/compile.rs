@@ -8,12 +8,12 @@ use serde_saphyr::Spanned;
 
 use super::compile_judge::judge_kind;
 use super::compile_values::{bounds, json_schema, levenshtein, needle_list, number, regex_problem};
+use super::definition_hash::definition_hash;
 use super::load::{RawAssertion, Sink};
 use super::rules::text::Expected;
 use super::rules::{ContainsMode, Needle, RuleCheck, RuleKind};
 use super::suite::{Assertion, AssertionKind};
 use super::template::Template;
-use super::version::definition_hash;
 
 /// Every rule type (without `not-`).
 pub const RULE_TYPES: &[&str] = &[

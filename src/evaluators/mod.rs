@@ -10,12 +10,14 @@
 pub(crate) mod compile;
 pub(crate) mod compile_judge;
 pub(crate) mod compile_values;
+pub(crate) mod definition_hash;
 pub mod diagnostics;
+pub mod judge_prompt;
 pub mod load;
 pub mod rules;
 pub mod suite;
 pub mod template;
-pub(crate) mod version;
+pub mod versions;
 
 pub use diagnostics::Diagnostic;
 pub use load::{load_suite_text, load_suites};

@@ -2,8 +2,20 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+mod review;
+mod rollouts;
+
+pub use review::{FailedScore, ServedResponse};
+pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+
 use std::str::FromStr;
 use std::time::Duration;
+
+mod judge_cache;
+mod scores;
+
+pub use judge_cache::CachedJudgment;
+pub use scores::ScoreKey;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -49,9 +61,11 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod gates;
 mod history;
 mod ticks;
 
+pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 

@@ -14,11 +14,14 @@ mod server;
 mod store;
 
 pub use evals::EvalsConfig;
-pub use flags::FlagsConfig;
-pub use gates::GatesConfig;
+pub use flags::{FlagsConfig, SinkKind};
+pub use gates::{
+    Authority, Direction, GatesConfig, METRICS, MetricKind, MetricOverride, MetricSettings,
+    PER_EVALUATOR_KEY, Scale, default_settings,
+};
 pub use ingest::IngestConfig;
-pub use judges::JudgeConfig;
-pub use notify::NotifyConfig;
+pub use judges::{JudgeConfig, MaxTokensField};
+pub use notify::{NotifyConfig, NotifyFormat};
 pub use rollout::{RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
 pub use schedule::ScheduleConfig;

@@ -81,6 +81,25 @@ fn broken_suites_are_reported_with_positions_and_exit_1() {
 }
 
 #[test]
+fn the_rubric_template_variable_error_is_reported_when_the_judge_exists() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("j.yaml"),
+        "name: j\nassert:\n  - type: llm-rubric\n    judge: grader\n    rubric: \"{{output}} vs {{answer}}\"\n",
+    )
+    .unwrap();
+    let config = root.path().join("evalgate.toml");
+    std::fs::write(&config, "[judges.grader]\nmodel = \"judge-model\"\n").unwrap();
+    let output = evals_check(root.path(), &config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("j.yaml:5:13: unknown template variable `{{answer}}`"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_shipped_suites_pass_the_check() {
     let root = tempfile::tempdir().unwrap();
     let evals = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");

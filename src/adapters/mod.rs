@@ -1,4 +1,5 @@
 //! Everything that touches the outside world: the store, the judge HTTP client, flag sinks,
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
+pub mod http;
 pub mod store;

@@ -73,6 +73,9 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_CONFIG",
     "EVALGATE_LOG",
     "EVALGATE_TEST_PG_URL",
+    "EVALGATE_REQUIRE_PG",
+    "EVALGATE_REQUIRE_PROMETHEUS",
+    "EVALGATE_ADMIN_TOKEN",
 ];
 
 impl Config {
@@ -128,6 +131,9 @@ impl Config {
                 .map_err(|(key, msg)| invalid(&format!("judges.{name}.{key}"), msg))?;
         }
         self.schedule
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.server
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         Ok(())

@@ -11,6 +11,7 @@ pub mod rescore;
 pub mod rollout_cmd;
 pub mod route;
 pub mod sample;
+pub mod scheduler;
 pub mod serve;
 pub mod synth;
 pub mod tick;

@@ -2,6 +2,9 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+pub mod leader;
+mod scheduler;
+
 use std::str::FromStr;
 use std::time::Duration;
 

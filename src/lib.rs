@@ -11,6 +11,10 @@
 //!
 //! [`app`] maps CLI commands onto the worker; `main.rs` only parses and reports.
 
+// No `unwrap` outside tests (clippy.toml allows it in `#[cfg(test)]` code). Set here rather than
+// in Cargo.toml's `[lints]` so integration tests under `tests/` may unwrap freely.
+#![warn(clippy::unwrap_used)]
+
 pub mod adapters;
 pub mod app;
 pub mod cli;

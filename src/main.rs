@@ -1,5 +1,7 @@
 //! The `evalgate` binary: parse the command line, start telemetry, run, map errors to exit codes.
 
+#![warn(clippy::unwrap_used)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

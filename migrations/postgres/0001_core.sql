@@ -17,8 +17,10 @@ CREATE TABLE IF NOT EXISTS requests (
     cost_usd          DOUBLE PRECISION,
     metadata          JSONB NOT NULL DEFAULT '{}'::jsonb
 );
-CREATE INDEX IF NOT EXISTS requests_arm_ts ON requests (arm, ts);
-CREATE INDEX IF NOT EXISTS requests_rollout_arm_ts ON requests (rollout_id, arm, ts);
+-- Sampling reads one arm's window; these indexes cover its columns (index-only scans) so the cost
+-- follows the size of the window, not of the table.
+CREATE INDEX IF NOT EXISTS requests_arm_ts ON requests (arm, ts) INCLUDE (tenant_id, status, request_id);
+CREATE INDEX IF NOT EXISTS requests_rollout_arm_ts ON requests (rollout_id, arm, ts) INCLUDE (tenant_id, status, request_id);
 
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT NOT NULL,

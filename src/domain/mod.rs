@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod feedback;
+pub mod plan;
 pub mod request;
 pub mod rollout;
 pub mod score;

@@ -12,6 +12,10 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+mod requests;
+
+pub use requests::{InsertReport, TelemetryRow};
+
 /// Errors the store's callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,6 +51,10 @@ impl StoreError {
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+mod ticks;
+
+pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

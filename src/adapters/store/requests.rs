@@ -1,0 +1,450 @@
+//! Queries on the contract tables `requests` and `feedback` (DESIGN.md §3): idempotent batch
+//! inserts, and the per-arm window reads a tick needs (sampling candidates, full rows of the
+//! sample, telemetry of every request, matured feedback).
+//!
+//! Inserts are multi-row `INSERT … ON CONFLICT DO NOTHING` statements inside one transaction per
+//! call; the window reads go through the covering `(arm, ts, …)` / `(rollout_id, arm, ts, …)`
+//! indexes so their cost follows the window, not the table.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
+use crate::logic::sampling::Candidate;
+use crate::with_pool;
+
+/// What a batch insert did: rows new to the store, and rows whose key was already there (or
+/// repeated inside the batch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsertReport {
+    /// Rows written.
+    pub inserted: u64,
+    /// Rows skipped because their key already existed.
+    pub duplicates: u64,
+}
+
+impl InsertReport {
+    /// Adds another report's counts to this one.
+    pub fn add(&mut self, other: InsertReport) {
+        self.inserted += other.inserted;
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// The telemetry columns of one request, for the error, latency, cost and length gates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetryRow {
+    /// The request's id.
+    pub request_id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// `ok` or `error`.
+    pub status: RequestStatus,
+    /// End-to-end latency in milliseconds, when logged.
+    pub latency_ms: Option<f64>,
+    /// Cost in US dollars, when logged.
+    pub cost_usd: Option<f64>,
+    /// Completion tokens, when logged.
+    pub completion_tokens: Option<i64>,
+}
+
+const REQUEST_COLUMNS: &str = "request_id, ts, tenant_id, arm, model, rollout_id, input, output, \
+     reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata";
+const REQUEST_COLUMN_COUNT: usize = 16;
+/// Rows per INSERT statement: 500 × 16 parameters stays far below both backends' limits.
+const REQUEST_ROWS_PER_STATEMENT: usize = 500;
+const FEEDBACK_ROWS_PER_STATEMENT: usize = 1000;
+/// Ids per `IN (…)` lookup.
+const IDS_PER_LOOKUP: usize = 500;
+
+const CANDIDATES_SQL: &str = "SELECT request_id, tenant_id, status FROM requests \
+     WHERE arm = $1 AND ts >= $2 AND ts < $3";
+const CANDIDATES_ROLLOUT_SQL: &str = "SELECT request_id, tenant_id, status FROM requests \
+     WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3";
+const TELEMETRY_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, cost_usd, \
+     completion_tokens FROM requests WHERE arm = $1 AND ts >= $2 AND ts < $3 \
+     ORDER BY ts, request_id";
+const TELEMETRY_ROLLOUT_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, cost_usd, \
+     completion_tokens FROM requests WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3 \
+     ORDER BY ts, request_id";
+const FEEDBACK_WINDOW_SQL: &str = "SELECT f.request_id, f.kind, f.at, f.value \
+     FROM feedback f JOIN requests r ON r.request_id = f.request_id \
+     WHERE r.arm = $1 AND r.ts >= $2 AND r.ts < $3 ORDER BY f.request_id, f.at, f.kind";
+const FEEDBACK_WINDOW_ROLLOUT_SQL: &str = "SELECT f.request_id, f.kind, f.at, f.value \
+     FROM feedback f JOIN requests r ON r.request_id = f.request_id \
+     WHERE r.rollout_id = $4 AND r.arm = $1 AND r.ts >= $2 AND r.ts < $3 \
+     ORDER BY f.request_id, f.at, f.kind";
+const COUNT_REQUESTS_SQL: &str = "SELECT COUNT(*) FROM requests";
+const COUNT_FEEDBACK_SQL: &str = "SELECT COUNT(*) FROM feedback";
+
+/// One `requests` row as stored, before its enums are checked.
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    request_id: String,
+    ts: Timestamp,
+    tenant_id: String,
+    arm: String,
+    model: String,
+    rollout_id: Option<String>,
+    input: String,
+    output: String,
+    reference: Option<String>,
+    status: String,
+    error: Option<String>,
+    latency_ms: Option<f64>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    cost_usd: Option<f64>,
+    metadata: Json<serde_json::Value>,
+}
+
+impl RequestRow {
+    fn into_domain(self) -> StoreResult<Request> {
+        Ok(Request {
+            arm: decode_arm(&self.arm)?,
+            status: decode_status(&self.status)?,
+            request_id: self.request_id,
+            ts: self.ts,
+            tenant_id: self.tenant_id,
+            model: self.model,
+            rollout_id: self.rollout_id,
+            input: self.input,
+            output: self.output,
+            reference: self.reference,
+            error: self.error,
+            latency_ms: self.latency_ms,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost_usd: self.cost_usd,
+            metadata: self.metadata.0,
+        })
+    }
+}
+
+type TelemetryTuple = (
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+);
+
+fn decode_arm(text: &str) -> StoreResult<Arm> {
+    Arm::parse(text).ok_or_else(|| StoreError::BadValue {
+        table: "requests",
+        column: "arm",
+        detail: format!("`{text}` is not baseline or canary"),
+    })
+}
+
+fn decode_status(text: &str) -> StoreResult<RequestStatus> {
+    RequestStatus::parse(text).ok_or_else(|| StoreError::BadValue {
+        table: "requests",
+        column: "status",
+        detail: format!("`{text}` is not ok or error"),
+    })
+}
+
+fn decode_kind(text: &str) -> StoreResult<FeedbackKind> {
+    FeedbackKind::parse(text).ok_or_else(|| StoreError::BadValue {
+        table: "feedback",
+        column: "kind",
+        detail: format!("`{text}` is not a feedback kind"),
+    })
+}
+
+/// `($1, …, $cols), ($cols+1, …)` for `rows` rows.
+fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+fn insert_requests_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        values_placeholders(rows, REQUEST_COLUMN_COUNT)
+    )
+}
+
+fn insert_feedback_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO feedback (request_id, kind, at, value) VALUES {} \
+         ON CONFLICT (request_id, kind, at) DO NOTHING",
+        values_placeholders(rows, 4)
+    )
+}
+
+fn get_requests_sql(ids: usize) -> String {
+    let placeholders: Vec<String> = (1..=ids).map(|index| format!("${index}")).collect();
+    format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN ({})",
+        placeholders.join(", ")
+    )
+}
+
+fn to_report(total: usize, inserted: u64) -> InsertReport {
+    InsertReport {
+        inserted,
+        duplicates: (total as u64).saturating_sub(inserted),
+    }
+}
+
+impl Store {
+    /// Inserts request rows in one transaction; a `request_id` already stored (or repeated in
+    /// `rows`) is skipped and counted as a duplicate.
+    #[tracing::instrument(skip_all, fields(rows = rows.len(), backend = self.backend()))]
+    pub async fn insert_requests(&self, rows: &[Request]) -> StoreResult<InsertReport> {
+        if rows.is_empty() {
+            return Ok(InsertReport::default());
+        }
+        let inserted: u64 = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0u64;
+            for chunk in rows.chunks(REQUEST_ROWS_PER_STATEMENT) {
+                let sql = insert_requests_sql(chunk.len());
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for row in chunk {
+                    query = query
+                        .bind(row.request_id.as_str())
+                        .bind(row.ts)
+                        .bind(row.tenant_id.as_str())
+                        .bind(row.arm.as_str())
+                        .bind(row.model.as_str())
+                        .bind(row.rollout_id.as_deref())
+                        .bind(row.input.as_str())
+                        .bind(row.output.as_str())
+                        .bind(row.reference.as_deref())
+                        .bind(row.status.as_str())
+                        .bind(row.error.as_deref())
+                        .bind(row.latency_ms)
+                        .bind(row.prompt_tokens)
+                        .bind(row.completion_tokens)
+                        .bind(row.cost_usd)
+                        .bind(Json(&row.metadata));
+                }
+                inserted += query.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            inserted
+        });
+        Ok(to_report(rows.len(), inserted))
+    }
+
+    /// Inserts feedback events in one transaction; an event already stored with the same
+    /// (request_id, kind, at) is skipped and counted as a duplicate.
+    #[tracing::instrument(skip_all, fields(rows = rows.len(), backend = self.backend()))]
+    pub async fn insert_feedback(&self, rows: &[FeedbackEvent]) -> StoreResult<InsertReport> {
+        if rows.is_empty() {
+            return Ok(InsertReport::default());
+        }
+        let inserted: u64 = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0u64;
+            for chunk in rows.chunks(FEEDBACK_ROWS_PER_STATEMENT) {
+                let sql = insert_feedback_sql(chunk.len());
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for row in chunk {
+                    query = query
+                        .bind(row.request_id.as_str())
+                        .bind(row.kind.as_str())
+                        .bind(row.at)
+                        .bind(row.value);
+                }
+                inserted += query.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+            inserted
+        });
+        Ok(to_report(rows.len(), inserted))
+    }
+
+    /// The sampling candidates of one arm in `[from, to)`, optionally of one rollout: only the
+    /// columns sampling needs, read from the covering index.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    pub async fn window_candidates(
+        &self,
+        rollout_id_opt: Option<&str>,
+        arm: Arm,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<Candidate>> {
+        let sql = match rollout_id_opt {
+            Some(_) => CANDIDATES_ROLLOUT_SQL,
+            None => CANDIDATES_SQL,
+        };
+        let rows: Vec<(String, String, String)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
+            if let Some(rollout_id) = rollout_id_opt {
+                query = query.bind(rollout_id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut candidates = Vec::with_capacity(rows.len());
+        for (request_id, tenant_id, status) in rows {
+            let is_error = decode_status(&status)? == RequestStatus::Error;
+            candidates.push(Candidate {
+                request_id,
+                tenant_id,
+                arm,
+                is_error,
+            });
+        }
+        Ok(candidates)
+    }
+
+    /// Full rows for `ids`, in the order of `ids`; ids not in the store are left out.
+    #[tracing::instrument(skip_all, fields(ids = ids.len()))]
+    pub async fn get_requests(&self, ids: &[String]) -> StoreResult<Vec<Request>> {
+        let mut by_id: HashMap<String, Request> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_LOOKUP) {
+            let sql = get_requests_sql(chunk.len());
+            let rows: Vec<RequestRow> = with_pool!(self, pool => {
+                let mut query = sqlx::query_as(AssertSqlSafe(sql));
+                for id in chunk {
+                    query = query.bind(id.as_str());
+                }
+                query.fetch_all(pool).await?
+            });
+            for row in rows {
+                let request = row.into_domain()?;
+                by_id.insert(request.request_id.clone(), request);
+            }
+        }
+        let mut ordered = Vec::with_capacity(by_id.len());
+        for id in ids {
+            if let Some(request) = by_id.remove(id) {
+                ordered.push(request);
+            }
+        }
+        Ok(ordered)
+    }
+
+    /// The telemetry of every request of one arm in `[from, to)` (errors included), ordered by
+    /// time.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    pub async fn window_telemetry(
+        &self,
+        rollout_id_opt: Option<&str>,
+        arm: Arm,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<TelemetryRow>> {
+        let sql = match rollout_id_opt {
+            Some(_) => TELEMETRY_ROLLOUT_SQL,
+            None => TELEMETRY_SQL,
+        };
+        let rows: Vec<TelemetryTuple> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
+            if let Some(rollout_id) = rollout_id_opt {
+                query = query.bind(rollout_id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut telemetry = Vec::with_capacity(rows.len());
+        for (request_id, tenant_id, status, latency_ms, cost_usd, completion_tokens) in rows {
+            telemetry.push(TelemetryRow {
+                request_id,
+                tenant_id,
+                status: decode_status(&status)?,
+                latency_ms,
+                cost_usd,
+                completion_tokens,
+            });
+        }
+        Ok(telemetry)
+    }
+
+    /// Every feedback event (whenever it arrived) about the requests of one arm whose `ts` is in
+    /// `[from, to)`. Callers keep only events with `at <= now` when they replay the past.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    pub async fn feedback_for_window(
+        &self,
+        rollout_id_opt: Option<&str>,
+        arm: Arm,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<FeedbackEvent>> {
+        let sql = match rollout_id_opt {
+            Some(_) => FEEDBACK_WINDOW_ROLLOUT_SQL,
+            None => FEEDBACK_WINDOW_SQL,
+        };
+        let rows: Vec<(String, String, Timestamp, f64)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
+            if let Some(rollout_id) = rollout_id_opt {
+                query = query.bind(rollout_id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut events = Vec::with_capacity(rows.len());
+        for (request_id, kind, at, value) in rows {
+            events.push(FeedbackEvent {
+                request_id,
+                at,
+                kind: decode_kind(&kind)?,
+                value,
+            });
+        }
+        Ok(events)
+    }
+
+    /// How many requests the store holds.
+    pub async fn count_requests(&self) -> StoreResult<u64> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(COUNT_REQUESTS_SQL).fetch_one(pool).await?
+        });
+        Ok(count.max(0).unsigned_abs())
+    }
+
+    /// How many feedback events the store holds.
+    pub async fn count_feedback(&self) -> StoreResult<u64> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(COUNT_FEEDBACK_SQL).fetch_one(pool).await?
+        });
+        Ok(count.max(0).unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_every_column_of_every_row() {
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert!(insert_requests_sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (request_id) DO NOTHING"));
+        assert_eq!(
+            get_requests_sql(2),
+            format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN ($1, $2)")
+        );
+    }
+
+    #[test]
+    fn duplicates_are_the_rows_not_inserted() {
+        assert_eq!(
+            to_report(10, 7),
+            InsertReport {
+                inserted: 7,
+                duplicates: 3
+            }
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The `ticks` table (one row per rollout and window start: the key that makes a tick
+//! idempotent) and the `score_queue` that replicas on PostgreSQL share with
+//! `FOR UPDATE SKIP LOCKED`.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult};
+use crate::domain::Timestamp;
+use crate::with_pool;
+
+/// Identifies one tick of one rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickKey {
+    /// The rollout.
+    pub rollout_id: String,
+    /// Start of the scored window.
+    pub window_start: Timestamp,
+}
+
+/// The progress a tick row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickStatus {
+    /// Sampling and scoring are under way (or were, when the process died).
+    Running,
+    /// Gates are updated and persisted; the controller step may still be pending.
+    Gated,
+    /// Everything, including the controller step, is done.
+    Done,
+}
+
+impl TickStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TickStatus::Running => "running",
+            TickStatus::Gated => "gated",
+            TickStatus::Done => "done",
+        }
+    }
+
+    fn parse(text: &str) -> TickStatus {
+        match text {
+            "done" => TickStatus::Done,
+            "gated" => TickStatus::Gated,
+            _ => TickStatus::Running,
+        }
+    }
+}
+
+/// What `begin_tick` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TickClaim {
+    /// A new tick: nothing was done for this window before.
+    Fresh,
+    /// A tick that started before and did not finish (a crash or a kill): redo from `status`.
+    Resume {
+        status: TickStatus,
+        attempts: i64,
+        report: Option<serde_json::Value>,
+    },
+    /// The tick finished before; here is what it decided.
+    Done { report: Option<serde_json::Value> },
+}
+
+/// One claimed unit of scoring work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueItem {
+    /// The tick it belongs to.
+    pub key: TickKey,
+    /// The request to score.
+    pub request_id: String,
+    /// The suite to score it with.
+    pub suite: String,
+}
+
+const INSERT_TICK: &str = "INSERT INTO ticks (rollout_id, window_start, window_end, tick_at, stage_index, \
+     pairing_seed, status, attempts, worker, started_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, $8) ON CONFLICT DO NOTHING";
+const SELECT_TICK: &str =
+    "SELECT status, attempts, report FROM ticks WHERE rollout_id = $1 AND window_start = $2";
+const RETRY_TICK: &str = "UPDATE ticks SET attempts = attempts + 1, worker = $3 \
+     WHERE rollout_id = $1 AND window_start = $2";
+const MARK_TICK: &str = "UPDATE ticks SET status = $3, report = $4, finished_at = $5 \
+     WHERE rollout_id = $1 AND window_start = $2";
+const LAST_DONE: &str =
+    "SELECT MAX(tick_at) FROM ticks WHERE status = 'done' AND ($1 IS NULL OR rollout_id = $1)";
+const COUNT_TICKS: &str = "SELECT COUNT(*) FROM ticks WHERE rollout_id = $1 AND status = 'done'";
+
+const ENQUEUE: &str = "INSERT INTO score_queue (rollout_id, window_start, request_id, suite, seq, status) \
+     VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT DO NOTHING";
+const CLAIM_PG: &str = "UPDATE score_queue SET status = 'claimed', claimed_by = $1, claimed_at = $2 \
+     WHERE (rollout_id, window_start, request_id) IN ( \
+       SELECT rollout_id, window_start, request_id FROM score_queue \
+       WHERE status = 'pending' OR (status = 'claimed' AND claimed_at < $3) \
+       ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING rollout_id, window_start, request_id, suite";
+const CLAIM_SQLITE: &str = "UPDATE score_queue SET status = 'claimed', claimed_by = $1, claimed_at = $2 \
+     WHERE (rollout_id, window_start, request_id) IN ( \
+       SELECT rollout_id, window_start, request_id FROM score_queue \
+       WHERE status = 'pending' OR (status = 'claimed' AND claimed_at < $3) \
+       ORDER BY seq LIMIT $4) \
+     RETURNING rollout_id, window_start, request_id, suite";
+const COMPLETE: &str = "UPDATE score_queue SET status = 'done' \
+     WHERE rollout_id = $1 AND window_start = $2 AND request_id = $3";
+const OPEN_ITEMS: &str = "SELECT COUNT(*) FROM score_queue \
+     WHERE rollout_id = $1 AND window_start = $2 AND status <> 'done'";
+const CLAIMS_BY: &str = "SELECT claimed_by, COUNT(*) FROM score_queue \
+     WHERE rollout_id = $1 AND window_start = $2 AND status = 'done' GROUP BY claimed_by";
+
+impl Store {
+    /// Starts the tick for `key`, or reports that it is under way or done.
+    pub async fn begin_tick(
+        &self,
+        key: &TickKey,
+        window_end: Timestamp,
+        tick_at: Timestamp,
+        stage_index: i64,
+        pairing_seed: u64,
+        worker: &str,
+    ) -> StoreResult<TickClaim> {
+        let seed_bits = i64::from_ne_bytes(pairing_seed.to_ne_bytes());
+        let inserted = with_pool!(self, pool => sqlx::query(INSERT_TICK)
+            .bind(&key.rollout_id).bind(key.window_start).bind(window_end).bind(tick_at)
+            .bind(stage_index).bind(seed_bits).bind(worker).bind(tick_at)
+            .execute(pool).await?.rows_affected());
+        if inserted == 1 {
+            return Ok(TickClaim::Fresh);
+        }
+        let (status, attempts, report) = with_pool!(self, pool => {
+            let row = sqlx::query(SELECT_TICK).bind(&key.rollout_id).bind(key.window_start)
+                .fetch_one(pool).await?;
+            let status: String = row.try_get(0)?;
+            let attempts: i64 = row.try_get(1)?;
+            let report: Option<sqlx::types::Json<serde_json::Value>> = row.try_get(2)?;
+            (status, attempts, report.map(|json| json.0))
+        });
+        let status = TickStatus::parse(&status);
+        if status == TickStatus::Done {
+            return Ok(TickClaim::Done { report });
+        }
+        with_pool!(self, pool => sqlx::query(RETRY_TICK).bind(&key.rollout_id)
+            .bind(key.window_start).bind(worker).execute(pool).await?.rows_affected());
+        Ok(TickClaim::Resume {
+            status,
+            attempts: attempts + 1,
+            report,
+        })
+    }
+
+    /// Records a tick's progress and what it decided so far.
+    pub async fn mark_tick(
+        &self,
+        key: &TickKey,
+        status: TickStatus,
+        report: &serde_json::Value,
+        finished_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        with_pool!(self, pool => sqlx::query(MARK_TICK)
+            .bind(&key.rollout_id).bind(key.window_start).bind(status.as_str())
+            .bind(sqlx::types::Json(report)).bind(finished_at)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The tick time of the newest finished tick (of one rollout, or of any).
+    pub async fn last_done_tick(&self, rollout_id: Option<&str>) -> StoreResult<Option<Timestamp>> {
+        let last: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(LAST_DONE)
+            .bind(rollout_id).fetch_one(pool).await?);
+        Ok(last)
+    }
+
+    /// How many ticks of a rollout finished.
+    pub async fn count_done_ticks(&self, rollout_id: &str) -> StoreResult<i64> {
+        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(COUNT_TICKS)
+            .bind(rollout_id).fetch_one(pool).await?);
+        Ok(count)
+    }
+
+    /// Queues the scoring of `request_ids` for a tick (idempotent).
+    pub async fn enqueue_scoring(
+        &self,
+        key: &TickKey,
+        suite: &str,
+        request_ids: &[String],
+    ) -> StoreResult<()> {
+        let base = key.window_start.timestamp() * 10_000;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for (index, request_id) in request_ids.iter().enumerate() {
+                let seq = base + i64::try_from(index).unwrap_or(i64::MAX - base);
+                sqlx::query(ENQUEUE).bind(&key.rollout_id).bind(key.window_start)
+                    .bind(request_id).bind(suite).bind(seq).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Claims up to `limit` pending items (or items whose claim is older than `stale_before`).
+    pub async fn claim_scoring(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<QueueItem>> {
+        let rows = match self {
+            Store::Postgres(pool) => sqlx::query(CLAIM_PG)
+                .bind(worker)
+                .bind(now)
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(queue_item_pg)
+                .collect::<Result<Vec<_>, _>>()?,
+            Store::Sqlite(pool) => sqlx::query(CLAIM_SQLITE)
+                .bind(worker)
+                .bind(now)
+                .bind(stale_before)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(queue_item_sqlite)
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    /// Marks claimed items done.
+    pub async fn complete_scoring(&self, items: &[QueueItem]) -> StoreResult<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for item in items {
+                sqlx::query(COMPLETE).bind(&item.key.rollout_id).bind(item.key.window_start)
+                    .bind(&item.request_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Items of a tick not yet done.
+    pub async fn open_scoring(&self, key: &TickKey) -> StoreResult<i64> {
+        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(OPEN_ITEMS)
+            .bind(&key.rollout_id).bind(key.window_start).fetch_one(pool).await?);
+        Ok(count)
+    }
+
+    /// How many of a tick's items each worker scored.
+    pub async fn scoring_by_worker(&self, key: &TickKey) -> StoreResult<Vec<(String, i64)>> {
+        let rows: Vec<(Option<String>, i64)> = with_pool!(self, pool => sqlx::query_as(CLAIMS_BY)
+            .bind(&key.rollout_id).bind(key.window_start).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(worker, count)| (worker.unwrap_or_default(), count))
+            .collect())
+    }
+}
+
+fn queue_item_pg(row: sqlx::postgres::PgRow) -> Result<QueueItem, sqlx::Error> {
+    Ok(QueueItem {
+        key: TickKey {
+            rollout_id: row.try_get(0)?,
+            window_start: row.try_get(1)?,
+        },
+        request_id: row.try_get(2)?,
+        suite: row.try_get(3)?,
+    })
+}
+
+fn queue_item_sqlite(row: sqlx::sqlite::SqliteRow) -> Result<QueueItem, sqlx::Error> {
+    Ok(QueueItem {
+        key: TickKey {
+            rollout_id: row.try_get(0)?,
+            window_start: row.try_get(1)?,
+        },
+        request_id: row.try_get(2)?,
+        suite: row.try_get(3)?,
+    })
+}

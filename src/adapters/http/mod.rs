@@ -16,7 +16,7 @@ use crate::adapters::store::Store;
 use crate::clock::Clock;
 use crate::domain::Timestamp;
 
-pub use auth::AdminToken;
+pub use auth::{AdminToken, authorize};
 pub use error::ApiError;
 
 /// A heartbeat loop iteration older than this means the scheduler is not alive.

@@ -130,12 +130,21 @@ impl Config {
                 .validate()
                 .map_err(|(key, msg)| invalid(&format!("judges.{name}.{key}"), msg))?;
         }
+        self.flags
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.notify
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         self.schedule
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         self.server
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.rollout
+            .validate()
+            .map_err(|(key, msg)| invalid(&key, msg))?;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod feedback;
+pub mod flag;
 pub mod plan;
 pub mod request;
 pub mod rollout;
@@ -11,6 +12,7 @@ pub mod verdict;
 
 pub use duration::HumanDuration;
 pub use feedback::{FeedbackEvent, FeedbackKind};
+pub use flag::{SplitRecord, SplitWrite};
 pub use request::{Arm, Request, RequestStatus};
 pub use score::{Outcome, Score};
 pub use verdict::{Evidence, InconclusiveReason, MetricVerdict, Role, Verdict};

@@ -199,7 +199,8 @@ impl Command {
 /// Everything one decision looks at besides the state, the plan and the time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Input {
-    /// The gate verdicts of this tick; None when the tick produced no data.
+    /// The gate verdicts of this tick; None when the tick produced no data. An input with
+    /// commands and no verdicts is a manual action, not a tick: it is not treated as missing data.
     pub verdicts: Option<Vec<MetricVerdict>>,
     /// Data-quality checks (sample ratio, canary shortfall, evaluator failure parity) passed.
     pub data_checks_ok: bool,

@@ -1,1 +1,23 @@
 //! Eval suites (`evals/*.yaml`), rule assertions and the pure half of the LLM judge.
+//!
+//! * [`load_suites`] reads a directory of suite files, validates them and compiles every rule
+//!   once (regexes, JSON Schemas, lowercased needles); problems come back as [`Diagnostic`]s
+//!   with `file:line:col`.
+//! * [`RuleCheck::evaluate`] scores one request with one rule (`not-` applied), pure and cheap,
+//!   meant to run on rayon.
+//! * [`suite_outcome`] combines per-assertion outcomes into the suite verdict.
+
+pub(crate) mod compile;
+pub mod diagnostics;
+pub mod load;
+pub mod rules;
+pub mod suite;
+pub mod template;
+
+pub use diagnostics::Diagnostic;
+pub use load::{load_suite_text, load_suites};
+pub use rules::{RuleCheck, RuleKind, RuleResult};
+pub use suite::{
+    Assertion, AssertionKind, PairwiseSpec, PassRule, RubricSpec, Suite, suite_outcome,
+};
+pub use template::{Template, Var};

@@ -1,11 +1,74 @@
-//! `evalgate evals check|run` (not built yet: owned by the evaluators issue).
+//! `evalgate evals check|run`: validate suite files; score rows of a file with one suite.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use crate::app::{CmdResult, Context};
 use crate::cli::{EvalsCheckArgs, EvalsRunArgs};
+use crate::evaluators::{self, AssertionKind};
 
-/// Runs `evalgate evals check`.
-pub async fn check(_ctx: &Context, _args: EvalsCheckArgs) -> CmdResult {
-    anyhow::bail!("`evalgate evals check` is not built yet")
+/// The suites directory when none is given.
+pub const DEFAULT_SUITES_DIR: &str = "evals";
+
+/// The suites directory: the flag, else `evals/`.
+pub fn suites_dir(flag_opt: Option<PathBuf>) -> PathBuf {
+    flag_opt.unwrap_or_else(|| PathBuf::from(DEFAULT_SUITES_DIR))
+}
+
+/// The judge names suites may reference: the keys of `[judges]`.
+pub fn judge_names(ctx: &Context) -> BTreeSet<String> {
+    ctx.config.judges.keys().cloned().collect()
+}
+
+/// Runs `evalgate evals check`: one `file:line:col: message` line per problem, then a
+/// summary; exit 1 when there is any problem.
+pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
+    let dir = suites_dir(args.dir);
+    match evaluators::load_suites(&dir, &judge_names(ctx)) {
+        Ok(suites) => {
+            let assertions: usize = suites.iter().map(|suite| suite.assertions.len()).sum();
+            let judged = suites
+                .iter()
+                .flat_map(|suite| &suite.assertions)
+                .filter(|assertion| !matches!(assertion.kind, AssertionKind::Rule(_)))
+                .count();
+            if suites.is_empty() {
+                println!("{}: no suite files (*.yaml, *.yml) found", dir.display());
+            }
+            for suite in &suites {
+                println!(
+                    "{}: suite `{}` ok ({} assertions)",
+                    suite.file.display(),
+                    suite.name,
+                    suite.assertions.len()
+                );
+            }
+            println!(
+                "ok: {} suite(s), {assertions} assertion(s) ({} rule, {judged} judge) in {}",
+                suites.len(),
+                assertions - judged,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            for diagnostic in &diagnostics {
+                println!("{diagnostic}");
+            }
+            let files: BTreeSet<&PathBuf> = diagnostics
+                .iter()
+                .map(|diagnostic| &diagnostic.file)
+                .collect();
+            println!(
+                "error: {} problem(s) in {} file(s) under {}",
+                diagnostics.len(),
+                files.len(),
+                dir.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Runs `evalgate evals run`.

@@ -2,8 +2,14 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+<<<<<<< HEAD
 pub mod leader;
 mod scheduler;
+=======
+mod rollouts;
+
+pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+>>>>>>> main
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,8 +58,10 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod history;
 mod ticks;
 
+pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");

@@ -14,12 +14,12 @@ mod server;
 mod store;
 
 pub use evals::EvalsConfig;
-pub use flags::FlagsConfig;
+pub use flags::{FlagsConfig, SinkKind};
 pub use gates::GatesConfig;
 pub use ingest::IngestConfig;
 pub use judges::JudgeConfig;
-pub use notify::NotifyConfig;
-pub use rollout::RolloutConfig;
+pub use notify::{NotifyConfig, NotifyFormat};
+pub use rollout::{RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
 pub use schedule::ScheduleConfig;
 pub use server::ServerConfig;

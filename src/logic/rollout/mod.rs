@@ -15,6 +15,8 @@
 //!   data checks pass and nothing halts (there is no stage left to be PromoteReady for).
 //! - Held never raises the split: approve and force-promote are rejected while held.
 //! - Terminal phases absorb everything except `kill`, the switch that always re-asserts 0%.
+//! - A step in which a manual command changed the state applies only halts afterwards;
+//!   promotion waits for the next tick (so a resume or an approval never double-promotes).
 //!
 //! Every change carries an Audit effect (actor `evalgate` when automatic); a `Stay` has none.
 
@@ -22,12 +24,19 @@ use crate::domain::rollout::{
     Command, Effect, Input, Phase, Plan, RolloutState, Severity, StageSpec, Transition,
     TransitionKind,
 };
-use crate::domain::{MetricVerdict, Role, Timestamp, Verdict};
+use crate::domain::{MetricVerdict, Timestamp};
+
+mod evaluate;
+mod stage_clock;
+
+pub use evaluate::promotion_blockers;
+pub use stage_clock::{StageClock, stage_clock};
 
 /// The actor of automatic transitions in audit rows.
 pub const SYSTEM_ACTOR: &str = "evalgate";
 
-/// Decides what the rollout does next. Commands apply in order, then the tick's verdicts.
+/// Decides what the rollout does next. Commands apply in order, then the tick's verdicts; an
+/// input with commands and no verdicts is a manual action only (no "missing data" tick).
 pub fn step(state: &RolloutState, plan: &Plan, input: &Input, now: Timestamp) -> Transition {
     let mut machine = Machine {
         plan,
@@ -38,11 +47,15 @@ pub fn step(state: &RolloutState, plan: &Plan, input: &Input, now: Timestamp) ->
         evidence: Vec::new(),
         kind: TransitionKind::Stay,
         wake_at: None,
+        manual: false,
     };
     for command in &input.commands {
         machine.command(command);
     }
-    machine.evaluate(input);
+    // A command-only input is a manual action between ticks, not a tick without data.
+    if input.verdicts.is_some() || input.commands.is_empty() {
+        machine.evaluate(input);
+    }
     machine.finish()
 }
 
@@ -55,6 +68,9 @@ struct Machine<'a> {
     evidence: Vec<MetricVerdict>,
     kind: TransitionKind,
     wake_at: Option<Timestamp>,
+    /// A manual command changed the state in this step: only halts apply after it; promotion
+    /// waits for the next tick (a resume never promotes in the same step).
+    manual: bool,
 }
 
 /// Describes a stage for reasons: `stage 2/4 (10%)`.
@@ -138,6 +154,14 @@ impl Machine<'_> {
     }
 
     fn command(&mut self, command: &Command) {
+        let effects_before = self.effects.len();
+        self.apply_command(command);
+        if self.effects.len() > effects_before {
+            self.manual = true;
+        }
+    }
+
+    fn apply_command(&mut self, command: &Command) {
         let phase = self.state.phase.clone();
         let live = matches!(
             phase,
@@ -351,178 +375,6 @@ impl Machine<'_> {
         );
         self.notify(Severity::Critical, reason);
     }
-
-    /// Applies the tick's verdicts to a live or held rollout.
-    fn evaluate(&mut self, input: &Input) {
-        let phase = self.state.phase.clone();
-        if phase == Phase::Pending || phase.is_terminal() {
-            return;
-        }
-        let Some(stage) = self.plan.stage(self.state.stage_index).cloned() else {
-            let reason = format!(
-                "{} is not in the plan; holding",
-                describe(self.plan, self.state.stage_index)
-            );
-            if !phase.is_held() {
-                self.hold(SYSTEM_ACTOR, "hold", reason);
-            }
-            return;
-        };
-        let verdicts = input.verdicts.as_deref().unwrap_or(&[]);
-        if self.halts(verdicts, &stage) {
-            return;
-        }
-        let tick = self.now + self.plan.tick_interval.to_chrono();
-        if phase.is_held() || phase == Phase::AwaitingApproval {
-            self.stay(format!("{phase}: waiting for a human"));
-            return;
-        }
-        let started = self.state.stage_started_at.unwrap_or(self.now);
-        let min_end = started + stage.min_duration.to_chrono();
-        if self.now < min_end {
-            self.wake_at = Some(tick.min(min_end));
-            self.stay(format!(
-                "{}: {} of its minimum {} elapsed",
-                describe(self.plan, self.state.stage_index),
-                crate::domain::HumanDuration::from_secs((self.now - started).num_seconds()),
-                stage.min_duration
-            ));
-            return;
-        }
-        let (blockers, blocking) = promotion_blockers(&stage, input);
-        if blockers.is_empty() {
-            self.evidence = verdicts.to_vec();
-            return self.gates_green(&stage);
-        }
-        self.evidence = blocking;
-        let deadline = self
-            .state
-            .stage_deadline
-            .unwrap_or(started + stage.max_duration.to_chrono());
-        let here = describe(self.plan, self.state.stage_index);
-        let why = blockers.join("; ");
-        if self.now < deadline {
-            self.wake_at = Some(tick.min(deadline));
-            if phase == Phase::Extended {
-                self.stay(format!("{here} still extended until {deadline}: {why}"));
-            } else {
-                let reason = format!("{here} extended until {deadline}: {why}");
-                self.change(
-                    SYSTEM_ACTOR,
-                    "extend",
-                    reason.clone(),
-                    false,
-                    TransitionKind::Extended,
-                    |s, _, _| {
-                        s.phase = Phase::Extended;
-                        s.extended = true;
-                    },
-                );
-                self.notify(Severity::Warning, reason);
-            }
-        } else if self.plan.fail_closed {
-            self.roll_back(
-                SYSTEM_ACTOR,
-                format!("{here} still inconclusive at its maximum (fail-closed): {why}"),
-            );
-        } else {
-            self.hold(
-                SYSTEM_ACTOR,
-                "hold",
-                format!("{here} still inconclusive at its maximum: {why}"),
-            );
-        }
-    }
-
-    /// Handles fired halts; true when the rollout was rolled back or is (now) held.
-    fn halts(&mut self, verdicts: &[MetricVerdict], stage: &StageSpec) -> bool {
-        let fired = |role: Role| -> Vec<MetricVerdict> {
-            verdicts
-                .iter()
-                .filter(|v| matches!(&v.verdict, Verdict::Halt { role: r, .. } if *r == role))
-                .cloned()
-                .collect()
-        };
-        let summary = |list: &[MetricVerdict]| -> String {
-            list.iter()
-                .map(|v| format!("{} {}", v.metric, v.verdict.reason()))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let rollbacks = fired(Role::Rollback);
-        if !rollbacks.is_empty() {
-            let reason = format!("halting test fired: {}", summary(&rollbacks));
-            self.evidence = rollbacks;
-            self.roll_back(SYSTEM_ACTOR, reason);
-            return true;
-        }
-        let notifies: Vec<MetricVerdict> = fired(Role::Notify)
-            .into_iter()
-            .filter(|v| !self.state.notified_metrics.contains(&v.metric))
-            .collect();
-        if !notifies.is_empty() {
-            let reason = format!(
-                "dry-run halt at stage {} (notify only): {}",
-                stage.name,
-                summary(&notifies)
-            );
-            let metrics: Vec<String> = notifies.iter().map(|v| v.metric.clone()).collect();
-            self.change(
-                SYSTEM_ACTOR,
-                "notify",
-                reason.clone(),
-                false,
-                TransitionKind::Notified,
-                move |s, _, _| s.notified_metrics.extend(metrics),
-            );
-            self.notify(Severity::Warning, reason);
-            self.evidence.extend(notifies);
-        }
-        let freezes = fired(Role::Freeze);
-        if freezes.is_empty() {
-            return false;
-        }
-        let reason = format!("halting test fired: {}", summary(&freezes));
-        self.evidence.extend(freezes);
-        if self.state.phase.is_held() {
-            self.stay(format!("still held; {reason}"));
-        } else {
-            self.hold(SYSTEM_ACTOR, "freeze", reason);
-        }
-        true
-    }
-
-    fn gates_green(&mut self, stage: &StageSpec) {
-        let here = describe(self.plan, self.state.stage_index);
-        if stage.monitoring {
-            self.promote(
-                SYSTEM_ACTOR,
-                "complete",
-                &format!("monitoring clean for {}", stage.min_duration),
-                false,
-                TransitionKind::Completed,
-            );
-        } else if stage.approval_required {
-            let reason = format!("{here} gates green: promotion needs a human approval");
-            self.change(
-                SYSTEM_ACTOR,
-                "await_approval",
-                reason.clone(),
-                false,
-                TransitionKind::AwaitingApproval,
-                |s, _, _| s.phase = Phase::AwaitingApproval,
-            );
-            self.notify(Severity::Warning, reason);
-        } else {
-            self.promote(
-                SYSTEM_ACTOR,
-                "promote",
-                &format!("{here} gates green"),
-                false,
-                TransitionKind::Promoted,
-            );
-        }
-    }
 }
 
 /// The phase a stage runs in.
@@ -545,45 +397,4 @@ fn enter_stage(state: &mut RolloutState, plan: &Plan, index: usize, now: Timesta
     state.hold_reason = None;
     state.held_at = None;
     state.notified_metrics.clear();
-}
-
-/// Why the stage cannot promote (empty when it can), and the verdicts that block it.
-pub fn promotion_blockers(stage: &StageSpec, input: &Input) -> (Vec<String>, Vec<MetricVerdict>) {
-    let mut blockers = Vec::new();
-    let mut blocking = Vec::new();
-    let Some(verdicts) = &input.verdicts else {
-        return (vec!["no gate data this tick".to_string()], blocking);
-    };
-    if !input.data_checks_ok {
-        blockers.push(if input.data_check_failures.is_empty() {
-            "data checks failed".to_string()
-        } else {
-            format!(
-                "data checks failed: {}",
-                input.data_check_failures.join(", ")
-            )
-        });
-    }
-    if stage.monitoring {
-        return (blockers, blocking);
-    }
-    let authority: Vec<&MetricVerdict> =
-        verdicts.iter().filter(|v| v.promotion_authority).collect();
-    if authority.is_empty() {
-        blockers.push("no metric has promotion authority".to_string());
-    }
-    for verdict in authority {
-        let per_arm = verdict.evidence.n_canary.min(verdict.evidence.n_baseline);
-        if !verdict.verdict.is_promote_ready() {
-            blockers.push(format!("{} {}", verdict.metric, verdict.verdict.reason()));
-            blocking.push(verdict.clone());
-        } else if per_arm < stage.min_samples {
-            blockers.push(format!(
-                "{} has {per_arm} samples per arm, the stage needs {}",
-                verdict.metric, stage.min_samples
-            ));
-            blocking.push(verdict.clone());
-        }
-    }
-    (blockers, blocking)
 }

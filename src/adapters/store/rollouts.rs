@@ -1,0 +1,457 @@
+//! Rollout tables (migration 0004): `rollouts` (plan and state as JSON, with an optimistic
+//! version so two writers cannot both apply a transition), `rollout_events` (the audit trail),
+//! `traffic_splits` (what gateways read, with a generation counter) and `drills`. Plans and
+//! states are stored as JSON values; the controller owns their shape.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::types::Json;
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{SplitRecord, SplitWrite, Timestamp};
+use crate::with_pool;
+
+/// A rollout to create.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewRollout {
+    /// The rollout id.
+    pub id: String,
+    /// The flag key gateways read.
+    pub flag_key: String,
+    /// The owning team.
+    pub owner: Option<String>,
+    /// The owner's notification webhook (overrides `[notify].webhook`).
+    pub webhook: Option<String>,
+    /// The eval suite.
+    pub suite: Option<String>,
+    /// What the baseline arm serves, e.g. `support-bot@v41`.
+    pub baseline_target: String,
+    /// What the canary arm serves, e.g. `support-bot@v42`.
+    pub canary_target: String,
+    /// The routing salt (DESIGN.md §6; by default the flag key).
+    pub salt: String,
+    /// Tenants that always get the canary while its split is above 0.
+    pub always_tenants: Vec<String>,
+    /// Tenants that never get the canary.
+    pub never_tenants: Vec<String>,
+    /// The plan (JSON of `domain::rollout::Plan`).
+    pub plan: Value,
+    /// The initial state (JSON of `domain::rollout::RolloutState`).
+    pub state: Value,
+    /// The phase name, for queries that do not parse the state.
+    pub phase: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A stored rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RolloutRow {
+    /// The rollout id.
+    pub id: String,
+    /// The flag key gateways read.
+    pub flag_key: String,
+    /// The owning team.
+    pub owner: Option<String>,
+    /// The owner's notification webhook.
+    pub webhook: Option<String>,
+    /// The eval suite.
+    pub suite: Option<String>,
+    /// What the baseline arm serves.
+    pub baseline_target: String,
+    /// What the canary arm serves.
+    pub canary_target: String,
+    /// The routing salt.
+    pub salt: String,
+    /// Tenants that always get the canary while its split is above 0.
+    #[sqlx(json)]
+    pub always_tenants: Vec<String>,
+    /// Tenants that never get the canary.
+    #[sqlx(json)]
+    pub never_tenants: Vec<String>,
+    /// The plan as stored.
+    #[sqlx(json)]
+    pub plan: Value,
+    /// The state as stored.
+    #[sqlx(json)]
+    pub state: Value,
+    /// The phase name.
+    pub phase: String,
+    /// When the next decision is due (None when pending or over).
+    pub wake_at: Option<Timestamp>,
+    /// The last decision's reason (every tick, not only transitions).
+    pub last_reason: String,
+    /// The last decision's evidence (the gate verdicts it looked at).
+    #[sqlx(json)]
+    pub last_evidence: Value,
+    /// False once the rollout reached a terminal phase.
+    pub active: bool,
+    /// Grows by one on every state update; writers must present the version they read.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its state last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A new state for a rollout, applied only if the stored version is still `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateUpdate {
+    /// The version the writer read.
+    pub expected_version: i64,
+    /// The new state.
+    pub state: Value,
+    /// The new phase name.
+    pub phase: String,
+    /// False when the new phase is terminal.
+    pub active: bool,
+    /// When the next decision is due.
+    pub wake_at: Option<Timestamp>,
+    /// This decision's reason.
+    pub last_reason: String,
+    /// This decision's evidence.
+    pub last_evidence: Value,
+    /// When the update happens.
+    pub at: Timestamp,
+}
+
+/// One audit row: who did what to a rollout, why, and the state before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RolloutEvent {
+    /// The event id.
+    pub id: String,
+    /// The rollout.
+    pub rollout_id: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who: a user name, `controller` for automatic transitions.
+    pub actor: String,
+    /// What: `start`, `promote`, `halt`, `rollback`, `set_split`, `sink_failure`, …
+    pub action: String,
+    /// Why, in words.
+    pub reason: String,
+    /// State (or value) before.
+    #[sqlx(json)]
+    pub before: Value,
+    /// State (or value) after.
+    #[sqlx(json)]
+    pub after: Value,
+    /// The numbers behind the decision.
+    #[sqlx(json)]
+    pub evidence: Value,
+    /// True for a human override of the gates (`promote --force`).
+    pub is_override: bool,
+}
+
+/// One rollback drill's result.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DrillRow {
+    /// The drill id.
+    pub id: String,
+    /// The drill flag.
+    pub flag_key: String,
+    /// When it ran.
+    pub at: Timestamp,
+    /// True when every sink took the rollback and no drift was found.
+    pub ok: bool,
+    /// Per-sink results.
+    #[sqlx(json)]
+    pub results: Value,
+    /// The slowest sink's time until the rollback was visible, if every sink showed it.
+    pub time_to_visible_ms: Option<i64>,
+    /// Drift between the controller's state and the sinks.
+    #[sqlx(json)]
+    pub drift: Value,
+}
+
+const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook, suite, \
+     baseline_target, canary_target, salt, always_tenants, never_tenants, plan, state, phase, \
+     wake_at, last_reason, last_evidence, active, version, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, '', $14, $15, 0, $16, \
+     $16) ON CONFLICT (id) DO NOTHING";
+
+const SELECT_ROLLOUT: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
+     FROM rollouts WHERE id = $1";
+
+const SELECT_ACTIVE: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
+     FROM rollouts WHERE active = $1 ORDER BY created_at, id";
+
+const SELECT_ALL: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
+     canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
+     last_evidence, active, version, created_at, updated_at \
+     FROM rollouts ORDER BY created_at, id";
+
+const UPDATE_STATE: &str = "UPDATE rollouts SET state = $1, phase = $2, active = $3, \
+     wake_at = $4, last_reason = $5, last_evidence = $6, version = version + 1, updated_at = $7 \
+     WHERE id = $8 AND version = $9";
+
+const INSERT_EVENT: &str = "INSERT INTO rollout_events (id, rollout_id, at, actor, action, \
+     reason, before, after, evidence, is_override) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+const SELECT_EVENTS: &str = "SELECT id, rollout_id, at, actor, action, reason, before, after, \
+     evidence, is_override FROM rollout_events WHERE rollout_id = $1 ORDER BY at, id";
+
+const UPSERT_SPLIT: &str = "INSERT INTO traffic_splits (flag_key, basis_points, generation, \
+     salt, always, never, updated_at, updated_by) VALUES ($1, $2, 1, $3, $4, $5, $6, $7) \
+     ON CONFLICT (flag_key) DO UPDATE SET basis_points = excluded.basis_points, \
+     generation = traffic_splits.generation + 1, salt = excluded.salt, \
+     always = excluded.always, never = excluded.never, updated_at = excluded.updated_at, \
+     updated_by = excluded.updated_by \
+     RETURNING generation";
+
+const SELECT_SPLIT: &str = "SELECT flag_key, basis_points, generation, salt, always, never, \
+     updated_at, updated_by FROM traffic_splits WHERE flag_key = $1";
+
+const SELECT_SPLITS: &str = "SELECT flag_key, basis_points, generation, salt, always, never, \
+     updated_at, updated_by FROM traffic_splits ORDER BY flag_key";
+
+const INSERT_DRILL: &str = "INSERT INTO drills (id, flag_key, at, ok, results, \
+     time_to_visible_ms, drift) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+const SELECT_DRILLS: &str = "SELECT id, flag_key, at, ok, results, time_to_visible_ms, drift \
+     FROM drills ORDER BY at DESC, id DESC LIMIT $1";
+
+/// The `traffic_splits` row as stored.
+#[derive(sqlx::FromRow)]
+struct SplitRow {
+    flag_key: String,
+    basis_points: i32,
+    generation: i64,
+    salt: String,
+    #[sqlx(json)]
+    always: Vec<String>,
+    #[sqlx(json)]
+    never: Vec<String>,
+    updated_at: Timestamp,
+    updated_by: String,
+}
+
+impl SplitRow {
+    fn into_record(self) -> StoreResult<SplitRecord> {
+        let bad = |column: &'static str, detail: String| StoreError::BadValue {
+            table: "traffic_splits",
+            column,
+            detail,
+        };
+        let basis_points =
+            u32::try_from(self.basis_points).map_err(|err| bad("basis_points", err.to_string()))?;
+        let generation =
+            u64::try_from(self.generation).map_err(|err| bad("generation", err.to_string()))?;
+        Ok(SplitRecord {
+            flag_key: self.flag_key,
+            basis_points,
+            generation,
+            salt: self.salt,
+            always: self.always,
+            never: self.never,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+        })
+    }
+}
+
+impl Store {
+    /// Creates a rollout; false when a rollout with that id already exists.
+    pub async fn create_rollout(&self, rollout: &NewRollout) -> StoreResult<bool> {
+        let affected = with_pool!(self, pool => sqlx::query(INSERT_ROLLOUT)
+            .bind(&rollout.id)
+            .bind(&rollout.flag_key)
+            .bind(&rollout.owner)
+            .bind(&rollout.webhook)
+            .bind(&rollout.suite)
+            .bind(&rollout.baseline_target)
+            .bind(&rollout.canary_target)
+            .bind(&rollout.salt)
+            .bind(Json(&rollout.always_tenants))
+            .bind(Json(&rollout.never_tenants))
+            .bind(Json(&rollout.plan))
+            .bind(Json(&rollout.state))
+            .bind(&rollout.phase)
+            .bind(Json(serde_json::json!([])))
+            .bind(true)
+            .bind(rollout.created_at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(affected == 1)
+    }
+
+    /// One rollout by id.
+    pub async fn get_rollout(&self, id: &str) -> StoreResult<Option<RolloutRow>> {
+        let row = with_pool!(self, pool => sqlx::query_as::<_, RolloutRow>(SELECT_ROLLOUT)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        Ok(row)
+    }
+
+    /// Rollouts that have not reached a terminal phase, oldest first.
+    pub async fn list_active_rollouts(&self) -> StoreResult<Vec<RolloutRow>> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, RolloutRow>(SELECT_ACTIVE)
+            .bind(true)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows)
+    }
+
+    /// Every rollout, oldest first.
+    pub async fn list_rollouts(&self) -> StoreResult<Vec<RolloutRow>> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, RolloutRow>(SELECT_ALL)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows)
+    }
+
+    /// Applies `update` and appends `events` in one transaction, only if the stored version is
+    /// still `update.expected_version`. Returns false (and changes nothing) when another writer
+    /// got there first.
+    pub async fn update_rollout_state(
+        &self,
+        id: &str,
+        update: &StateUpdate,
+        events: &[RolloutEvent],
+    ) -> StoreResult<bool> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let affected = sqlx::query(UPDATE_STATE)
+                .bind(Json(&update.state))
+                .bind(&update.phase)
+                .bind(update.active)
+                .bind(update.wake_at)
+                .bind(&update.last_reason)
+                .bind(Json(&update.last_evidence))
+                .bind(update.at)
+                .bind(id)
+                .bind(update.expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for event in events {
+                sqlx::query(INSERT_EVENT)
+                    .bind(&event.id)
+                    .bind(&event.rollout_id)
+                    .bind(event.at)
+                    .bind(&event.actor)
+                    .bind(&event.action)
+                    .bind(&event.reason)
+                    .bind(Json(&event.before))
+                    .bind(Json(&event.after))
+                    .bind(Json(&event.evidence))
+                    .bind(event.is_override)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Appends one audit row.
+    pub async fn append_rollout_event(&self, event: &RolloutEvent) -> StoreResult<()> {
+        with_pool!(self, pool => sqlx::query(INSERT_EVENT)
+            .bind(&event.id)
+            .bind(&event.rollout_id)
+            .bind(event.at)
+            .bind(&event.actor)
+            .bind(&event.action)
+            .bind(&event.reason)
+            .bind(Json(&event.before))
+            .bind(Json(&event.after))
+            .bind(Json(&event.evidence))
+            .bind(event.is_override)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// A rollout's audit trail, oldest first.
+    pub async fn list_rollout_events(&self, rollout_id: &str) -> StoreResult<Vec<RolloutEvent>> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, RolloutEvent>(SELECT_EVENTS)
+            .bind(rollout_id)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows)
+    }
+
+    /// The split gateways read for `flag_key`, if it was ever written.
+    pub async fn get_split(&self, flag_key: &str) -> StoreResult<Option<SplitRecord>> {
+        let row_opt = with_pool!(self, pool => sqlx::query_as::<_, SplitRow>(SELECT_SPLIT)
+            .bind(flag_key)
+            .fetch_optional(pool)
+            .await?);
+        row_opt.map(SplitRow::into_record).transpose()
+    }
+
+    /// Every stored split, by flag key.
+    pub async fn list_splits(&self) -> StoreResult<Vec<SplitRecord>> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, SplitRow>(SELECT_SPLITS)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(SplitRow::into_record).collect()
+    }
+
+    /// Writes `flag_key`'s split; the generation grows by one on every write (1 on the first).
+    pub async fn put_split(&self, flag_key: &str, split: &SplitWrite) -> StoreResult<SplitRecord> {
+        let basis_points =
+            i32::try_from(split.basis_points).map_err(|err| StoreError::BadValue {
+                table: "traffic_splits",
+                column: "basis_points",
+                detail: err.to_string(),
+            })?;
+        let generation: i64 = with_pool!(self, pool => sqlx::query_scalar(UPSERT_SPLIT)
+            .bind(flag_key)
+            .bind(basis_points)
+            .bind(&split.salt)
+            .bind(Json(&split.always))
+            .bind(Json(&split.never))
+            .bind(split.updated_at)
+            .bind(&split.updated_by)
+            .fetch_one(pool)
+            .await?);
+        Ok(SplitRecord {
+            flag_key: flag_key.to_string(),
+            basis_points: split.basis_points,
+            generation: u64::try_from(generation).unwrap_or_default(),
+            salt: split.salt.clone(),
+            always: split.always.clone(),
+            never: split.never.clone(),
+            updated_at: split.updated_at,
+            updated_by: split.updated_by.clone(),
+        })
+    }
+
+    /// Records one drill.
+    pub async fn record_drill(&self, drill: &DrillRow) -> StoreResult<()> {
+        with_pool!(self, pool => sqlx::query(INSERT_DRILL)
+            .bind(&drill.id)
+            .bind(&drill.flag_key)
+            .bind(drill.at)
+            .bind(drill.ok)
+            .bind(Json(&drill.results))
+            .bind(drill.time_to_visible_ms)
+            .bind(Json(&drill.drift))
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// The latest `limit` drills, newest first.
+    pub async fn list_drills(&self, limit: i64) -> StoreResult<Vec<DrillRow>> {
+        let rows = with_pool!(self, pool => sqlx::query_as::<_, DrillRow>(SELECT_DRILLS)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows)
+    }
+}

@@ -1,0 +1,84 @@
+//! `evalgate route` end to end: the binary prints the bucket and arm from the same function the
+//! routing vectors pin, applies the `[rollout]` cohorts, and explains a missing split.
+
+use std::process::Command;
+
+fn evalgate(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        .current_dir(dir)
+        .env_remove("EVALGATE_CONFIG")
+        .env_remove("EVALGATE_STORE")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn route_prints_the_bucket_and_arm_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["route", "--flag", "f", "--tenant", "b", "--salt", "a"];
+    let out = evalgate(
+        dir.path(),
+        &[&args[..], &["--basis-points", "1549", "--json"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // SHA-256("a:b") starts 6783a31eabf68ccc; mod 10000 = 1548.
+    assert_eq!(json["bucket"], 1548);
+    assert_eq!(json["arm"], "canary");
+    assert_eq!(json["reason"], "bucket_below_split");
+    let out = evalgate(
+        dir.path(),
+        &[&args[..], &["--basis-points", "1548"]].concat(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bucket  1548 of 10000"), "{text}");
+    assert!(text.contains("arm     baseline"), "{text}");
+}
+
+#[test]
+fn route_applies_the_configured_cohorts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("evalgate.toml"),
+        "[rollout]\nalways_canary = [\"internal-qa\"]\n",
+    )
+    .unwrap();
+    let args = ["route", "--flag", "f", "--tenant", "internal-qa", "--json"];
+    let out = evalgate(dir.path(), &[&args[..], &["--basis-points", "1"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["arm"], "canary");
+    assert_eq!(json["reason"], "always_canary");
+    assert_eq!(json["salt"], "f", "the salt defaults to the flag key");
+}
+
+#[test]
+fn route_without_a_split_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = evalgate(dir.path(), &["route", "--flag", "f", "--tenant", "t"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--basis-points"), "{err}");
+    let out = evalgate(
+        dir.path(),
+        &[
+            "route",
+            "--flag",
+            "f",
+            "--tenant",
+            "t",
+            "--basis-points",
+            "10001",
+        ],
+    );
+    assert!(!out.status.success());
+}

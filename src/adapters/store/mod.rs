@@ -2,14 +2,11 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
-<<<<<<< HEAD
 pub mod leader;
-mod scheduler;
-=======
 mod rollouts;
+mod scheduler;
 
 pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
->>>>>>> main
 
 use std::str::FromStr;
 use std::time::Duration;

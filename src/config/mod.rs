@@ -142,6 +142,9 @@ impl Config {
         self.server
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.gates
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         self.rollout
             .validate()
             .map_err(|(key, msg)| invalid(&key, msg))?;

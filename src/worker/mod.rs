@@ -12,6 +12,7 @@ pub mod rollout_cmd;
 pub mod route;
 pub mod sample;
 pub mod scheduler;
+pub mod scoring;
 pub mod serve;
 pub mod synth;
 pub mod tick;

@@ -8,5 +8,6 @@ pub mod rollout;
 pub mod routing;
 pub mod sampling;
 pub mod schedule;
+pub mod similarity;
 pub mod stats;
 pub mod synth;

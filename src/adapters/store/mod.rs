@@ -3,9 +3,11 @@
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
 pub mod leader;
+mod review;
 mod rollouts;
 mod scheduler;
 
+pub use review::{FailedScore, ServedResponse};
 pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 
 use std::str::FromStr;

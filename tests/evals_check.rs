@@ -81,7 +81,7 @@ fn the_rubric_template_variable_error_is_reported_when_the_judge_exists() {
     )
     .unwrap();
     let config = root.path().join("evalgate.toml");
-    std::fs::write(&config, "[judges.grader]\n").unwrap();
+    std::fs::write(&config, "[judges.grader]\nmodel = \"judge-model\"\n").unwrap();
     let output = evals_check(root.path(), &config);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");

@@ -108,6 +108,8 @@ struct Extras {
     post_events: Vec<RolloutEvent>,
     alerts: Vec<(Severity, String, Value)>,
     sink_reports: Vec<SinkWriteReport>,
+    /// This tick's verdicts of every gate, when the input carried them.
+    latest_verdicts: Option<Value>,
 }
 
 #[allow(clippy::too_many_arguments)] // one audit row's columns
@@ -340,7 +342,7 @@ async fn apply_with(
         active: !transition.next.phase.is_terminal(),
         wake_at: transition.wake_at,
         last_reason: transition.reason.clone(),
-        last_evidence: evidence.clone(),
+        last_evidence: latest_evidence(rollout, &transition, extras),
         at: now,
     };
     let applied = store
@@ -366,6 +368,19 @@ async fn apply_with(
         sink_reports: std::mem::take(&mut extras.sink_reports),
         notifications,
     })
+}
+
+/// What `rollout status` shows as each gate's latest verdict: this tick's verdicts when there
+/// were some, else the transition's evidence, else what was stored before (manual commands do
+/// not erase the gates' last word).
+fn latest_evidence(rollout: &LoadedRollout, transition: &Transition, extras: &Extras) -> Value {
+    if let Some(verdicts) = &extras.latest_verdicts {
+        return verdicts.clone();
+    }
+    if !transition.evidence.is_empty() {
+        return json!(transition.evidence);
+    }
+    rollout.row.last_evidence.clone()
 }
 
 async fn notify_all(
@@ -511,7 +526,10 @@ pub async fn control_with(
     now: Timestamp,
 ) -> anyhow::Result<ApplyReport> {
     let rollout = LoadedRollout::load(store, rollout_id).await?;
-    let mut extras = Extras::default();
+    let mut extras = Extras {
+        latest_verdicts: input.verdicts.as_ref().map(|verdicts| json!(verdicts)),
+        ..Extras::default()
+    };
     if let Some(halt) = reconcile(sinks, &rollout, now, &mut extras).await {
         input.commands.insert(0, halt);
     }

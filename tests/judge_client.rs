@@ -431,3 +431,36 @@ async fn judge_calls_alternate_between_the_arms() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_server_that_rejects_structured_output_is_asked_again_with_plain_json() {
+    let fake = FakeJudge::start(behaviour(|_, body| {
+        if body.get("response_format").is_some() {
+            let mut reply = FakeReply::status(400);
+            reply.body = serde_json::json!({"error": {"message": "response_format json_schema is not supported", "type": "invalid_request_error"}});
+            reply
+        } else {
+            FakeReply::verdict(true, 1.0)
+        }
+    }))
+    .await;
+    let config = JudgeConfig {
+        max_concurrency: 1,
+        ..judge_config(&fake.base_url)
+    };
+    let engine = engine_with(config, fast_settings());
+    let report = score(&engine, RUBRIC_SUITE, &requests(3)).await;
+    assert!(
+        assertion_scores(&report)
+            .iter()
+            .all(|s| s.outcome == Outcome::Pass)
+    );
+    // One rejected call, then every call (the first retried, the other two) without it.
+    assert_eq!(fake.call_count(), 4);
+    let with_format = fake
+        .calls()
+        .iter()
+        .filter(|call| call.body.get("response_format").is_some())
+        .count();
+    assert_eq!(with_format, 1);
+}

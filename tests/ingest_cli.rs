@@ -165,19 +165,23 @@ async fn bad_lines_are_rejected_with_line_and_reason_and_good_lines_still_load()
 async fn re_ingesting_a_file_adds_nothing_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let text: String = (0..25)
+    let mut text: String = (0..25)
         .map(|index| good(&format!("r{index}"), index, "canary", "t1") + "\n")
         .collect();
+    text.push_str(&(good("r3", 3, "canary", "t1") + "\n"));
     std::fs::write(dir.path().join("ok.jsonl"), &text).unwrap();
     let args = ["ingest", "ok.jsonl", "--json", "--batch-size", "7"];
     let first = evalgate(dir.path(), &url, &args, None);
     assert_eq!(first.status.code(), Some(0), "{first:?}");
-    assert_eq!(summary_of(&first)["inserted"], 25);
+    let first_summary = summary_of(&first);
+    assert_eq!(first_summary["read"], 26);
+    assert_eq!(first_summary["inserted"], 25);
+    assert_eq!(first_summary["duplicates"], 1);
     let second = evalgate(dir.path(), &url, &args, None);
     assert_eq!(second.status.code(), Some(0), "{second:?}");
     let summary = summary_of(&second);
     assert_eq!(summary["inserted"], 0);
-    assert_eq!(summary["duplicates"], 25);
+    assert_eq!(summary["duplicates"], 26);
     assert!(summary["rejects_file"].is_null());
     assert!(!dir.path().join("ok.rejects.jsonl").exists());
     assert_eq!(open(&url).await.count_requests().await.unwrap(), 25);

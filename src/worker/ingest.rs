@@ -12,10 +12,11 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
+use tokio::task::JoinHandle;
 
 use crate::adapters::jsonl::{self, ParseLimits, Record, Reject, RejectKind};
 use crate::adapters::line_reader::{LineReader, LineStatus};
-use crate::adapters::store::{InsertReport, Store};
+use crate::adapters::store::{InsertReport, Store, StoreResult};
 use crate::app::{CmdResult, Context};
 use crate::cli::IngestArgs;
 use crate::domain::{FeedbackEvent, Request};
@@ -158,6 +159,7 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
     let mut lines = LineReader::new(reader, options.max_line_bytes);
     let mut rejects = RejectsFile::new(options.rejects_path.clone());
     let mut summary = IngestSummary::default();
+    let mut writer = RequestWriter::new(store.clone());
     let mut requests: Vec<Request> = Vec::with_capacity(options.batch_size);
     let mut feedback: Vec<FeedbackEvent> = Vec::new();
     let mut buf = Vec::new();
@@ -193,7 +195,8 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
             }
         }
         if requests.len() >= options.batch_size {
-            flush_requests(store, &mut requests, &mut summary).await?;
+            let batch = std::mem::replace(&mut requests, Vec::with_capacity(options.batch_size));
+            writer.submit(batch, &mut summary).await?;
             progress.set_position(lines.bytes_read());
             progress.set_message(format!("{} rows", summary.inserted));
         }
@@ -201,7 +204,8 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
             flush_feedback(store, &mut feedback, &mut summary).await?;
         }
     }
-    flush_requests(store, &mut requests, &mut summary).await?;
+    writer.submit(requests, &mut summary).await?;
+    writer.finish(&mut summary).await?;
     flush_feedback(store, &mut feedback, &mut summary).await?;
     progress.set_position(lines.bytes_read());
     summary.rejects_file = rejects.finish().await?;
@@ -215,23 +219,51 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
     Ok(summary)
 }
 
-async fn flush_requests(
-    store: &Store,
-    rows: &mut Vec<Request>,
-    summary: &mut IngestSummary,
-) -> anyhow::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Inserts request batches in the background, one at a time, so parsing the next batch overlaps
+/// with writing the previous one.
+struct RequestWriter {
+    store: Store,
+    pending_opt: Option<JoinHandle<StoreResult<InsertReport>>>,
+}
+
+impl RequestWriter {
+    fn new(store: Store) -> RequestWriter {
+        RequestWriter {
+            store,
+            pending_opt: None,
+        }
     }
-    let report = store
-        .insert_requests(rows)
-        .await
-        .context("cannot insert requests")?;
-    summary.requests.add(report);
-    summary.inserted += report.inserted;
-    summary.duplicates += report.duplicates;
-    rows.clear();
-    Ok(())
+
+    /// Waits for the batch in flight, then starts writing `batch`.
+    async fn submit(
+        &mut self,
+        batch: Vec<Request>,
+        summary: &mut IngestSummary,
+    ) -> anyhow::Result<()> {
+        self.finish(summary).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let handle = tokio::spawn(async move { store.insert_requests(&batch).await });
+        self.pending_opt = Some(handle);
+        Ok(())
+    }
+
+    /// Waits for the batch in flight and counts it.
+    async fn finish(&mut self, summary: &mut IngestSummary) -> anyhow::Result<()> {
+        let Some(handle) = self.pending_opt.take() else {
+            return Ok(());
+        };
+        let report = handle
+            .await
+            .context("request writer task failed")?
+            .context("cannot insert requests")?;
+        summary.requests.add(report);
+        summary.inserted += report.inserted;
+        summary.duplicates += report.duplicates;
+        Ok(())
+    }
 }
 
 async fn flush_feedback(

@@ -36,7 +36,10 @@ fn sql_queries(dash: &Value) -> Vec<(String, String)> {
     }
     for var in dash["templating"]["list"].as_array().unwrap() {
         if var["datasource"]["uid"] == "evalgate-pg" {
-            out.push((format!("variable {}", var["name"]), var["query"].as_str().unwrap().to_string()));
+            out.push((
+                format!("variable {}", var["name"]),
+                var["query"].as_str().unwrap().to_string(),
+            ));
         }
     }
     for anno in dash["annotations"]["list"].as_array().unwrap() {
@@ -56,7 +59,11 @@ fn the_dashboard_is_valid_against_the_grafana_schema() {
         .iter_errors(&dash)
         .map(|err| format!("{} at {}", err, err.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "dashboard schema errors:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "dashboard schema errors:\n{}",
+        errors.join("\n")
+    );
     assert_eq!(dash["schemaVersion"], 39);
 }
 
@@ -71,7 +78,10 @@ fn the_schema_check_catches_a_broken_dashboard() {
     let panel = typo["panels"][0].as_object_mut().unwrap();
     let grid = panel.remove("gridPos").unwrap();
     panel.insert("gridpos".to_string(), grid);
-    assert!(!validator.is_valid(&typo), "the strict schema must reject key typos");
+    assert!(
+        !validator.is_valid(&typo),
+        "the strict schema must reject key typos"
+    );
 }
 
 #[test]
@@ -82,16 +92,35 @@ fn panels_have_unique_ids_fit_the_grid_and_use_provisioned_data_sources() {
     assert!(providers.contains("type: file") && providers.contains("apiVersion: 1"));
     let mut ids = BTreeSet::new();
     for panel in dash["panels"].as_array().unwrap() {
-        assert!(ids.insert(panel["id"].as_i64().unwrap()), "duplicate panel id {}", panel["id"]);
+        assert!(
+            ids.insert(panel["id"].as_i64().unwrap()),
+            "duplicate panel id {}",
+            panel["id"]
+        );
         let grid = &panel["gridPos"];
         let right = grid["x"].as_i64().unwrap() + grid["w"].as_i64().unwrap();
-        assert!(right <= 24, "panel {} overflows the 24-column grid", panel["title"]);
+        assert!(
+            right <= 24,
+            "panel {} overflows the 24-column grid",
+            panel["title"]
+        );
         let uid = panel["datasource"]["uid"].as_str().unwrap();
-        assert!(provisioned.contains(&format!("uid: {uid}")), "data source {uid} is not provisioned");
+        assert!(
+            provisioned.contains(&format!("uid: {uid}")),
+            "data source {uid} is not provisioned"
+        );
         for target in panel["targets"].as_array().unwrap() {
-            if panel["type"] == "timeseries" && let Some(sql) = target["rawSql"].as_str() {
-                assert!(sql.contains("$__timeFilter("), "time series SQL without $__timeFilter: {sql}");
-                assert!(sql.contains("ORDER BY 1"), "time series SQL must be ordered by time: {sql}");
+            if panel["type"] == "timeseries"
+                && let Some(sql) = target["rawSql"].as_str()
+            {
+                assert!(
+                    sql.contains("$__timeFilter("),
+                    "time series SQL without $__timeFilter: {sql}"
+                );
+                assert!(
+                    sql.contains("ORDER BY 1"),
+                    "time series SQL must be ordered by time: {sql}"
+                );
             }
         }
     }
@@ -111,11 +140,16 @@ fn prometheus_panels_use_metric_names_that_metrics_rs_exports() {
     let mut seen = 0;
     for panel in dash["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
-            let Some(expr) = target["expr"].as_str() else { continue };
+            let Some(expr) = target["expr"].as_str() else {
+                continue;
+            };
             seen += 1;
             let known = exported.iter().any(|name| expr.contains(name))
                 || expr.contains(&format!("{}_bucket", evalgate::metrics::JUDGE_DURATION));
-            assert!(known, "expression uses no metric that /metrics exports: {expr}");
+            assert!(
+                known,
+                "expression uses no metric that /metrics exports: {expr}"
+            );
         }
     }
     assert!(seen >= 5);
@@ -134,10 +168,16 @@ fn expand(sql: &str, from: &str, to: &str, interval_secs: i64) -> String {
         while let Some(start) = out.find(macro_name) {
             let args_start = start + macro_name.len();
             let end = args_start + out[args_start..].find(')').unwrap();
-            let column = out[args_start..end].split(',').next().unwrap().trim().to_string();
+            let column = out[args_start..end]
+                .split(',')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string();
             let alias = if with_alias { " AS \"time\"" } else { "" };
-            let expansion =
-                format!("floor(extract(epoch from {column})/{interval_secs})*{interval_secs}{alias}");
+            let expansion = format!(
+                "floor(extract(epoch from {column})/{interval_secs})*{interval_secs}{alias}"
+            );
             out.replace_range(start..=end, &expansion);
         }
     }
@@ -145,9 +185,15 @@ fn expand(sql: &str, from: &str, to: &str, interval_secs: i64) -> String {
         let args_start = start + "$__timeFilter(".len();
         let end = args_start + out[args_start..].find(')').unwrap();
         let column = out[args_start..end].trim().to_string();
-        out.replace_range(start..=end, &format!("{column} BETWEEN '{from}' AND '{to}'"));
+        out.replace_range(
+            start..=end,
+            &format!("{column} BETWEEN '{from}' AND '{to}'"),
+        );
     }
-    assert!(!out.contains('$'), "unexpanded macro or variable left in: {out}");
+    assert!(
+        !out.contains('$'),
+        "unexpanded macro or variable left in: {out}"
+    );
     out
 }
 
@@ -191,11 +237,18 @@ async fn every_sql_query_runs_on_postgres_with_macros_expanded() {
         panic!("expected a PostgreSQL store");
     };
     for statement in SEED {
-        sqlx::query(*statement).execute(pool).await.unwrap_or_else(|err| panic!("seed failed: {err}\n{statement}"));
+        sqlx::query(*statement)
+            .execute(pool)
+            .await
+            .unwrap_or_else(|err| panic!("seed failed: {err}\n{statement}"));
     }
     let dash = dashboard();
     let queries = sql_queries(&dash);
-    assert!(queries.len() >= 12, "expected every SQL query, found {}", queries.len());
+    assert!(
+        queries.len() >= 12,
+        "expected every SQL query, found {}",
+        queries.len()
+    );
     let mut empty = Vec::new();
     for (what, sql) in &queries {
         let expanded = expand(sql, "2026-11-25T00:00:00Z", "2026-11-26T00:00:00Z", 900);
@@ -207,5 +260,8 @@ async fn every_sql_query_runs_on_postgres_with_macros_expanded() {
             empty.push(what.clone());
         }
     }
-    assert!(empty.is_empty(), "queries returned no rows for seeded data: {empty:?}");
+    assert!(
+        empty.is_empty(),
+        "queries returned no rows for seeded data: {empty:?}"
+    );
 }

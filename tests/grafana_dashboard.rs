@@ -207,8 +207,8 @@ fn macro_expansion_matches_grafana() {
 }
 
 const SEED: &[&str] = &[
-    "INSERT INTO rollouts (id, flag_key, baseline_target, canary_target, plan, state, phase, created_at, updated_at) \
-     VALUES ('r1', 'checkout', 'bot@v1', 'bot@v2', '{}', '{\"split_bp\": 100}', 'running', '2026-11-25T00:00:00Z', '2026-11-25T06:00:00Z')",
+    "INSERT INTO rollouts (id, flag_key, baseline_target, canary_target, salt, always_tenants, never_tenants, last_evidence, plan, state, phase, created_at, updated_at) \
+     VALUES ('r1', 'checkout', 'bot@v1', 'bot@v2', 'checkout', '[]', '[]', '{}', '{}', '{\"split_bp\": 100}', 'running', '2026-11-25T00:00:00Z', '2026-11-25T06:00:00Z')",
     "INSERT INTO rollout_events (id, rollout_id, at, actor, action, reason, before, after, evidence) \
      VALUES ('e1', 'r1', '2026-11-25T04:00:00Z', 'controller', 'promote', 'gates green', '{\"split_bp\": 100}', '{\"split_bp\": 1000}', '{}')",
     "INSERT INTO pass_rate_series (rollout_id, arm, evaluator, evaluator_version, window_start, window_end, n, passes, fails, unscorable, rate, wilson_low, wilson_high) \

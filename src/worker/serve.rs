@@ -11,14 +11,18 @@ use anyhow::Context as _;
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::http::{self, AdminToken, AppState, SchedulerHeartbeat};
+use crate::adapters::http::{
+    self, AdminToken, AppState, ControlOutcome, RolloutControls, SchedulerHeartbeat,
+};
 use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
-use crate::domain::Timestamp;
-use crate::metrics;
+use crate::domain::rollout::{Command, Input, TransitionKind};
+use crate::domain::{Outcome, Timestamp};
+use crate::metrics::{self, RolloutSnapshot, SeriesGauge};
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
 use crate::worker::tick::{self, TickReport};
+use crate::worker::{controller, drill};
 
 /// How often histogram buffers are drained.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -45,12 +49,58 @@ impl Jobs for PipelineJobs {
         })
     }
 
-    fn drill(&self, _at: Timestamp) -> BoxFuture<'_, anyhow::Result<()>> {
-        Box::pin(async move { anyhow::bail!("rollback drills are not wired yet") })
+    fn drill(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let report = drill::drill_once(&self.ctx, &self.store, self.ctx.clock.now()).await?;
+            tracing::info!(drill_at = %at, ok = report.ok, flag = %report.flag_key, "rollback drill ran");
+            anyhow::ensure!(
+                report.ok,
+                "rollback drill of {} failed: {}",
+                report.flag_key,
+                drill::render(&report)
+            );
+            Ok(())
+        })
     }
 }
 
-/// Mirrors the store into the gauges: ingest lag now; per-rollout gauges once their tables exist.
+/// The mutating HTTP endpoints backed by the real controller.
+pub struct ControllerControls {
+    ctx: Context,
+    store: Store,
+}
+
+impl ControllerControls {
+    /// Controls over `ctx` and `store`.
+    pub fn new(ctx: Context, store: Store) -> ControllerControls {
+        ControllerControls { ctx, store }
+    }
+}
+
+impl RolloutControls for ControllerControls {
+    fn apply(
+        &self,
+        rollout_id: String,
+        command: Command,
+    ) -> BoxFuture<'_, anyhow::Result<ControlOutcome>> {
+        Box::pin(async move {
+            let now = self.ctx.clock.now();
+            let input = Input::commands(vec![command]);
+            let report =
+                controller::control_once(&self.ctx, &self.store, &rollout_id, input, now).await?;
+            let accepted = report.kind != TransitionKind::Rejected;
+            refresh_metrics(&self.store, now).await;
+            Ok(ControlOutcome {
+                accepted,
+                report: serde_json::to_value(&report)?,
+            })
+        })
+    }
+}
+
+/// Mirrors the store into the gauges: the ingest lag, and per active rollout its latest pass
+/// ratios, verdict counts, canary share, halted flag and halt signals. Rollouts that are no
+/// longer active disappear from `/metrics`.
 pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     match store.newest_request_ts().await {
         Ok(Some(newest)) => {
@@ -59,6 +109,61 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "cannot read the newest request time"),
     }
+    match rollout_snapshots(store).await {
+        Ok(snapshots) => metrics::sync_rollouts(snapshots),
+        Err(err) => tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot refresh the rollout gauges"
+        ),
+    }
+}
+
+async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>> {
+    let mut out = Vec::new();
+    for row in store.list_active_rollouts().await? {
+        let split_bp = match store.get_split(&row.flag_key).await? {
+            Some(split) => Some(f64::from(split.basis_points)),
+            None => row
+                .state
+                .get("split_bp")
+                .and_then(serde_json::Value::as_f64),
+        };
+        let mut snapshot = RolloutSnapshot {
+            rollout_id: row.id.clone(),
+            canary_ratio: split_bp.map(|bp| bp / 10_000.0),
+            halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
+            ..RolloutSnapshot::default()
+        };
+        for series in store.latest_series(&row.id).await? {
+            let (passes, fails, unscorable) = series.totals;
+            for (outcome, total) in [
+                (Outcome::Pass, passes),
+                (Outcome::Fail, fails),
+                (Outcome::Unscorable, unscorable),
+            ] {
+                let count = u64::try_from(total).unwrap_or(0);
+                snapshot.scored.push((
+                    series.arm.clone(),
+                    series.evaluator.clone(),
+                    outcome,
+                    count,
+                ));
+            }
+            snapshot.series.push(SeriesGauge {
+                arm: series.arm,
+                evaluator: series.evaluator,
+                ratio: series.rate,
+                samples: u64::try_from(series.samples).unwrap_or(0),
+            });
+        }
+        for (metric, count) in store.halt_signal_counts(&row.id).await? {
+            snapshot
+                .halt_signals
+                .push((metric, u64::try_from(count).unwrap_or(0)));
+        }
+        out.push(snapshot);
+    }
+    Ok(out)
 }
 
 /// Runs the scheduler until `cancel` fires, then releases the scheduler lock.
@@ -103,6 +208,10 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
         clock: ctx.clock.clone(),
         heartbeat: heartbeat.clone(),
         admin_token,
+        controls: Some(Arc::new(ControllerControls::new(
+            ctx.clone(),
+            store.clone(),
+        ))),
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;

@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The request is malformed or not allowed in the current state.
     #[error("{0}")]
     BadRequest(String),
+    /// The command is not allowed in the rollout's current phase; the body says why.
+    #[error("the command was rejected in the rollout's current phase")]
+    Conflict(serde_json::Value),
     /// The store or something else failed.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -40,6 +43,7 @@ impl IntoResponse for ApiError {
             ApiError::Disabled => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "api request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

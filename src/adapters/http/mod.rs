@@ -5,12 +5,13 @@
 mod auth;
 mod error;
 mod health;
+mod rollouts;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::adapters::store::Store;
 use crate::clock::Clock;
@@ -18,6 +19,7 @@ use crate::domain::Timestamp;
 
 pub use auth::{AdminToken, authorize};
 pub use error::ApiError;
+pub use rollouts::{ControlBody, ControlOutcome, RolloutControls};
 
 /// A heartbeat loop iteration older than this means the scheduler is not alive.
 pub const HEARTBEAT_STALE_SECS: i64 = 60;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub heartbeat: SchedulerHeartbeat,
     /// The admin token of the mutating endpoints; `None` disables them.
     pub admin_token: Option<AdminToken>,
+    /// What the mutating endpoints call (the controller in `serve`); `None` disables them.
+    pub controls: Option<Arc<dyn RolloutControls>>,
 }
 
 /// Liveness of the scheduler loop: when it last went round, and whether it is busy running a
@@ -81,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/api/v1/rollouts", get(rollouts::list))
+        .route("/api/v1/rollouts/{id}", get(rollouts::detail))
+        .route("/api/v1/rollouts/{id}/series", get(rollouts::series))
+        .route("/api/v1/rollouts/{id}/{action}", post(rollouts::control))
+        .route("/v1/flags/{key}", get(rollouts::flag))
         .with_state(state)
 }
 

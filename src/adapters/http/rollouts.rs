@@ -83,11 +83,7 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = load(&state, &id).await?;
-    let updates = state.store.gate_updates(&id).await?;
-    let mut latest: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
-    for update in &updates {
-        latest.insert(update.metric.clone(), serde_json::to_value(update).unwrap_or(Value::Null));
-    }
+    let latest = state.store.latest_gate_updates(&id).await?;
     let halts: Vec<Value> = state
         .store
         .halt_signals(&id)
@@ -170,7 +166,9 @@ pub async fn control(
         return Err(ApiError::Disabled);
     };
     let Some(Json(body)) = body else {
-        return Err(ApiError::BadRequest("expected a JSON body {\"actor\": …, \"reason\": …}".to_string()));
+        return Err(ApiError::BadRequest(
+            "expected a JSON body {\"actor\": …, \"reason\": …}".to_string(),
+        ));
     };
     let command = command_for(&action, body)?;
     load(&state, &id).await?;
@@ -195,9 +193,18 @@ fn command_for(action: &str, body: ControlBody) -> Result<Command, ApiError> {
     match action {
         "approve" => Ok(Command::Approve { actor }),
         "resume" => Ok(Command::Resume { actor }),
-        "halt" => Ok(Command::Halt { actor, reason: reason()? }),
-        "rollback" => Ok(Command::Rollback { actor, reason: reason()? }),
-        "kill" => Ok(Command::Kill { actor, reason: reason()? }),
+        "halt" => Ok(Command::Halt {
+            actor,
+            reason: reason()?,
+        }),
+        "rollback" => Ok(Command::Rollback {
+            actor,
+            reason: reason()?,
+        }),
+        "kill" => Ok(Command::Kill {
+            actor,
+            reason: reason()?,
+        }),
         other => Err(ApiError::NotFound(format!(
             "action `{other}` (allowed: approve, halt, resume, rollback, kill)"
         ))),

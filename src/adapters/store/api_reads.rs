@@ -48,7 +48,10 @@ pub struct LatestSeries {
 
 impl Store {
     /// The gate updates of the newest window of a rollout (one per metric), as JSON.
-    pub async fn latest_gate_updates(&self, rollout_id: &str) -> StoreResult<Vec<serde_json::Value>> {
+    pub async fn latest_gate_updates(
+        &self,
+        rollout_id: &str,
+    ) -> StoreResult<Vec<serde_json::Value>> {
         let rows = with_pool!(self, pool => {
             let rows = sqlx::query(LATEST_GATE_UPDATES_SQL).bind(rollout_id).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());

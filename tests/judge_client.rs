@@ -464,3 +464,26 @@ async fn a_server_that_rejects_structured_output_is_asked_again_with_plain_json(
         .count();
     assert_eq!(with_format, 1);
 }
+
+#[tokio::test]
+async fn report_scores_follow_the_input_order_then_the_suite_order() {
+    let fake = FakeJudge::start(behaviour(|_, _| FakeReply::verdict(true, 1.0))).await;
+    let engine = engine_with(judge_config(&fake.base_url), fast_settings());
+    let text = "name: judged\nassert:\n  - type: icontains\n    value: answer\n    metric: a_rule\n  \
+                - type: llm-rubric\n    judge: default\n    metric: polite\n    value: Polite?\n  \
+                - type: not-icontains\n    value: sorry\n    metric: b_rule\n";
+    let rows = requests(4);
+    let report = score(&engine, text, &rows).await;
+    let order: Vec<(String, String)> = report
+        .scores
+        .iter()
+        .map(|s| (s.request_id.clone(), s.evaluator.clone()))
+        .collect();
+    let mut expected = Vec::new();
+    for row in &rows {
+        for evaluator in ["judged/a_rule", "judged/polite", "judged/b_rule", "judged"] {
+            expected.push((row.request_id.clone(), evaluator.to_string()));
+        }
+    }
+    assert_eq!(order, expected);
+}

@@ -4,9 +4,13 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
 use evalgate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use evalgate::adapters::store::Store;
-use evalgate::domain::{Arm, HumanDuration};
+use evalgate::domain::{Arm, HumanDuration, Outcome, RequestStatus};
+use evalgate::evaluators::{load_suites, suite_outcome};
 use evalgate::logic::sampling::{self, SamplePlan};
 use evalgate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 use evalgate::worker::synth::{insert_into_store, write_jsonl};
@@ -99,3 +103,52 @@ contract_test!(
     into_store_is_idempotent_and_samplable,
     into_store_loads_every_event_once_and_sampling_finds_both_arms
 );
+
+#[test]
+fn the_starter_suite_fails_exactly_the_responses_synth_marked_defective() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");
+    let suites = load_suites(&dir, &BTreeSet::new()).expect("the shipped suites load");
+    let suite = suites
+        .into_iter()
+        .find(|suite| suite.name == "support")
+        .unwrap();
+    let mut checked = [0usize; 2];
+    for event in SynthStream::new(spec()).unwrap() {
+        let SynthEvent::Request(request) = event else {
+            continue;
+        };
+        if request.status == RequestStatus::Error {
+            continue;
+        }
+        let mut per_assertion = Vec::new();
+        let mut failed = Vec::new();
+        for (index, assertion) in suite.assertions.iter().enumerate() {
+            let result = assertion.evaluate_rule(&request).unwrap();
+            if result.outcome != Outcome::Pass && assertion.gating {
+                failed.push(assertion.id.clone());
+            }
+            per_assertion.push((index, result.outcome, result.score));
+        }
+        let outcome = suite_outcome(&suite, &per_assertion).0;
+        let defects = request.metadata["synth"]["defects"].as_array().unwrap();
+        let Some(defect) = defects.first().and_then(|value| value.as_str()) else {
+            assert_eq!(outcome, Outcome::Pass, "{failed:?} on {}", request.output);
+            checked[0] += 1;
+            continue;
+        };
+        let expected = match defect {
+            "invalid_json" | "missing_field" => "valid_answer_json",
+            "refusal" => "no_refusal",
+            "over_long" => "answer_length",
+            "wrong_order_id" => "right_order_id",
+            other => panic!("unknown defect {other}"),
+        };
+        assert_eq!(outcome, Outcome::Fail, "{defect}: {}", request.output);
+        assert!(
+            failed.contains(&expected.to_string()),
+            "{defect}: {failed:?}"
+        );
+        checked[1] += 1;
+    }
+    assert!(checked[0] > 2_000 && checked[1] > 200, "{checked:?}");
+}

@@ -136,6 +136,9 @@ impl Config {
         self.schedule
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.gates
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         self.rollout
             .validate()
             .map_err(|(key, msg)| invalid(&key, msg))?;

@@ -15,7 +15,10 @@ mod store;
 
 pub use evals::EvalsConfig;
 pub use flags::{FlagsConfig, SinkKind};
-pub use gates::GatesConfig;
+pub use gates::{
+    Authority, Direction, GatesConfig, METRICS, MetricKind, MetricOverride, MetricSettings,
+    PER_EVALUATOR_KEY, Scale, default_settings,
+};
 pub use ingest::IngestConfig;
 pub use judges::JudgeConfig;
 pub use notify::{NotifyConfig, NotifyFormat};

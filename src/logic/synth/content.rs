@@ -213,9 +213,13 @@ pub fn defective_output<R: Rng>(rng: &mut R, order: &Order, defect: Defect) -> S
             render_json(Some(&order.id), Some(order.status), Some(&answer))
         }
         Defect::WrongOrderId => {
-            let wrong = wrong_order_id(rng, &order.id);
-            let answer = polite_answer(rng, order);
-            render_json(Some(&wrong), Some(order.status), Some(&answer))
+            // The model answered about another order: the asked-for id appears nowhere.
+            let wrong = Order {
+                id: wrong_order_id(rng, &order.id),
+                status: order.status,
+            };
+            let answer = polite_answer(rng, &wrong);
+            render_json(Some(&wrong.id), Some(wrong.status), Some(&answer))
         }
     }
 }
@@ -335,6 +339,7 @@ mod tests {
             let wrong = defective_output(&mut rng, &order(), Defect::WrongOrderId);
             let value: Value = serde_json::from_str(&wrong).unwrap();
             assert_ne!(value["order_id"], "A-12345");
+            assert!(!wrong.contains("A-12345"), "{wrong}");
             assert!(value["order_id"].as_str().unwrap().starts_with("A-"));
         }
     }

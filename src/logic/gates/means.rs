@@ -1,0 +1,142 @@
+//! Updates of the mean families: cost per response, completion tokens per response (all
+//! requests) and session length (matured feedback), by the one-sided normal mixture.
+//!
+//! Values are winsorised at the cap frozen at stage start (if any); raw means are reported too.
+//! No decision before `warmup` observations per arm (CLT warm-up). τ = |r1 − 1|·μ_ref, with μ_ref
+//! the historical mean when the plan gives one, else the running baseline mean.
+
+use super::input::TickInput;
+use super::state::{GateState, TestState};
+use super::step::{Promotion, Step};
+use crate::config::{Direction, MetricSettings};
+use crate::domain::InconclusiveReason;
+use crate::logic::stats::mixture::{MeanContrast, ln_lambda_one_sided};
+use crate::logic::stats::noninferiority::mean_z;
+use crate::logic::stats::{always_valid_p, ln_threshold, z_upper};
+
+/// Per-arm values of a mean metric this tick, or `None` without data (immature feedback).
+pub fn values(metric: &str, input: &TickInput) -> Option<(Vec<f64>, Vec<f64>)> {
+    let telemetry = |pick: fn(&super::input::TelemetryRow) -> Option<f64>| {
+        let arm = |rows: &[super::input::TelemetryRow]| rows.iter().filter_map(pick).collect();
+        Some((arm(&input.telemetry.canary), arm(&input.telemetry.baseline)))
+    };
+    match metric {
+        "cost_per_response" => telemetry(|r| r.cost_usd),
+        "completion_tokens" => telemetry(|r| r.completion_tokens.map(|t| t as f64)),
+        "session_length" => {
+            let cohort = input.feedback.as_ref()?;
+            let arm = |units: &[super::input::FeedbackUnit]| {
+                units.iter().filter_map(|u| u.session_length).collect()
+            };
+            Some((arm(&cohort.arms.canary), arm(&cohort.arms.baseline)))
+        }
+        _ => None,
+    }
+}
+
+/// The halting and the mirrored promotion contrasts.
+fn contrasts(s: &MetricSettings) -> (MeanContrast, MeanContrast) {
+    match s.direction {
+        Direction::Lower => (
+            MeanContrast::increase(s.tolerance),
+            MeanContrast::decrease(s.promotion_margin),
+        ),
+        Direction::Higher => (
+            MeanContrast::decrease(s.tolerance),
+            MeanContrast::increase(s.promotion_margin),
+        ),
+    }
+}
+
+/// One tick of a mean metric.
+pub fn update_mean(s: &MetricSettings, state: &mut GateState, input: &TickInput) -> Step {
+    let mut step = Step::default();
+    let data = values(&state.metric, input);
+    let ticks_min = state.ticks_min;
+    let TestState::Mean {
+        canary,
+        baseline,
+        cap,
+        reference_mean,
+        ln_lambda,
+        max_ln_lambda,
+        max_promote_ln,
+    } = &mut state.test
+    else {
+        return step;
+    };
+    if let Some((c_values, b_values)) = data {
+        for x in c_values {
+            canary.push(x, *cap);
+        }
+        for x in b_values {
+            baseline.push(x, *cap);
+        }
+        state.ticks += 1;
+    }
+    step.n = (canary.n, baseline.n);
+    step.estimates = (canary.raw_mean(), baseline.raw_mean());
+    if let Some(c) = cap {
+        step.note("winsorize_cap", *c);
+    }
+    let warm = canary.n >= s.warmup && baseline.n >= s.warmup;
+    let mu_ref = reference_mean.unwrap_or(baseline.mean).abs();
+    let (halt_contrast, promote_contrast) = contrasts(s);
+    let tau_halt = (s.must_catch - 1.0).abs() * mu_ref;
+    let tau_promote = (s.promotion_margin - 1.0).abs() * mu_ref;
+    step.note("tau", tau_halt);
+    step.note("warmup", s.warmup as f64);
+    if !warm {
+        step.quality = Some(InconclusiveReason::TooFewSamples {
+            have: canary.n.min(baseline.n),
+            need: s.warmup,
+        });
+        step.ln_e = Some(*ln_lambda);
+        step.p_value = Some(always_valid_p(*max_ln_lambda));
+        return step;
+    }
+    if let Some((theta, var)) = halt_contrast.estimate(canary, baseline)
+        && let Some(ln) = ln_lambda_one_sided(theta, var, tau_halt)
+    {
+        *ln_lambda = ln;
+        *max_ln_lambda = max_ln_lambda.max(ln);
+        step.note("theta_hat", theta);
+        step.note("sigma_hat", var.sqrt());
+    }
+    if canary.mean > 0.0 && baseline.mean > 0.0 {
+        step.note("mean_ratio_winsorised", canary.mean / baseline.mean);
+    }
+    step.ln_e = Some(*ln_lambda);
+    step.p_value = Some(always_valid_p(*max_ln_lambda));
+    if *ln_lambda >= ln_threshold(s.alpha_halt) {
+        step.halt_reason = Some(format!(
+            "{}: mixture e-value {:.3e} ≥ 1/α = {:.0} (canary mean {:.4}, baseline mean {:.4}, n = {}/{})",
+            state.metric,
+            ln_lambda.exp(),
+            1.0 / s.alpha_halt,
+            canary.mean,
+            baseline.mean,
+            canary.n,
+            baseline.n
+        ));
+    }
+    let promote_estimate = promote_contrast.estimate(canary, baseline);
+    if let Some(ln) = promote_estimate.and_then(|(t, v)| ln_lambda_one_sided(t, v, tau_promote)) {
+        *max_promote_ln = max_promote_ln.max(ln);
+    }
+    step.promotion = if state.ticks == ticks_min {
+        let z = promote_estimate.and_then(|(t, v)| mean_z(t, v));
+        Promotion {
+            proven: z.is_some_and(|z| z > z_upper(s.alpha_promote)),
+            statistic: z,
+            test: "planned-look-z",
+        }
+    } else {
+        Promotion {
+            proven: *max_promote_ln >= ln_threshold(s.alpha_promote),
+            statistic: Some(*max_promote_ln),
+            test: "mirrored-mixture",
+        }
+    };
+    step
+}

@@ -1,0 +1,428 @@
+//! Updates of the paired binary families: pass rates, feedback rates, the unscorable guardrail,
+//! the error rate (additive margin + ceiling) and latency tails (exceedances of a frozen c_q).
+//!
+//! Each tick: extract per-arm indicators (missing units dropped), pair them with the tick's
+//! seeded shuffle, ingest into the halting e-process (bet fixed first) and into the mirrored
+//! promotion e-process, and accumulate per-stage counts for the planned-look test.
+
+use super::input::{LatencyReference, TickInput};
+use super::state::{Counts, GateState, TestState};
+use super::step::{Promotion, Step};
+use crate::config::{Direction, GatesConfig, MetricKind, MetricSettings, Scale};
+use crate::domain::{InconclusiveReason, Outcome};
+use crate::logic::stats::betting::{Alternative, BettingParams, BettingState, Contrast, PairTally};
+use crate::logic::stats::noninferiority::{difference_z, farrington_manning_z};
+use crate::logic::stats::pairing::{metric_seed, pair_units};
+use crate::logic::stats::{ln_threshold, z_upper};
+
+/// Per-arm indicators of a binary metric, or `None` when this tick has no data for it.
+pub fn indicators(
+    metric: &str,
+    settings: &MetricSettings,
+    input: &TickInput,
+) -> Option<(Vec<bool>, Vec<bool>)> {
+    let arms = &input.eval.arms;
+    let graded = |o: &[Outcome]| -> Vec<bool> {
+        o.iter()
+            .filter_map(|x| match x {
+                Outcome::Pass => Some(true),
+                Outcome::Fail => Some(false),
+                Outcome::Unscorable => None,
+            })
+            .collect()
+    };
+    if settings.kind == MetricKind::Unscorable {
+        let flag = |o: &[Outcome]| o.iter().map(|x| *x == Outcome::Unscorable).collect();
+        return Some((flag(&arms.canary.overall), flag(&arms.baseline.overall)));
+    }
+    if metric == "pass_rate" {
+        return Some((graded(&arms.canary.overall), graded(&arms.baseline.overall)));
+    }
+    if let Some(evaluator) = metric.strip_prefix("pass_rate:") {
+        let get = |a: &super::input::ArmScores| {
+            a.per_evaluator
+                .get(evaluator)
+                .map(|o| graded(o))
+                .unwrap_or_default()
+        };
+        return Some((get(&arms.canary), get(&arms.baseline)));
+    }
+    if settings.kind == MetricKind::ErrorRate {
+        let flag = |rows: &[super::input::TelemetryRow]| rows.iter().map(|r| r.error).collect();
+        return Some((
+            flag(&input.telemetry.canary),
+            flag(&input.telemetry.baseline),
+        ));
+    }
+    let cohort = input.feedback.as_ref()?;
+    let pick = |units: &[super::input::FeedbackUnit]| -> Vec<bool> {
+        units
+            .iter()
+            .filter_map(|u| match metric {
+                "thumbs_up_rate" => u.thumbs_up,
+                "regeneration_rate" => Some(u.regenerated),
+                "escalation_rate" => Some(u.escalated),
+                "refund_rate" => Some(u.refunded),
+                _ => None,
+            })
+            .collect()
+    };
+    Some((pick(&cohort.arms.canary), pick(&cohort.arms.baseline)))
+}
+
+/// The halting contrast and alternative of a binary rate metric.
+fn halt_design(s: &MetricSettings) -> (Contrast, Alternative) {
+    match (s.direction, s.scale) {
+        (Direction::Higher, Scale::Relative) => (
+            Contrast::higher_is_better(s.tolerance),
+            Alternative::Ratio { r: s.must_catch },
+        ),
+        (Direction::Lower, Scale::Relative) => (
+            Contrast::lower_is_better(s.tolerance),
+            Alternative::Ratio { r: s.must_catch },
+        ),
+        (Direction::Lower, Scale::Absolute) => (
+            Contrast::lower_is_better_additive(s.tolerance),
+            Alternative::Additive {
+                delta: s.must_catch,
+            },
+        ),
+        (Direction::Higher, Scale::Absolute) => (
+            Contrast {
+                a: 1.0,
+                b: -1.0,
+                c: s.tolerance,
+            },
+            Alternative::Additive {
+                delta: -s.must_catch,
+            },
+        ),
+    }
+}
+
+/// The mirrored promotion contrast (sized at pc = p̂b).
+fn promote_contrast(s: &MetricSettings) -> Contrast {
+    let m = s.promotion_margin;
+    match (s.direction, s.scale) {
+        (Direction::Higher, Scale::Relative) => Contrast::promote_higher(m),
+        (Direction::Lower, Scale::Relative) => Contrast::promote_lower(m),
+        (Direction::Lower, Scale::Absolute) => Contrast::promote_lower_additive(m),
+        (Direction::Higher, Scale::Absolute) => Contrast {
+            a: -1.0,
+            b: 1.0,
+            c: -m,
+        },
+    }
+}
+
+/// Betting parameters: start-time mixture for sampled and feedback rates, single start for the
+/// telemetry families (as STATS.md's benchmark simulates them), single start for promotion.
+pub fn params(
+    config: &GatesConfig,
+    state: &GateState,
+    contrast: Contrast,
+    alternative: Alternative,
+    mixture: bool,
+) -> BettingParams {
+    BettingParams {
+        contrast,
+        alternative,
+        prior_rate: state.prior_rate,
+        prior_n: config.prior_n,
+        lambda_cap: config.lambda_cap,
+        first_start_weight: if mixture {
+            config.first_start_weight
+        } else {
+            1.0
+        },
+        ticks_per_stage: if mixture { state.ticks_min.max(1) } else { 1 },
+    }
+}
+
+fn add_counts(counts: &mut Counts, tally: &PairTally) {
+    counts.canary_x += tally.canary_successes();
+    counts.canary_n += tally.pairs();
+    counts.baseline_x += tally.baseline_successes();
+    counts.baseline_n += tally.baseline_units();
+}
+
+fn rate(x: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| x as f64 / n as f64)
+}
+
+/// The planned-look test on per-stage counts: Farrington–Manning (ratio) or the difference z.
+fn planned_look(s: &MetricSettings, c: &Counts) -> Option<f64> {
+    match s.scale {
+        Scale::Relative => farrington_manning_z(
+            c.canary_x,
+            c.canary_n,
+            c.baseline_x,
+            c.baseline_n,
+            s.promotion_margin,
+            s.direction == Direction::Higher,
+        ),
+        Scale::Absolute => {
+            let z = difference_z(
+                c.canary_x,
+                c.canary_n,
+                c.baseline_x,
+                c.baseline_n,
+                s.promotion_margin,
+            )?;
+            Some(if s.direction == Direction::Higher {
+                -z
+            } else {
+                z
+            })
+        }
+    }
+}
+
+fn promotion(s: &MetricSettings, state: &GateState, promote: &BettingState) -> Promotion {
+    if state.ticks == state.ticks_min {
+        let z = planned_look(s, &state.counts);
+        let proven = z.is_some_and(|z| z > z_upper(s.alpha_promote));
+        return Promotion {
+            proven,
+            statistic: z,
+            test: "planned-look-z",
+        };
+    }
+    Promotion {
+        proven: promote.max_ln_m >= ln_threshold(s.alpha_promote),
+        statistic: Some(promote.ln_m),
+        test: "mirrored-e-process",
+    }
+}
+
+fn halt_message(metric: &str, ln_e: f64, alpha: f64, counts: &Counts) -> String {
+    format!(
+        "{metric}: e-value {:.3e} ≥ 1/α = {:.0} (canary {}/{}, baseline {}/{})",
+        ln_e.exp(),
+        1.0 / alpha,
+        counts.canary_x,
+        counts.canary_n,
+        counts.baseline_x,
+        counts.baseline_n
+    )
+}
+
+/// Pass rates, feedback rates and the unscorable guardrail.
+pub fn update_paired(
+    config: &GatesConfig,
+    s: &MetricSettings,
+    state: &mut GateState,
+    input: &TickInput,
+) -> Step {
+    let mut step = Step::default();
+    let data = indicators(&state.metric, s, input);
+    let seed = metric_seed(input.pairing_seed, &state.metric);
+    let (contrast, alternative) = halt_design(s);
+    let halt_params = params(config, state, contrast, alternative, true);
+    let promote_params = params(
+        config,
+        state,
+        promote_contrast(s),
+        Alternative::Ratio { r: 1.0 },
+        false,
+    );
+    if let Some((canary, baseline)) = data {
+        let tally = pair_units(&canary, &baseline, seed);
+        state.ticks += 1;
+        add_counts(&mut state.counts, &tally);
+        step.note("k", f64::from(tally.k));
+        if let TestState::Paired { halt, promote } = &mut state.test {
+            step.bet = Some(halt.ingest(&halt_params, &tally));
+            promote.ingest(&promote_params, &tally);
+        }
+    }
+    if let TestState::Paired { halt, promote } = &state.test {
+        step.ln_e = Some(halt.ln_m);
+        step.p_value = Some(halt.p_value());
+        step.note("ln_k_single_start", halt.ln_k);
+        step.note(
+            "baseline_rate_smoothed",
+            halt.smoothed_baseline_rate(&halt_params),
+        );
+        if halt.ln_m >= ln_threshold(s.alpha_halt) {
+            step.halt_reason = Some(halt_message(
+                &state.metric,
+                halt.ln_m,
+                s.alpha_halt,
+                &state.counts,
+            ));
+        }
+        step.promotion = promotion(s, state, promote);
+    }
+    finish_counts(&mut step, &state.counts);
+    step
+}
+
+fn finish_counts(step: &mut Step, c: &Counts) {
+    step.n = (c.canary_n, c.baseline_n);
+    step.estimates = (
+        rate(c.canary_x, c.canary_n),
+        rate(c.baseline_x, c.baseline_n),
+    );
+}
+
+/// Error rate: the additive-margin e-process and the one-sample ceiling; halt if either fires.
+pub fn update_error(
+    config: &GatesConfig,
+    s: &MetricSettings,
+    state: &mut GateState,
+    input: &TickInput,
+) -> Step {
+    let mut step = Step::default();
+    let seed = metric_seed(input.pairing_seed, &state.metric);
+    let (contrast, alternative) = halt_design(s);
+    let halt_params = params(config, state, contrast, alternative, false);
+    let promote_params = params(
+        config,
+        state,
+        promote_contrast(s),
+        Alternative::Ratio { r: 1.0 },
+        false,
+    );
+    let canary: Vec<bool> = input.telemetry.canary.iter().map(|r| r.error).collect();
+    let baseline: Vec<bool> = input.telemetry.baseline.iter().map(|r| r.error).collect();
+    let tally = pair_units(&canary, &baseline, seed);
+    state.ticks += 1;
+    add_counts(&mut state.counts, &tally);
+    let canary_errors = canary.iter().filter(|&&e| e).count() as u64;
+    if let TestState::Error {
+        halt,
+        ceiling,
+        promote,
+    } = &mut state.test
+    {
+        step.bet = Some(halt.ingest(&halt_params, &tally));
+        promote.ingest(&promote_params, &tally);
+        ceiling.ingest(
+            canary_errors,
+            canary.len() as u64,
+            s.ceiling_max,
+            s.ceiling_alt,
+        );
+    }
+    if let TestState::Error {
+        halt,
+        ceiling,
+        promote,
+    } = &state.test
+    {
+        let threshold = ln_threshold(s.alpha_halt);
+        step.ln_e = Some(halt.ln_m.max(ceiling.ln_k));
+        step.p_value = Some(halt.p_value().min(ceiling.p_value()));
+        step.note("ln_e_relative", halt.ln_m);
+        step.note("ln_e_ceiling", ceiling.ln_k);
+        step.note("ceiling_max", s.ceiling_max);
+        step.note("ceiling_alt", s.ceiling_alt);
+        step.note("k", f64::from(tally.k));
+        if halt.ln_m >= threshold {
+            step.halt_reason = Some(halt_message(
+                &state.metric,
+                halt.ln_m,
+                s.alpha_halt,
+                &state.counts,
+            ));
+        } else if ceiling.ln_k >= threshold {
+            step.halt_reason = Some(format!(
+                "{}: canary error rate above the {:.1}% ceiling: e-value {:.3e} ≥ {:.0} ({}/{} errors)",
+                state.metric,
+                100.0 * s.ceiling_max,
+                ceiling.ln_k.exp(),
+                1.0 / s.alpha_halt,
+                ceiling.errors,
+                ceiling.requests
+            ));
+        }
+        step.promotion = promotion(s, state, promote);
+    }
+    finish_counts(&mut step, &state.counts);
+    step
+}
+
+/// Latency tail: exceedances of the frozen c_q, paired; one-sample promotion at m·c_q.
+pub fn update_latency(
+    config: &GatesConfig,
+    s: &MetricSettings,
+    state: &mut GateState,
+    input: &TickInput,
+) -> Step {
+    let mut step = Step::default();
+    let lat = |rows: &[super::input::TelemetryRow]| -> Vec<f64> {
+        rows.iter().filter_map(|r| r.latency_ms).collect()
+    };
+    let (canary, baseline) = (lat(&input.telemetry.canary), lat(&input.telemetry.baseline));
+    let TestState::Latency { reference, .. } = &mut state.test else {
+        return step;
+    };
+    let Some(frozen) = *reference else {
+        // No history: freeze c_q from this tick's baseline and start testing next tick.
+        *reference =
+            LatencyReference::from_history(&baseline, s.quantile, s.must_catch, s.promotion_margin);
+        step.quality = Some(InconclusiveReason::TooFewSamples {
+            have: 0,
+            need: s.n_min,
+        });
+        return step;
+    };
+    let q0 = 1.0 - s.quantile;
+    let ratio = (frozen.exceed_at_must_catch / q0).max(s.must_catch);
+    let halt_params = params(
+        config,
+        state,
+        Contrast::lower_is_better(s.tolerance),
+        Alternative::Ratio { r: ratio },
+        false,
+    );
+    let exceed =
+        |xs: &[f64]| -> Vec<bool> { xs.iter().map(|&x| x > frozen.threshold_ms).collect() };
+    let tally = pair_units(
+        &exceed(&canary),
+        &exceed(&baseline),
+        metric_seed(input.pairing_seed, &state.metric),
+    );
+    state.ticks += 1;
+    add_counts(&mut state.counts, &tally);
+    let promote_line = s.promotion_margin * frozen.threshold_ms;
+    let hits = canary.iter().filter(|&&x| x > promote_line).count() as u64;
+    let p_alt = frozen.exceed_at_margin.min(q0);
+    if let TestState::Latency { halt, promote, .. } = &mut state.test {
+        step.bet = Some(halt.ingest(&halt_params, &tally));
+        promote.ingest(hits, canary.len() as u64, q0, p_alt, config.lambda_cap);
+    }
+    if let TestState::Latency { halt, promote, .. } = &state.test {
+        step.ln_e = Some(halt.ln_m);
+        step.p_value = Some(halt.p_value());
+        step.note("threshold_ms", frozen.threshold_ms);
+        step.note("exceed_at_must_catch", frozen.exceed_at_must_catch);
+        step.note("promotion_line_ms", promote_line);
+        if halt.ln_m >= ln_threshold(s.alpha_halt) {
+            step.halt_reason = Some(format!(
+                "{}: exceedances of {:.0} ms, {}",
+                state.metric,
+                frozen.threshold_ms,
+                halt_message(&state.metric, halt.ln_m, s.alpha_halt, &state.counts)
+            ));
+        }
+        step.promotion = if state.ticks == state.ticks_min && promote.n > 0 {
+            let p_hat = promote.hits as f64 / promote.n as f64;
+            let z = (q0 - p_hat) / (q0 * (1.0 - q0) / promote.n as f64).sqrt();
+            Promotion {
+                proven: z > z_upper(s.alpha_promote),
+                statistic: Some(z),
+                test: "planned-look-z",
+            }
+        } else {
+            Promotion {
+                proven: promote.max_ln_k >= ln_threshold(s.alpha_promote),
+                statistic: Some(promote.ln_k),
+                test: "one-sample-e-process",
+            }
+        };
+    }
+    finish_counts(&mut step, &state.counts);
+    step
+}

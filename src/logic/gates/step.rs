@@ -1,0 +1,47 @@
+//! What one family's update found this tick, before it becomes a [`crate::domain::Verdict`].
+
+use serde_json::{Map, Value};
+
+use crate::domain::InconclusiveReason;
+
+/// The promotion side of a tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Promotion {
+    /// The non-inferiority null was rejected.
+    pub proven: bool,
+    /// The statistic: z at the planned look, ln e-value otherwise.
+    pub statistic: Option<f64>,
+    /// Which test decided (`farrington-manning@planned-look`, `mirrored-e-process`, …).
+    pub test: &'static str,
+}
+
+/// One family's findings for a tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    /// Set when a halting test crossed its threshold this tick.
+    pub halt_reason: Option<String>,
+    /// ln of the halting e-value now.
+    pub ln_e: Option<f64>,
+    /// The always-valid p-value of the halting test.
+    pub p_value: Option<f64>,
+    /// The bet λ of this tick (paired tests), fixed before its outcomes were read.
+    pub bet: Option<f64>,
+    /// Units per arm so far this stage (canary, baseline).
+    pub n: (u64, u64),
+    /// Estimates per arm (canary, baseline).
+    pub estimates: (Option<f64>, Option<f64>),
+    /// The promotion side.
+    pub promotion: Promotion,
+    /// A data-quality reason of this family (shortfall, immature feedback, warm-up).
+    pub quality: Option<InconclusiveReason>,
+    /// Extra numbers for the evidence.
+    pub extra: Map<String, Value>,
+}
+
+impl Step {
+    /// Adds a number to the evidence's extra map (non-finite values are stored as null).
+    pub fn note(&mut self, key: &str, value: f64) {
+        let json = serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
+        self.extra.insert(key.to_string(), json);
+    }
+}

@@ -1,0 +1,100 @@
+//! Information-theoretic limits (STATS.md Appendix B) and the "underpowered stage" rule.
+//!
+//! Any sequential test with error rates (α, β) needs E1[n] ≥ c(α,β)/I observations, with
+//! c(α,β) = (1−β)·ln((1−β)/α) + β·ln(β/(1−α)) (4.177 nats at α = 0.01, β = 0.05) and I the
+//! information per observation against the least favourable null point. For the two-sample pass
+//! rate, I2 = inf over qb of KL(pc1‖r0·qb) + KL(pb1‖qb) per pair (convex in qb: ternary search).
+//!
+//! A stage is flagged underpowered at its start when the canary units it expects,
+//! N·T_min, fall short of `max(n_min, 3 × the Appendix B bound)`: the bound is an *expected*
+//! delay, and 95% detection takes about three times it (5 ticks against 1.54 at N = 50).
+
+/// KL(Bern(p) ‖ Bern(q)) in nats.
+pub fn kl_bernoulli(p: f64, q: f64) -> f64 {
+    let term = |x: f64, y: f64| if x <= 0.0 { 0.0 } else { x * (x / y).ln() };
+    term(p, q) + term(1.0 - p, 1.0 - q)
+}
+
+/// Wald's constant c(α, β) in nats.
+pub fn wald_constant(alpha: f64, beta: f64) -> f64 {
+    (1.0 - beta) * ((1.0 - beta) / alpha).ln() + beta * (beta / (1.0 - alpha)).ln()
+}
+
+/// I2: information per (canary, baseline) pair against H0 pc = r0·pb, when truly pb1 and
+/// pc1 = (1 − drop)·pb1.
+pub fn two_sample_information(pb1: f64, drop: f64, r0: f64) -> f64 {
+    let pc1 = (1.0 - drop) * pb1;
+    let upper = (1.0 / r0).min(1.0) - 1e-12;
+    let objective = |qb: f64| kl_bernoulli(pc1, r0 * qb) + kl_bernoulli(pb1, qb);
+    let (mut lo, mut hi) = (1e-12, upper);
+    for _ in 0..200 {
+        let m1 = lo + (hi - lo) / 3.0;
+        let m2 = hi - (hi - lo) / 3.0;
+        if objective(m1) < objective(m2) {
+            hi = m2;
+        } else {
+            lo = m1;
+        }
+    }
+    objective(0.5 * (lo + hi))
+}
+
+/// Lower bound on the expected number of pairs to detect `drop` (Appendix B, two-sample).
+pub fn min_expected_pairs(p0: f64, drop: f64, r0: f64, alpha: f64, beta: f64) -> f64 {
+    wald_constant(alpha, beta) / two_sample_information(p0, drop, r0)
+}
+
+/// The canary units a stage needs for its design to be adequately powered.
+pub fn required_stage_units(n_min: u64, bound_units: f64) -> u64 {
+    let bound = (3.0 * bound_units).ceil();
+    if bound.is_finite() && bound > n_min as f64 {
+        bound as u64
+    } else {
+        n_min
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wald_constant_matches_appendix_b() {
+        assert!((wald_constant(0.01, 0.05) - 4.177).abs() < 1e-3);
+    }
+
+    #[test]
+    fn two_sample_bounds_match_appendix_b() {
+        // p0, I2 at r0 = 1, pairs at r0 = 1, I2 at r0 = 0.9.
+        let rows = [
+            (0.95, 0.0783, 53.4, 0.0218),
+            (0.9, 0.0544, 76.8, 0.0151),
+            (0.8, 0.0321, 130.2, 0.0089),
+        ];
+        for (p0, i2, pairs, i2_tolerant) in rows {
+            assert!(
+                (two_sample_information(p0, 0.2, 1.0) - i2).abs() < 1e-4,
+                "{p0}"
+            );
+            assert!(
+                (min_expected_pairs(p0, 0.2, 1.0, 0.01, 0.05) - pairs).abs() < 0.1,
+                "{p0}"
+            );
+            assert!(
+                (two_sample_information(p0, 0.2, 0.9) - i2_tolerant).abs() < 1e-4,
+                "{p0}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_oracle_kl_matches_appendix_b() {
+        assert!((kl_bernoulli(0.72, 0.9) - 0.1276).abs() < 1e-4);
+    }
+
+    #[test]
+    fn required_units_take_the_larger_of_n_min_and_three_bounds() {
+        assert_eq!(required_stage_units(100, 76.8), 231);
+        assert_eq!(required_stage_units(500, 76.8), 500);
+    }
+}

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS ticks (
     tick_at      TIMESTAMPTZ NOT NULL,
     stage_index  BIGINT NOT NULL,
     pairing_seed BIGINT NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('running', 'evaluated', 'gated', 'done')),
+    status       TEXT NOT NULL CHECK (status IN ('running', 'gated', 'done')),
     attempts     BIGINT NOT NULL DEFAULT 1,
     worker       TEXT NOT NULL,
     started_at   TIMESTAMPTZ NOT NULL,

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS ticks (
     tick_at      TEXT NOT NULL,
     stage_index  INTEGER NOT NULL,
     pairing_seed INTEGER NOT NULL,
-    status       TEXT NOT NULL CHECK (status IN ('running', 'evaluated', 'gated', 'done')),
+    status       TEXT NOT NULL CHECK (status IN ('running', 'gated', 'done')),
     attempts     INTEGER NOT NULL DEFAULT 1,
     worker       TEXT NOT NULL,
     started_at   TEXT NOT NULL,

@@ -22,8 +22,6 @@ pub struct TickKey {
 pub enum TickStatus {
     /// Sampling and scoring are under way (or were, when the process died).
     Running,
-    /// The gate evaluation is computed and stored in the tick's report, not yet applied.
-    Evaluated,
     /// Gates are updated and persisted; the controller step may still be pending.
     Gated,
     /// Everything, including the controller step, is done.
@@ -34,7 +32,6 @@ impl TickStatus {
     fn as_str(self) -> &'static str {
         match self {
             TickStatus::Running => "running",
-            TickStatus::Evaluated => "evaluated",
             TickStatus::Gated => "gated",
             TickStatus::Done => "done",
         }
@@ -44,7 +41,6 @@ impl TickStatus {
         match text {
             "done" => TickStatus::Done,
             "gated" => TickStatus::Gated,
-            "evaluated" => TickStatus::Evaluated,
             _ => TickStatus::Running,
         }
     }

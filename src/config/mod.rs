@@ -122,6 +122,9 @@ impl Config {
         self.ingest
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.evals
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         for (name, judge) in &self.judges {
             judge
                 .validate()

@@ -1,5 +1,6 @@
 //! `evalgate route` end to end: the binary prints the bucket and arm from the same function the
-//! routing vectors pin, applies the `[rollout]` cohorts, and explains a missing split.
+//! routing vectors pin, applies the `[rollout]` cohorts or the stored flag's, and explains a
+//! missing split.
 
 use std::process::Command;
 
@@ -67,6 +68,7 @@ fn route_without_a_split_says_what_is_missing() {
     let out = evalgate(dir.path(), &["route", "--flag", "f", "--tenant", "t"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no stored split"), "{err}");
     assert!(err.contains("--basis-points"), "{err}");
     let out = evalgate(
         dir.path(),
@@ -81,4 +83,38 @@ fn route_without_a_split_says_what_is_missing() {
         ],
     );
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn route_without_a_split_routes_as_the_stored_flag_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("flags.db").display());
+    let store = evalgate::adapters::store::Store::open(&url).await.unwrap();
+    let write = evalgate::domain::SplitWrite {
+        basis_points: 1_549,
+        salt: "a".into(),
+        always: vec![],
+        never: vec!["vip".into()],
+        updated_at: chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+            .unwrap()
+            .to_utc(),
+        updated_by: "test".into(),
+    };
+    store.put_split("f", &write).await.unwrap();
+    drop(store);
+    let args = ["--store", url.as_str(), "route", "--flag", "f", "--json"];
+    let out = evalgate(dir.path(), &[&args[..], &["--tenant", "b"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["salt"], "a", "the stored salt, not the flag key");
+    assert_eq!(json["basis_points"], 1_549);
+    assert_eq!(json["bucket"], 1548);
+    assert_eq!(json["arm"], "canary");
+    let out = evalgate(dir.path(), &[&args[..], &["--tenant", "vip"]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["reason"], "never_canary", "the stored cohorts apply");
 }

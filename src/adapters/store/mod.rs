@@ -53,9 +53,11 @@ impl StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod gates;
 mod history;
 mod ticks;
 
+pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
 

@@ -302,7 +302,10 @@ fn percent(basis_points: u32) -> String {
 fn evidence_line(verdict: &MetricVerdict) -> String {
     let evidence = &verdict.evidence;
     let rate = |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
-    let e_value = evidence.ln_e_value.map_or("-".to_string(), |ln| format!("{:.3g}", ln.exp()));
+    let e_value = evidence.ln_e_value.map_or("-".to_string(), |ln| {
+        let value = ln.exp();
+        if value >= 1000.0 { format!("{value:.2e}") } else { format!("{value:.2}") }
+    });
     let kind = match &verdict.verdict {
         Verdict::Halt { .. } => "HALT",
         Verdict::PromoteReady { .. } => "ok",

@@ -3,5 +3,8 @@
 
 pub mod flags;
 pub mod jsonl;
+pub mod judge_cache;
+pub mod judge_client;
+pub mod judge_limits;
 pub mod notify;
 pub mod store;

@@ -9,10 +9,12 @@
 
 pub(crate) mod compile;
 pub mod diagnostics;
+pub mod judge_prompt;
 pub mod load;
 pub mod rules;
 pub mod suite;
 pub mod template;
+pub mod versions;
 
 pub use diagnostics::Diagnostic;
 pub use load::{load_suite_text, load_suites};

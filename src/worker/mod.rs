@@ -12,6 +12,7 @@ pub mod rescore;
 pub mod rollout_cmd;
 pub mod route;
 pub mod sample;
+pub mod scoring;
 pub mod serve;
 pub mod pipeline;
 pub mod synth;

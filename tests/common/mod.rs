@@ -76,3 +76,4 @@ macro_rules! contract_test {
         }
     };
 }
+pub mod fake_judge;

@@ -9,6 +9,12 @@ pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod judge_cache;
+mod scores;
+
+pub use judge_cache::CachedJudgment;
+pub use scores::ScoreKey;
+
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};

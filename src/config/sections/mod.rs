@@ -20,7 +20,7 @@ pub use gates::{
     PER_EVALUATOR_KEY, Scale, default_settings,
 };
 pub use ingest::IngestConfig;
-pub use judges::JudgeConfig;
+pub use judges::{JudgeConfig, MaxTokensField};
 pub use notify::{NotifyConfig, NotifyFormat};
 pub use rollout::{RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;

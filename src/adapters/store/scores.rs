@@ -1,0 +1,168 @@
+//! The append-only `eval_scores` table: one row per (request, evaluator, evaluator version).
+//! Inserting a row that exists is a no-op, so a redone tick or a rescore never counts twice.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{Outcome, Score, Timestamp};
+use crate::with_pool;
+
+const INSERT_SCORE: &str = "INSERT INTO eval_scores (request_id, evaluator, evaluator_version, \
+     outcome, score, reason, latency_ms, prompt_tokens, completion_tokens, cost_usd, scored_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (request_id, evaluator, evaluator_version) DO NOTHING";
+
+const SELECT_COLUMNS: &str = "SELECT request_id, evaluator, evaluator_version, outcome, score, \
+     reason, latency_ms, prompt_tokens, completion_tokens, cost_usd FROM eval_scores";
+
+/// Ids per query, well below SQLite's and PostgreSQL's bind limits.
+const CHUNK: usize = 400;
+
+/// Identifies one stored score.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScoreKey {
+    /// The scored request.
+    pub request_id: String,
+    /// The evaluator's name.
+    pub evaluator: String,
+    /// The evaluator's version.
+    pub evaluator_version: String,
+}
+
+impl ScoreKey {
+    /// The key of `score`.
+    pub fn of(score: &Score) -> ScoreKey {
+        ScoreKey {
+            request_id: score.request_id.clone(),
+            evaluator: score.evaluator.clone(),
+            evaluator_version: score.evaluator_version.clone(),
+        }
+    }
+}
+
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Appends `scores` in one transaction; rows that exist are skipped. Returns how many rows
+    /// were new.
+    pub async fn insert_scores(&self, scores: &[Score], scored_at: Timestamp) -> StoreResult<u64> {
+        if scores.is_empty() {
+            return Ok(0);
+        }
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut inserted = 0u64;
+            for score in scores {
+                let result = sqlx::query(INSERT_SCORE)
+                    .bind(&score.request_id)
+                    .bind(&score.evaluator)
+                    .bind(&score.evaluator_version)
+                    .bind(score.outcome.as_str())
+                    .bind(score.score)
+                    .bind(&score.reason)
+                    .bind(score.latency_ms)
+                    .bind(score.prompt_tokens)
+                    .bind(score.completion_tokens)
+                    .bind(score.cost_usd)
+                    .bind(scored_at)
+                    .execute(&mut *tx)
+                    .await?;
+                inserted += result.rows_affected();
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
+    /// Stored scores of `request_ids`, restricted to `evaluator_versions` unless that is empty.
+    pub async fn scores_for(
+        &self,
+        request_ids: &[String],
+        evaluator_versions: &[String],
+    ) -> StoreResult<Vec<Score>> {
+        let mut scores = Vec::new();
+        for ids in request_ids.chunks(CHUNK) {
+            let mut sql = format!(
+                "{SELECT_COLUMNS} WHERE request_id IN ({})",
+                placeholders(1, ids.len())
+            );
+            if !evaluator_versions.is_empty() {
+                sql.push_str(&format!(
+                    " AND evaluator_version IN ({})",
+                    placeholders(ids.len() + 1, evaluator_versions.len())
+                ));
+            }
+            sql.push_str(" ORDER BY request_id, evaluator");
+            let rows = with_pool!(self, pool => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for id in ids {
+                    query = query.bind(id);
+                }
+                for version in evaluator_versions {
+                    query = query.bind(version);
+                }
+                let rows = query.fetch_all(pool).await?;
+                rows.iter().map(read_score).collect::<StoreResult<Vec<Score>>>()
+            })?;
+            scores.extend(rows);
+        }
+        Ok(scores)
+    }
+
+    /// The (request, evaluator, version) keys stored for `request_ids`.
+    pub async fn scored_keys(&self, request_ids: &[String]) -> StoreResult<HashSet<ScoreKey>> {
+        let scores = self.scores_for(request_ids, &[]).await?;
+        Ok(scores.iter().map(ScoreKey::of).collect())
+    }
+
+    /// True when a score for this exact key is stored.
+    pub async fn has_score(&self, key: &ScoreKey) -> StoreResult<bool> {
+        const SQL: &str = "SELECT COUNT(*) FROM eval_scores \
+             WHERE request_id = $1 AND evaluator = $2 AND evaluator_version = $3";
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar(SQL)
+                .bind(&key.request_id)
+                .bind(&key.evaluator)
+                .bind(&key.evaluator_version)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count > 0)
+    }
+}
+
+fn read_score<R>(row: &R) -> StoreResult<Score>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let outcome_text: String = row.try_get("outcome")?;
+    let outcome = Outcome::parse(&outcome_text).ok_or_else(|| StoreError::BadValue {
+        table: "eval_scores",
+        column: "outcome",
+        detail: outcome_text.clone(),
+    })?;
+    Ok(Score {
+        request_id: row.try_get("request_id")?,
+        evaluator: row.try_get("evaluator")?,
+        evaluator_version: row.try_get("evaluator_version")?,
+        outcome,
+        score: row.try_get("score")?,
+        reason: row.try_get("reason")?,
+        latency_ms: row.try_get("latency_ms")?,
+        prompt_tokens: row.try_get("prompt_tokens")?,
+        completion_tokens: row.try_get("completion_tokens")?,
+        cost_usd: row.try_get("cost_usd")?,
+    })
+}

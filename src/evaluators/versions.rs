@@ -1,0 +1,130 @@
+//! Evaluator names and versions, the keys of `eval_scores`. Pure.
+//!
+//! - an assertion's evaluator is `<suite>/<assertion id>`; the suite's own verdict is `<suite>`;
+//! - a rule's version is its definition hash;
+//! - a judge's version is 16 hex of SHA-256 over (definition hash, judge model, prompt version),
+//!   so changing the rubric, the judge model or the prompt text re-scores;
+//! - the suite's version hashes every assertion version and the pass rule.
+
+use std::collections::BTreeMap;
+
+use super::judge_prompt::PROMPT_VERSION;
+use super::suite::{Assertion, AssertionKind, Suite};
+use crate::config::JudgeConfig;
+use crate::logic::hash::sha256_hex;
+
+/// One evaluator of a suite as `eval_scores` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluatorId {
+    /// The assertion's index in the suite, `None` for the suite's own verdict.
+    pub index: Option<usize>,
+    /// `<suite>/<assertion id>` or `<suite>`.
+    pub name: String,
+    /// The version hash.
+    pub version: String,
+}
+
+/// The judge an assertion calls, if it is a judge assertion.
+pub fn judge_of(assertion: &Assertion) -> Option<&str> {
+    match &assertion.kind {
+        AssertionKind::Rule(_) => None,
+        AssertionKind::Rubric(spec) => Some(spec.judge.as_str()),
+        AssertionKind::Pairwise(spec) => Some(spec.judge.as_str()),
+    }
+}
+
+/// The version of one assertion; a judge missing from `judges` hashes with an empty model.
+pub fn assertion_version(assertion: &Assertion, judges: &BTreeMap<String, JudgeConfig>) -> String {
+    let Some(judge) = judge_of(assertion) else {
+        return assertion.definition_hash.clone();
+    };
+    let model = judges
+        .get(judge)
+        .map(|config| config.model.as_str())
+        .unwrap_or("");
+    let material = format!("{}\n{model}\n{PROMPT_VERSION}", assertion.definition_hash);
+    sha256_hex(material.as_bytes(), 16)
+}
+
+/// The version of the suite's own verdict.
+pub fn suite_version(suite: &Suite, assertion_versions: &[String]) -> String {
+    let mut material = format!("{}\n{:?}\n", suite.name, suite.pass_rule);
+    for (assertion, version) in suite.assertions.iter().zip(assertion_versions) {
+        material.push_str(&format!(
+            "{}={version}:{}\n",
+            assertion.id, assertion.gating
+        ));
+    }
+    sha256_hex(material.as_bytes(), 16)
+}
+
+/// Every evaluator of `suite`: its assertions in file order, then the suite verdict.
+pub fn suite_evaluators(suite: &Suite, judges: &BTreeMap<String, JudgeConfig>) -> Vec<EvaluatorId> {
+    let mut evaluators = Vec::with_capacity(suite.assertions.len() + 1);
+    let mut versions = Vec::with_capacity(suite.assertions.len());
+    for (index, assertion) in suite.assertions.iter().enumerate() {
+        let version = assertion_version(assertion, judges);
+        versions.push(version.clone());
+        evaluators.push(EvaluatorId {
+            index: Some(index),
+            name: format!("{}/{}", suite.name, assertion.id),
+            version,
+        });
+    }
+    evaluators.push(EvaluatorId {
+        index: None,
+        name: suite.name.clone(),
+        version: suite_version(suite, &versions),
+    });
+    evaluators
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::evaluators::load_suite_text;
+
+    fn suite(rubric: &str) -> Suite {
+        let text = format!(
+            "name: s\nassert:\n  - type: icontains\n    value: hi\n  - type: llm-rubric\n    \
+             judge: default\n    value: {rubric}\n"
+        );
+        let names: BTreeSet<String> = ["default".to_string()].into();
+        load_suite_text(Path::new("s.yaml"), &text, &names).unwrap()
+    }
+
+    fn judges(model: &str) -> BTreeMap<String, JudgeConfig> {
+        let config = JudgeConfig {
+            model: model.to_string(),
+            ..JudgeConfig::default()
+        };
+        [("default".to_string(), config)].into()
+    }
+
+    #[test]
+    fn rule_versions_are_definition_hashes_and_judge_versions_include_the_model() {
+        let suite = suite("is it polite");
+        let evaluators = suite_evaluators(&suite, &judges("m1"));
+        assert_eq!(evaluators.len(), 3);
+        assert_eq!(evaluators[0].version, suite.assertions[0].definition_hash);
+        assert_eq!(evaluators[1].name, format!("s/{}", suite.assertions[1].id));
+        assert_eq!(evaluators[2].name, "s");
+        assert_eq!(evaluators[2].index, None);
+        let other_model = suite_evaluators(&suite, &judges("m2"));
+        assert_eq!(evaluators[0].version, other_model[0].version);
+        assert_ne!(evaluators[1].version, other_model[1].version);
+        assert_ne!(evaluators[2].version, other_model[2].version);
+    }
+
+    #[test]
+    fn editing_a_rubric_changes_its_version_and_the_suites() {
+        let before = suite_evaluators(&suite("is it polite"), &judges("m1"));
+        let after = suite_evaluators(&suite("is it kind"), &judges("m1"));
+        assert_eq!(before[0].version, after[0].version);
+        assert_ne!(before[1].version, after[1].version);
+        assert_ne!(before[2].version, after[2].version);
+    }
+}

@@ -7,5 +7,6 @@ pub mod hash;
 pub mod rollout;
 pub mod routing;
 pub mod sampling;
+pub mod similarity;
 pub mod stats;
 pub mod synth;

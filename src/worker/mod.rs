@@ -2,6 +2,7 @@
 //! backtest and the demo. Loops are short and call a pub `*_once` twin that tests drive.
 
 pub mod backtest;
+pub mod controller;
 pub mod demo;
 pub mod drill;
 pub mod evals_cmd;
@@ -10,6 +11,8 @@ pub mod gatebench;
 pub mod ingest;
 pub mod rescore;
 pub mod rollout_cmd;
+pub mod rollout_review;
+pub mod rollout_status;
 pub mod route;
 pub mod sample;
 pub mod scoring;

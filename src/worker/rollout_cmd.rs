@@ -1,9 +1,230 @@
-//! `evalgate rollout …` (not built yet: owned by the rollout controller issue).
+//! `evalgate rollout …`: start a rollout, show its status, prepare the 50% review, and the
+//! manual controls (approve, halt, resume, rollback, kill, force promote). Every action goes
+//! through `controller::control_once`, so it is decided by the same state machine, written to
+//! the flag sinks with verification, audited and notified like an automatic transition.
 
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::controller::{ApplyReport, control_once};
+use super::{rollout_review, rollout_status};
+use crate::adapters::store::{NewRollout, Store};
 use crate::app::{CmdResult, Context};
-use crate::cli::RolloutCommand;
+use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
+use crate::domain::rollout::{Command, Input, Plan, RolloutState, TransitionKind};
+
+/// The actor recorded when neither `--actor` nor `$USER` is set.
+const UNKNOWN_ACTOR: &str = "unknown";
 
 /// Runs one `evalgate rollout` subcommand.
-pub async fn run(_ctx: &Context, _command: RolloutCommand) -> CmdResult {
-    anyhow::bail!("`evalgate rollout` is not built yet")
+pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
+    let store = ctx.store().await?;
+    match command {
+        RolloutCommand::Start(args) => start(ctx, &store, args).await,
+        RolloutCommand::Status(args) => rollout_status::run(ctx, &store, args).await,
+        RolloutCommand::Review(args) => rollout_review::run(ctx, &store, args).await,
+        RolloutCommand::Approve(args) => {
+            let command = Command::Approve {
+                actor: actor_of(&args),
+            };
+            act(ctx, &store, &args.id, command).await
+        }
+        RolloutCommand::Halt(args) => {
+            let reason = required_reason(&args, "halt")?;
+            let command = Command::Halt {
+                actor: actor_of(&args),
+                reason,
+            };
+            act(ctx, &store, &args.id, command).await
+        }
+        RolloutCommand::Resume(args) => {
+            let command = Command::Resume {
+                actor: actor_of(&args),
+            };
+            act(ctx, &store, &args.id, command).await
+        }
+        RolloutCommand::Rollback(args) => {
+            let reason = required_reason(&args, "rollback")?;
+            let command = Command::Rollback {
+                actor: actor_of(&args),
+                reason,
+            };
+            act(ctx, &store, &args.id, command).await
+        }
+        RolloutCommand::Kill(args) => {
+            let command = Command::Kill {
+                actor: actor_of(&args),
+                reason: args
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "kill switch".to_string()),
+            };
+            act(ctx, &store, &args.id, command).await
+        }
+        RolloutCommand::Promote(args) => promote(ctx, &store, args).await,
+    }
+}
+
+fn actor_of(args: &RolloutActionArgs) -> String {
+    args.actor
+        .clone()
+        .filter(|actor| !actor.trim().is_empty())
+        .unwrap_or_else(|| UNKNOWN_ACTOR.to_string())
+}
+
+fn required_reason(args: &RolloutActionArgs, action: &str) -> anyhow::Result<String> {
+    match args.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() => Ok(reason.to_string()),
+        _ => anyhow::bail!("`rollout {action}` needs --reason (it goes into the audit log)"),
+    }
+}
+
+async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdResult {
+    if !args.force {
+        anyhow::bail!(
+            "`rollout promote` overrides the gates and needs --force; to promote a stage that \
+             awaits a human, use `rollout approve`"
+        );
+    }
+    if args.reason.trim().is_empty() {
+        anyhow::bail!("`rollout promote --force` needs a non-empty --reason");
+    }
+    let actor = args
+        .actor
+        .clone()
+        .filter(|actor| !actor.trim().is_empty())
+        .unwrap_or_else(|| UNKNOWN_ACTOR.to_string());
+    let command = Command::ForcePromote {
+        actor,
+        reason: args.reason.trim().to_string(),
+    };
+    act(ctx, store, &args.id, command).await
+}
+
+/// Applies one manual command and prints what it did; exit 1 when it was rejected or a sink
+/// did not take the split.
+async fn act(ctx: &Context, store: &Store, id: &str, command: Command) -> CmdResult {
+    let now = ctx.clock.now();
+    let report = control_once(ctx, store, id, Input::commands(vec![command]), now).await?;
+    print_report(&report);
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &ApplyReport) -> ExitCode {
+    let rejected = report.kind == TransitionKind::Rejected;
+    if rejected || report.held_for_sink_failure || !report.sinks_ok() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_report(report: &ApplyReport) {
+    println!(
+        "rollout {}: {} → {}",
+        report.rollout_id, report.before, report.after
+    );
+    println!("  {}", report.reason);
+    for sink in &report.sink_reports {
+        let status = if sink.is_verified() {
+            "verified"
+        } else {
+            "FAILED"
+        };
+        println!("  sink {}: {status}", sink.sink);
+    }
+    if report.held_for_sink_failure {
+        println!("  HELD: a flag sink did not take the new split (see the audit log)");
+    }
+    if let Some(wake_at) = report.wake_at {
+        println!("  next decision due {}", wake_at.to_rfc3339());
+    }
+}
+
+/// What `rollout start --json` prints.
+#[derive(Debug, Serialize)]
+struct StartOutput<'a> {
+    rollout_id: &'a str,
+    flag_key: &'a str,
+    plan: &'a Plan,
+    transition: &'a ApplyReport,
+}
+
+async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResult {
+    let plan = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read plan file {}", path.display()))?;
+            Plan::from_toml_str(&path.display().to_string(), &text)?
+        }
+        None => ctx.config.rollout.plan(),
+    };
+    let flag_key = args
+        .flag
+        .clone()
+        .context("`rollout start` needs --flag (the flag key gateways read)")?;
+    let baseline = args
+        .baseline
+        .clone()
+        .context("`rollout start` needs --baseline (what the baseline arm serves)")?;
+    let canary = args
+        .canary
+        .clone()
+        .context("`rollout start` needs --canary (what the canary arm serves)")?;
+    if let Some(webhook) = &args.webhook
+        && !(webhook.starts_with("http://") || webhook.starts_with("https://"))
+    {
+        anyhow::bail!("--webhook is not an http:// or https:// URL");
+    }
+    let id = args.id.clone().unwrap_or_else(|| flag_key.clone());
+    refuse_second_rollout_on_flag(store, &flag_key).await?;
+    let now = ctx.clock.now();
+    let owner = args.owner.clone();
+    let state = RolloutState::new(&id, &flag_key, owner.as_deref().unwrap_or("unowned"), now);
+    let rollout = NewRollout {
+        id: id.clone(),
+        flag_key: flag_key.clone(),
+        owner,
+        webhook: args.webhook.clone(),
+        suite: args.suite.clone(),
+        baseline_target: baseline,
+        canary_target: canary,
+        salt: ctx.config.rollout.salt_for(&flag_key, Some(&id)),
+        always_tenants: ctx.config.rollout.always_canary.clone(),
+        never_tenants: ctx.config.rollout.never_canary.clone(),
+        plan: serde_json::to_value(&plan).context("cannot encode the plan")?,
+        state: serde_json::to_value(&state).context("cannot encode the state")?,
+        phase: state.phase.name().to_string(),
+        created_at: now,
+    };
+    if !store.create_rollout(&rollout).await? {
+        anyhow::bail!("a rollout with id `{id}` already exists; pass another --id");
+    }
+    let actor = std::env::var("USER").unwrap_or_else(|_| UNKNOWN_ACTOR.to_string());
+    let input = Input::commands(vec![Command::Start { actor }]);
+    let report = control_once(ctx, store, &id, input, now).await?;
+    if args.json {
+        let output = StartOutput {
+            rollout_id: &id,
+            flag_key: &flag_key,
+            plan: &plan,
+            transition: &report,
+        };
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(exit_code(&report))
+}
+
+async fn refuse_second_rollout_on_flag(store: &Store, flag_key: &str) -> anyhow::Result<()> {
+    let active = store.list_active_rollouts().await?;
+    if let Some(other) = active.iter().find(|row| row.flag_key == flag_key) {
+        anyhow::bail!(
+            "rollout `{}` is already active on flag `{flag_key}`; finish, roll back or kill it first",
+            other.id
+        );
+    }
+    Ok(())
 }

@@ -117,6 +117,22 @@ impl FlagSinks {
         join_all(writes).await
     }
 
+    /// Rewrites (verified) only the sinks whose value for `flag` does not route like `wanted`;
+    /// one report per rewritten sink, none when every sink already holds it.
+    pub async fn reconcile(&self, flag: &str, wanted: &SplitWrite) -> Vec<SinkWriteReport> {
+        let mut reports = Vec::new();
+        for sink in &self.sinks {
+            let holds_it = matches!(
+                sink.read(flag).await,
+                Ok(Some(record)) if record.routes_like(wanted)
+            );
+            if !holds_it {
+                reports.push(self.write_one(sink.as_ref(), flag, wanted).await);
+            }
+        }
+        reports
+    }
+
     /// What every sink holds for `flag`: per sink, the record or the read error.
     pub async fn read_all(
         &self,
@@ -129,7 +145,8 @@ impl FlagSinks {
         join_all(reads).await
     }
 
-    async fn write_one(
+    /// Writes `split` to one sink and reads it back, with the same retries as `write_verified`.
+    pub async fn write_one(
         &self,
         sink: &dyn FlagSink,
         flag: &str,

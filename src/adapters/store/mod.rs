@@ -2,8 +2,10 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+mod review;
 mod rollouts;
 
+pub use review::{FailedScore, ServedResponse};
 pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 
 use std::str::FromStr;

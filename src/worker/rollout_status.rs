@@ -1,0 +1,325 @@
+//! `evalgate rollout status`: where each rollout stands (phase, stage, split, time in stage
+//! against its minimum, what every flag sink holds), each gate's latest verdict with its
+//! evidence, and when the next decision is due; a readable table or `--json`.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::controller::LoadedRollout;
+use crate::adapters::flags::FlagSinks;
+use crate::adapters::store::Store;
+use crate::app::{CmdResult, Context};
+use crate::cli::RolloutStatusArgs;
+use crate::domain::rollout::Phase;
+use crate::domain::{MetricVerdict, Timestamp};
+use crate::logic::rollout::{StageClock, stage_clock};
+
+/// One gate's latest verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateStatus {
+    /// The metric.
+    pub metric: String,
+    /// Whether it must be PromoteReady to promote.
+    pub promotion_authority: bool,
+    /// `halt`, `promote_ready` or `inconclusive`.
+    pub verdict: String,
+    /// Why, in words.
+    pub reason: String,
+    /// The numbers behind it.
+    pub evidence: Value,
+}
+
+/// What one flag sink holds for the rollout's flag.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkStatus {
+    /// The sink.
+    pub sink: String,
+    /// The split it holds, if any.
+    pub basis_points: Option<u32>,
+    /// Its generation counter.
+    pub generation: Option<u64>,
+    /// True when it holds the controller's split.
+    pub in_sync: bool,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// Everything `rollout status` shows for one rollout.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutStatus {
+    /// The rollout id.
+    pub id: String,
+    /// The flag key.
+    pub flag_key: String,
+    /// The owner.
+    pub owner: Option<String>,
+    /// Baseline and canary targets.
+    pub baseline_target: String,
+    /// The canary target.
+    pub canary_target: String,
+    /// The phase name.
+    pub phase: String,
+    /// Why it is held, rolled back or killed.
+    pub phase_reason: Option<String>,
+    /// `2/4 (10%)`.
+    pub stage: String,
+    /// Whether the current stage needs a human approval to promote.
+    pub approval_required: bool,
+    /// The split the controller holds, in basis points.
+    pub split_bp: u32,
+    /// The stage timing.
+    pub clock: Option<StageClock>,
+    /// Whether the minimum duration has passed.
+    pub min_duration_met: Option<bool>,
+    /// Each gate's latest verdict.
+    pub gates: Vec<GateStatus>,
+    /// The last decision's reason.
+    pub last_reason: String,
+    /// When the state last changed.
+    pub updated_at: Timestamp,
+    /// When the next decision is due.
+    pub next_decision_at: Option<Timestamp>,
+    /// What each sink holds.
+    pub sinks: Vec<SinkStatus>,
+    /// What a human should do next, if anything.
+    pub hint: Option<String>,
+}
+
+/// Builds the status of one rollout.
+pub async fn rollout_status(
+    store: &Store,
+    sinks: &FlagSinks,
+    rollout: &LoadedRollout,
+    now: Timestamp,
+) -> anyhow::Result<RolloutStatus> {
+    let state = &rollout.state;
+    let stage_opt = rollout.plan.stage(state.stage_index);
+    let stage = match stage_opt {
+        Some(spec) => format!(
+            "{}/{} ({})",
+            state.stage_index + 1,
+            rollout.plan.stages.len(),
+            spec.name
+        ),
+        None => format!("{} (not in plan)", state.stage_index + 1),
+    };
+    let clock = stage_clock(state, &rollout.plan, now);
+    let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);
+    let gates = latest_gates(store, rollout).await?;
+    let mut sink_statuses = Vec::new();
+    for (sink, read) in sinks.read_all(&rollout.row.flag_key).await {
+        let status = match read {
+            Ok(record_opt) => SinkStatus {
+                sink,
+                basis_points: record_opt.as_ref().map(|r| r.basis_points),
+                generation: record_opt.as_ref().map(|r| r.generation),
+                in_sync: match &record_opt {
+                    Some(record) => record.basis_points == state.split_bp,
+                    None => state.phase == Phase::Pending,
+                },
+                error: None,
+            },
+            Err(err) => SinkStatus {
+                sink,
+                basis_points: None,
+                generation: None,
+                in_sync: false,
+                error: Some(err.to_string()),
+            },
+        };
+        sink_statuses.push(status);
+    }
+    let hint = match &state.phase {
+        Phase::AwaitingApproval => Some(format!(
+            "gates are green: review with `evalgate rollout review {0}`, then \
+             `evalgate rollout approve {0}`",
+            rollout.row.id
+        )),
+        Phase::Held { .. } => Some(format!(
+            "held: fix the cause, then `evalgate rollout resume {}`",
+            rollout.row.id
+        )),
+        Phase::Pending => Some("pending: not started".to_string()),
+        _ => None,
+    };
+    Ok(RolloutStatus {
+        id: rollout.row.id.clone(),
+        flag_key: rollout.row.flag_key.clone(),
+        owner: rollout.row.owner.clone(),
+        baseline_target: rollout.row.baseline_target.clone(),
+        canary_target: rollout.row.canary_target.clone(),
+        phase: state.phase.name().to_string(),
+        phase_reason: state.phase.reason().map(str::to_string),
+        stage,
+        approval_required: stage_opt.is_some_and(|spec| spec.approval_required),
+        split_bp: state.split_bp,
+        clock,
+        min_duration_met,
+        gates,
+        last_reason: rollout.row.last_reason.clone(),
+        updated_at: rollout.row.updated_at,
+        next_decision_at: rollout.row.wake_at,
+        sinks: sink_statuses,
+        hint,
+    })
+}
+
+/// The latest gate verdicts: the last decision's evidence, else the newest audit row that
+/// carried verdicts.
+async fn latest_gates(store: &Store, rollout: &LoadedRollout) -> anyhow::Result<Vec<GateStatus>> {
+    let mut verdicts = parse_verdicts(&rollout.row.last_evidence);
+    if verdicts.is_empty() {
+        let events = store.list_rollout_events(&rollout.row.id).await?;
+        for event in events.iter().rev() {
+            verdicts = parse_verdicts(&event.evidence);
+            if !verdicts.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(verdicts.iter().map(gate_status).collect())
+}
+
+fn parse_verdicts(value: &Value) -> Vec<MetricVerdict> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+fn gate_status(verdict: &MetricVerdict) -> GateStatus {
+    let name = match &verdict.verdict {
+        crate::domain::Verdict::Halt { .. } => "halt",
+        crate::domain::Verdict::PromoteReady { .. } => "promote_ready",
+        crate::domain::Verdict::Inconclusive { .. } => "inconclusive",
+    };
+    GateStatus {
+        metric: verdict.metric.clone(),
+        promotion_authority: verdict.promotion_authority,
+        verdict: name.to_string(),
+        reason: verdict.verdict.reason(),
+        evidence: serde_json::to_value(&verdict.evidence).unwrap_or(Value::Null),
+    }
+}
+
+/// Renders one status as an aligned block.
+pub fn render(status: &RolloutStatus) -> String {
+    let mut out = String::new();
+    let owner = status.owner.as_deref().unwrap_or("-");
+    out.push_str(&format!(
+        "rollout  {}  (flag {}, owner {owner})\n",
+        status.id, status.flag_key
+    ));
+    out.push_str(&format!(
+        "targets  baseline {}  canary {}\n",
+        status.baseline_target, status.canary_target
+    ));
+    let phase = match &status.phase_reason {
+        Some(reason) => format!("{} ({reason})", status.phase),
+        None => status.phase.clone(),
+    };
+    out.push_str(&format!("phase    {phase}\n"));
+    let approval = if status.approval_required {
+        ", approval required"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
+        "stage    {}  split {} bp ({:.2}%){approval}\n",
+        status.stage,
+        status.split_bp,
+        f64::from(status.split_bp) / 100.0
+    ));
+    if let Some(clock) = &status.clock {
+        let met = if clock.elapsed >= clock.min_duration {
+            "met"
+        } else {
+            "not met"
+        };
+        out.push_str(&format!(
+            "in stage {} of minimum {} ({met})\n",
+            clock.elapsed, clock.min_duration
+        ));
+        if let Some(deadline) = clock.deadline {
+            out.push_str(&format!("deadline {}\n", deadline.to_rfc3339()));
+        }
+    }
+    let next = status
+        .next_decision_at
+        .map_or_else(|| "-".to_string(), |at| at.to_rfc3339());
+    out.push_str(&format!("next     {next}\n"));
+    for sink in &status.sinks {
+        let held = sink
+            .basis_points
+            .map_or_else(|| "nothing".to_string(), |bp| format!("{bp} bp"));
+        let generation = sink
+            .generation
+            .map_or_else(String::new, |g| format!(" gen {g}"));
+        let verdict = match (&sink.error, sink.in_sync) {
+            (Some(error), _) => format!("ERROR {error}"),
+            (None, true) => "in sync".to_string(),
+            (None, false) => "DRIFT".to_string(),
+        };
+        out.push_str(&format!(
+            "sink     {:<6} {held}{generation}  {verdict}\n",
+            sink.sink
+        ));
+    }
+    if status.gates.is_empty() {
+        out.push_str("gates    no verdicts yet\n");
+    } else {
+        out.push_str(&format!(
+            "gates    {:<28} {:<5} {:<14} {}\n",
+            "METRIC", "AUTH", "VERDICT", "REASON"
+        ));
+        for gate in &status.gates {
+            let authority = if gate.promotion_authority {
+                "yes"
+            } else {
+                "no"
+            };
+            out.push_str(&format!(
+                "         {:<28} {:<5} {:<14} {}\n",
+                gate.metric, authority, gate.verdict, gate.reason
+            ));
+        }
+    }
+    out.push_str(&format!("last     {}\n", status.last_reason));
+    if let Some(hint) = &status.hint {
+        out.push_str(&format!("next step {hint}\n"));
+    }
+    out
+}
+
+/// Runs `evalgate rollout status [ID] [--json]`.
+pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdResult {
+    let now = ctx.clock.now();
+    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
+    let rows = match &args.id {
+        Some(id) => vec![LoadedRollout::load(store, id).await?.row],
+        None => store.list_active_rollouts().await?,
+    };
+    let mut statuses = Vec::new();
+    for row in rows {
+        let rollout = LoadedRollout::from_row(row)?;
+        statuses.push(rollout_status(store, &sinks, &rollout, now).await?);
+    }
+    if args.json {
+        let text = if args.id.is_some() {
+            serde_json::to_string_pretty(&statuses.first())?
+        } else {
+            serde_json::to_string_pretty(&statuses)?
+        };
+        println!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if statuses.is_empty() {
+        println!("no active rollouts");
+    }
+    for (index, status) in statuses.iter().enumerate() {
+        if index > 0 {
+            println!();
+        }
+        print!("{}", render(status));
+    }
+    Ok(ExitCode::SUCCESS)
+}

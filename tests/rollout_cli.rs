@@ -1,0 +1,311 @@
+//! `evalgate rollout …` and `evalgate drill` end to end: the binary on a SQLite store in a temp
+//! dir with the table and file sinks; every action leaves an audit row, kill works from any
+//! state, and a forced promotion is recorded as an override.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use evalgate::adapters::store::{RolloutEvent, Store};
+use serde_json::Value;
+
+struct Cli {
+    dir: tempfile::TempDir,
+    store_url: String,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = dir.path().join("flags.json");
+        let config = format!(
+            "[flags]\nsinks = [\"table\", \"file\"]\nfile = \"{}\"\nretry_backoff_ms = 1\n",
+            flags.display()
+        );
+        std::fs::write(dir.path().join("evalgate.toml"), config).unwrap();
+        let store_url = format!("sqlite://{}", dir.path().join("evalgate.db").display());
+        Cli { dir, store_url }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+            .current_dir(self.dir.path())
+            .env_remove("EVALGATE_CONFIG")
+            .env_remove("EVALGATE_STORE")
+            .env("USER", "tester")
+            .arg("--store")
+            .arg(&self.store_url)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn start(&self, id: &str) {
+        self.ok(&[
+            "rollout",
+            "start",
+            "--id",
+            id,
+            "--flag",
+            id,
+            "--baseline",
+            "bot@v41",
+            "--canary",
+            "bot@v42",
+            "--owner",
+            "team-support",
+            "--suite",
+            "support",
+        ]);
+    }
+
+    fn status(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["rollout", "status", id, "--json"])).unwrap()
+    }
+
+    fn flags_file(&self) -> PathBuf {
+        self.dir.path().join("flags.json")
+    }
+
+    async fn events(&self, id: &str) -> Vec<RolloutEvent> {
+        let store = Store::open(&self.store_url).await.unwrap();
+        store.list_rollout_events(id).await.unwrap()
+    }
+}
+
+fn file_split(path: &Path, flag: &str) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    value["flags"][flag]["basis_points"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_status_halt_resume_rollback_are_all_audited() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let status = cli.status("bot");
+    assert_eq!(status["phase"], "running");
+    assert_eq!(status["split_bp"], 100);
+    assert_eq!(status["stage"], "1/4 (1%)");
+    assert_eq!(status["clock"]["min_duration"], "4h");
+    assert!(status["next_decision_at"].is_string());
+    assert!(
+        status["sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["in_sync"] == true)
+    );
+    assert_eq!(file_split(&cli.flags_file(), "bot"), 100);
+
+    let table = cli.ok(&["rollout", "status", "bot"]);
+    assert!(
+        table.contains("stage    1/4 (1%)  split 100 bp (1.00%)"),
+        "{table}"
+    );
+    assert!(table.contains("of minimum 4h (not met)"), "{table}");
+    assert!(
+        table.contains("sink     file   100 bp gen 1  in sync"),
+        "{table}"
+    );
+
+    cli.ok(&[
+        "rollout",
+        "halt",
+        "bot",
+        "--reason",
+        "looks off",
+        "--actor",
+        "alice",
+    ]);
+    assert_eq!(cli.status("bot")["phase"], "held");
+    assert_eq!(
+        file_split(&cli.flags_file(), "bot"),
+        100,
+        "halt freezes the split"
+    );
+
+    let resume_twice = cli.run(&["rollout", "halt", "bot", "--reason", "again"]);
+    assert_eq!(
+        resume_twice.status.code(),
+        Some(1),
+        "a rejected command exits 1"
+    );
+
+    cli.ok(&["rollout", "resume", "bot", "--actor", "alice"]);
+    assert_eq!(cli.status("bot")["phase"], "running");
+    cli.ok(&[
+        "rollout",
+        "rollback",
+        "bot",
+        "--reason",
+        "bad refunds",
+        "--actor",
+        "bob",
+    ]);
+    let status = cli.status("bot");
+    assert_eq!(status["phase"], "rolled_back");
+    assert_eq!(status["split_bp"], 0);
+    assert_eq!(file_split(&cli.flags_file(), "bot"), 0);
+
+    let missing_reason = cli.run(&["rollout", "rollback", "bot"]);
+    assert_eq!(missing_reason.status.code(), Some(2));
+
+    let events = cli.events("bot").await;
+    let trail: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        trail,
+        vec![
+            ("start", "tester"),
+            ("halt", "alice"),
+            ("halt_rejected", "tester"),
+            ("resume", "alice"),
+            ("rollback", "bob"),
+        ]
+    );
+    let rollback = &events[4];
+    assert!(rollback.reason.contains("bad refunds"));
+    assert_eq!(rollback.before["split_bp"], 100);
+    assert_eq!(rollback.after["split_bp"], 0);
+    assert!(events.iter().all(|e| !e.is_override));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_works_from_any_state() {
+    let cli = Cli::new();
+    // running
+    cli.start("a");
+    cli.ok(&["rollout", "kill", "a", "--actor", "ops"]);
+    // held
+    cli.start("b");
+    cli.ok(&["rollout", "halt", "b", "--reason", "x"]);
+    cli.ok(&["rollout", "kill", "b", "--actor", "ops"]);
+    // rolled back (terminal): kill re-asserts 0%
+    cli.start("c");
+    cli.ok(&["rollout", "rollback", "c", "--reason", "x"]);
+    cli.ok(&[
+        "rollout", "kill", "c", "--actor", "ops", "--reason", "be sure",
+    ]);
+    for id in ["a", "b"] {
+        let status = cli.status(id);
+        assert_eq!(status["phase"], "killed", "{id}");
+        assert_eq!(status["split_bp"], 0);
+        assert_eq!(file_split(&cli.flags_file(), id), 0);
+        let events = cli.events(id).await;
+        let last = events.last().unwrap();
+        assert_eq!(last.action, "kill");
+        assert_eq!(last.actor, "ops");
+    }
+    assert_eq!(cli.status("c")["split_bp"], 0);
+    assert_eq!(cli.events("c").await.last().unwrap().action, "kill");
+    let active: Value = serde_json::from_str(&cli.ok(&["rollout", "status", "--json"])).unwrap();
+    assert_eq!(
+        active.as_array().unwrap().len(),
+        0,
+        "killed rollouts are not active"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_promote_is_recorded_as_an_override() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let refused = cli.run(&["rollout", "promote", "bot", "--reason", "trust me"]);
+    assert_eq!(refused.status.code(), Some(2), "--force is required");
+    cli.ok(&[
+        "rollout",
+        "promote",
+        "bot",
+        "--force",
+        "--reason",
+        "exec demo",
+        "--actor",
+        "vp",
+    ]);
+    let status = cli.status("bot");
+    assert_eq!(status["split_bp"], 1000);
+    assert_eq!(file_split(&cli.flags_file(), "bot"), 1000);
+    let events = cli.events("bot").await;
+    let promote = events.last().unwrap();
+    assert_eq!(promote.action, "force_promote");
+    assert_eq!(promote.actor, "vp");
+    assert!(promote.is_override);
+    assert!(promote.reason.contains("exec demo"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rollout_on_the_same_flag_is_refused() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let out = cli.run(&[
+        "rollout",
+        "start",
+        "--id",
+        "bot-2",
+        "--flag",
+        "bot",
+        "--baseline",
+        "a",
+        "--canary",
+        "b",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already active"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_explains_when_there_are_no_scores() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let markdown = cli.ok(&["rollout", "review", "bot"]);
+    assert!(
+        markdown.starts_with("# Review of rollout `bot`"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("## Failed canary responses (0)"),
+        "{markdown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_passes_then_fails_on_drift_with_exit_1() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let report: Value = serde_json::from_str(&cli.ok(&["drill", "--json"])).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["flag_key"], "evalgate-drill");
+    assert_eq!(report["sinks"].as_array().unwrap().len(), 2);
+
+    // Someone edits the gateway's file by hand.
+    let text = std::fs::read_to_string(cli.flags_file()).unwrap();
+    let mut value: Value = serde_json::from_str(&text).unwrap();
+    value["flags"]["bot"]["basis_points"] = 5000.into();
+    std::fs::write(cli.flags_file(), value.to_string()).unwrap();
+    let out = cli.run(&["drill"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("DRIFT rollout bot flag bot sink file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds 5000 bp, controller holds 100 bp"),
+        "{text}"
+    );
+}

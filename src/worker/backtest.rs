@@ -49,10 +49,18 @@ pub async fn run(ctx: &Context, args: BacktestArgs) -> CmdResult {
     let store = ctx.store().await?;
     let pipeline = Pipeline::load(ctx, &store, "backtest")?;
     let env = pipeline.env(ctx, &store);
-    let rows = store.list_rollouts().await.context("cannot list rollouts")?;
-    let rows: Vec<RolloutRow> =
-        rows.into_iter().filter(|row| args.rollout.as_ref().is_none_or(|id| &row.id == id)).collect();
-    anyhow::ensure!(!rows.is_empty(), "no rollout to replay (see `evalgate rollout status`)");
+    let rows = store
+        .list_rollouts()
+        .await
+        .context("cannot list rollouts")?;
+    let rows: Vec<RolloutRow> = rows
+        .into_iter()
+        .filter(|row| args.rollout.as_ref().is_none_or(|id| &row.id == id))
+        .collect();
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no rollout to replay (see `evalgate rollout status`)"
+    );
     let mut log = Vec::new();
     for row in &rows {
         log.extend(replay(&env, row, from, to).await?);
@@ -72,10 +80,13 @@ pub async fn replay(
     from: Timestamp,
     to: Timestamp,
 ) -> anyhow::Result<Vec<Decision>> {
-    let plan: Plan = serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
+    let plan: Plan =
+        serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
     let owner = row.owner.clone().unwrap_or_default();
     let fresh = RolloutState::new(&row.id, &row.flag_key, &owner, from);
-    let start = Input::commands(vec![Command::Start { actor: "backtest".to_string() }]);
+    let start = Input::commands(vec![Command::Start {
+        actor: "backtest".to_string(),
+    }]);
     let mut state = rollout::step(&fresh, &plan, &start, from).next;
     let mut gate_states: BTreeMap<String, gates::GateState> = BTreeMap::new();
     let sampling_cfg = &env.ctx.config.sampling;
@@ -85,25 +96,57 @@ pub async fn replay(
     while at <= to && !state.phase.is_terminal() {
         let (window_start, window_end) =
             sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay);
-        let key = TickKey { rollout_id: row.id.clone(), window_start };
+        let key = TickKey {
+            rollout_id: row.id.clone(),
+            window_start,
+        };
         let seed = pipeline::pairing_seed(sampling_cfg.seed, &row.id, window_start);
         let gathered = pipeline::gather_tick(
-            env, row, &state, &plan, &key, window_end, seed, Scoring::Direct, &gate_states,
+            env,
+            row,
+            &state,
+            &plan,
+            &key,
+            window_end,
+            seed,
+            Scoring::Direct,
+            &gate_states,
         )
         .await?;
-        let evaluation =
-            gates::evaluate_tick(&env.ctx.config.gates, &gathered.stage_plan, &gate_states, &gathered.input, at);
+        let evaluation = gates::evaluate_tick(
+            &env.ctx.config.gates,
+            &gathered.stage_plan,
+            &gate_states,
+            &gathered.input,
+            at,
+        );
         gate_states = evaluation.states;
         let mut input = Input::verdicts(evaluation.verdicts.clone());
         let transition = rollout::step(&state, &plan, &input, at);
         let mut next = transition.next.clone();
         if transition.kind != TransitionKind::Stay {
-            log.push(decision(&row.id, at, transition.kind, &transition.reason, &next, &evaluation.verdicts));
+            log.push(decision(
+                &row.id,
+                at,
+                transition.kind,
+                &transition.reason,
+                &next,
+                &evaluation.verdicts,
+            ));
         }
         if transition.kind == TransitionKind::AwaitingApproval {
-            input = Input::commands(vec![Command::Approve { actor: "backtest (assumed)".to_string() }]);
+            input = Input::commands(vec![Command::Approve {
+                actor: "backtest (assumed)".to_string(),
+            }]);
             let approved = rollout::step(&next, &plan, &input, at);
-            log.push(decision(&row.id, at, approved.kind, &approved.reason, &approved.next, &[]));
+            log.push(decision(
+                &row.id,
+                at,
+                approved.kind,
+                &approved.reason,
+                &approved.next,
+                &[],
+            ));
             next = approved.next;
         }
         state = next;
@@ -127,12 +170,20 @@ fn decision(
         reason: reason.to_string(),
         phase: next.phase.name().to_string(),
         split_bp: next.split_bp,
-        halts: verdicts.iter().filter(|v| v.verdict.is_halt()).cloned().collect(),
+        halts: verdicts
+            .iter()
+            .filter(|v| v.verdict.is_halt())
+            .cloned()
+            .collect(),
     }
 }
 
 fn print_log(log: &[Decision], from: Timestamp, to: Timestamp) {
-    println!("backtest {} .. {} (nothing was written to flags or rollout state)", from.to_rfc3339(), to.to_rfc3339());
+    println!(
+        "backtest {} .. {} (nothing was written to flags or rollout state)",
+        from.to_rfc3339(),
+        to.to_rfc3339()
+    );
     if log.is_empty() {
         println!("no decision besides waiting");
     }

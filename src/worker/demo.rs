@@ -27,14 +27,15 @@ use crate::worker::pipeline::RolloutTick;
 use crate::worker::scoring::{ScoringEngine, judge_http_client};
 use crate::worker::tick::Pipeline;
 
-/// The starter suite, embedded so the demo runs from any directory.
+/// The starter suite and its schema, embedded so the demo runs from any directory.
 const STARTER_SUITE: &str = include_str!("../../evals/support.yaml");
+const STARTER_SCHEMA: &str = include_str!("../../evals/schemas/support_answer.json");
 /// Where the demo's store lives unless `--store` says otherwise.
 const DEMO_STORE: &str = "sqlite://evalgate-demo.db";
 /// Requests per minute per rollout (both arms).
-const RPM: f64 = 90.0;
+const RPM: f64 = 60.0;
 /// Requests scored per arm per tick in the demo.
-const DEMO_N: u32 = 12;
+const DEMO_N: u32 = 16;
 /// Baseline-only history before the rollouts start (the gates' references).
 const HISTORY_HOURS: i64 = 6;
 /// The simulated clock stops here whatever happens.
@@ -70,23 +71,42 @@ const ROLLOUTS: [DemoRollout; 2] = [
 
 /// Runs `evalgate demo`.
 pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
-    let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).single().context("demo start time")?;
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+        .single()
+        .context("demo start time")?;
     let clock = ManualClock::new(start);
     let config = demo_config(&ctx.config)?;
     let demo_ctx = Context::with_config(config, Arc::new(clock.clone()));
     let store = open_fresh_store(&demo_ctx.config.store.url).await?;
-    println!("evalgate demo: two canary rollouts in simulated time (seed {})", args.seed);
+    println!(
+        "evalgate demo: two canary rollouts in simulated time (seed {})",
+        args.seed
+    );
     println!(
         "store {}  ·  {RPM} requests/min per rollout  ·  N = {DEMO_N} per arm every 15 min  ·  plan: \
          1% ≥ 4h → 10% ≥ 24h → 50% ≥ 48h + approval → 100% for 72h\n",
         demo_ctx.config.store.url
     );
     let pipeline = demo_pipeline(&demo_ctx, &store)?;
-    let mut sim = Simulation { ctx: &demo_ctx, store: &store, clock: &clock, seed: args.seed, start, chunk: 0 };
+    let mut sim = Simulation {
+        ctx: &demo_ctx,
+        store: &store,
+        clock: &clock,
+        seed: args.seed,
+        start,
+        chunk: 0,
+    };
     sim.write_history().await?;
     for rollout in &ROLLOUTS {
         start_rollout(&demo_ctx, &store, rollout, start).await?;
-        println!("{}  {:<12} started ({}): 1% of traffic on {}", stamp(start), rollout.id, rollout.story, rollout.canary_model);
+        println!(
+            "{}  {:<12} started ({}): 1% of traffic on {}",
+            stamp(start),
+            rollout.id,
+            rollout.story,
+            rollout.canary_model
+        );
     }
     let mut t = start;
     let end = start + Duration::hours(MAX_HOURS);
@@ -124,6 +144,9 @@ fn demo_config(base: &Config) -> anyhow::Result<Config> {
     }
     config.sampling.n_per_arm = DEMO_N;
     config.sampling.per_tenant_cap = DEMO_N;
+    // At 1% of 60 requests/min a 15-minute window holds ~9 canary requests, fewer than N: count
+    // a tick as a shortfall only below a quarter of N, so the 1% stage still learns.
+    config.gates.min_canary_fill = 0.25;
     config.judges.clear();
     config.flags = crate::config::FlagsConfig::default();
     config.notify = crate::config::NotifyConfig::default();
@@ -136,25 +159,49 @@ async fn open_fresh_store(url: &str) -> anyhow::Result<Store> {
         for suffix in ["", "-wal", "-shm"] {
             let file = format!("{path}{suffix}");
             if std::fs::metadata(&file).is_ok() {
-                std::fs::remove_file(&file).with_context(|| format!("cannot remove the old demo store {file}"))?;
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove the old demo store {file}"))?;
             }
         }
     }
-    Store::open(url).await.with_context(|| format!("cannot open the demo store {url}"))
+    Store::open(url)
+        .await
+        .with_context(|| format!("cannot open the demo store {url}"))
 }
 
 fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
-    let suite = load_suite_text(std::path::Path::new("evals/support.yaml"), STARTER_SUITE, &Default::default())
-        .map_err(|diagnostics| {
-            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("the embedded starter suite is invalid:\n{}", lines.join("\n"))
-        })?;
-    let engine = ScoringEngine::new(Some(store.clone()), &BTreeMap::new(), judge_http_client()?, ctx.clock.clone());
+    let suite = load_suite_text(
+        std::path::Path::new("evals/support.yaml"),
+        STARTER_SUITE,
+        &Default::default(),
+    )
+    .map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the embedded starter suite is invalid:\n{}",
+            lines.join("\n")
+        )
+    })?;
+    let engine = ScoringEngine::new(
+        Some(store.clone()),
+        &BTreeMap::new(),
+        judge_http_client()?,
+        ctx.clock.clone(),
+    );
     let suites = BTreeMap::from([(suite.name.clone(), suite)]);
-    Ok(Pipeline { suites, engine, worker_id: "demo".to_string() })
+    Ok(Pipeline {
+        suites,
+        engine,
+        worker_id: "demo".to_string(),
+    })
 }
 
-async fn start_rollout(ctx: &Context, store: &Store, rollout: &DemoRollout, now: Timestamp) -> anyhow::Result<()> {
+async fn start_rollout(
+    ctx: &Context,
+    store: &Store,
+    rollout: &DemoRollout,
+    now: Timestamp,
+) -> anyhow::Result<()> {
     let plan = Plan::seed_default();
     let state = RolloutState::new(rollout.id, rollout.flag, "support-team", now);
     let row = NewRollout {
@@ -174,7 +221,9 @@ async fn start_rollout(ctx: &Context, store: &Store, rollout: &DemoRollout, now:
         created_at: now,
     };
     store.create_rollout(&row).await?;
-    let input = Input::commands(vec![Command::Start { actor: "demo".to_string() }]);
+    let input = Input::commands(vec![Command::Start {
+        actor: "demo".to_string(),
+    }]);
     control_once(ctx, store, rollout.id, input, now).await?;
     Ok(())
 }
@@ -193,7 +242,8 @@ impl Simulation<'_> {
     async fn write_history(&mut self) -> anyhow::Result<()> {
         let from = self.start - Duration::hours(HISTORY_HOURS);
         for rollout in &ROLLOUTS {
-            self.write_chunk(rollout, from, Duration::hours(HISTORY_HOURS), 0.0).await?;
+            self.write_chunk(rollout, from, Duration::hours(HISTORY_HOURS), 0.0)
+                .await?;
         }
         Ok(())
     }
@@ -202,10 +252,18 @@ impl Simulation<'_> {
     async fn write_traffic(&mut self, t: Timestamp) -> anyhow::Result<()> {
         let _ = self.clock;
         for rollout in &ROLLOUTS {
-            let Some(row) = self.store.get_rollout(rollout.id).await? else { continue };
+            let Some(row) = self.store.get_rollout(rollout.id).await? else {
+                continue;
+            };
             let state: RolloutState = serde_json::from_value(row.state)?;
             let share = f64::from(state.split_bp) / 10_000.0;
-            self.write_chunk(rollout, t - Duration::minutes(15), Duration::minutes(15), share).await?;
+            self.write_chunk(
+                rollout,
+                t - Duration::minutes(15),
+                Duration::minutes(15),
+                share,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -219,7 +277,10 @@ impl Simulation<'_> {
     ) -> anyhow::Result<()> {
         self.chunk += 1;
         let mut spec = SynthSpec {
-            seed: self.seed.wrapping_mul(1_000_003).wrapping_add(rollout.seed_offset * 7_919 + self.chunk),
+            seed: self
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(rollout.seed_offset * 7_919 + self.chunk),
             start: from,
             duration: crate::domain::HumanDuration::from_secs(length.num_seconds()),
             rpm: RPM,
@@ -255,8 +316,15 @@ async fn all_over(store: &Store) -> anyhow::Result<bool> {
     Ok(store.list_active_rollouts().await?.is_empty())
 }
 
-async fn approve(ctx: &Context, store: &Store, rollout_id: &str, now: Timestamp) -> anyhow::Result<()> {
-    let input = Input::commands(vec![Command::Approve { actor: "demo".to_string() }]);
+async fn approve(
+    ctx: &Context,
+    store: &Store,
+    rollout_id: &str,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let input = Input::commands(vec![Command::Approve {
+        actor: "demo".to_string(),
+    }]);
     control_once(ctx, store, rollout_id, input, now).await?;
     println!(
         "{}  {:<12} approved by the demo itself (in production a person reviews \
@@ -289,14 +357,22 @@ fn narrate(tick: &RolloutTick, start: Timestamp) {
         percent(tick.split_after_bp),
         tick.reason
     );
-    for verdict in tick.verdicts.iter().filter(|v| v.verdict.is_halt() || v.metric == "pass_rate") {
+    for verdict in tick
+        .verdicts
+        .iter()
+        .filter(|v| v.verdict.is_halt() || v.metric == "pass_rate")
+    {
         println!("{:>30}{}", "", evidence_line(verdict));
     }
 }
 
 fn percent(basis_points: u32) -> String {
     let value = f64::from(basis_points) / 100.0;
-    if value.fract() == 0.0 { format!("{value:.0}%") } else { format!("{value}%") }
+    if value.fract() == 0.0 {
+        format!("{value:.0}%")
+    } else {
+        format!("{value}%")
+    }
 }
 
 fn evidence_line(verdict: &MetricVerdict) -> String {
@@ -304,7 +380,11 @@ fn evidence_line(verdict: &MetricVerdict) -> String {
     let rate = |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
     let e_value = evidence.ln_e_value.map_or("-".to_string(), |ln| {
         let value = ln.exp();
-        if value >= 1000.0 { format!("{value:.2e}") } else { format!("{value:.2}") }
+        if value >= 1000.0 {
+            format!("{value:.2e}")
+        } else {
+            format!("{value:.2}")
+        }
     });
     let kind = match &verdict.verdict {
         Verdict::Halt { .. } => "HALT",
@@ -326,17 +406,32 @@ fn evidence_line(verdict: &MetricVerdict) -> String {
 async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Result<()> {
     println!("\nsummary after {ticks} ticks ({}h simulated):", ticks / 4);
     for rollout in &ROLLOUTS {
-        let Some(row) = store.get_rollout(rollout.id).await? else { continue };
+        let Some(row) = store.get_rollout(rollout.id).await? else {
+            continue;
+        };
         let state: RolloutState = serde_json::from_value(row.state)?;
-        println!("  {:<12} {} at {} — {}", rollout.id, state.phase.name(), percent(state.split_bp), row.last_reason);
-        let Some(after) = rollout.regression_after else { continue };
+        println!(
+            "  {:<12} {} at {} — {}",
+            rollout.id,
+            state.phase.name(),
+            percent(state.split_bp),
+            row.last_reason
+        );
+        let Some(after) = rollout.regression_after else {
+            continue;
+        };
         let onset = start + after;
         let events = store.list_rollout_events(rollout.id).await?;
         let Some(rollback) = events.iter().find(|event| event.action == "rollback") else {
             println!("  {:<12} was NOT rolled back", rollout.id);
             continue;
         };
-        let filter = HistoryFilter { from: onset, to: rollback.at, rollout_id: Some(rollout.id.to_string()), arm: Some(Arm::Canary) };
+        let filter = HistoryFilter {
+            from: onset,
+            to: rollback.at,
+            rollout_id: Some(rollout.id.to_string()),
+            arm: Some(Arm::Canary),
+        };
         let served = store.count_history(&filter).await?;
         let delay = rollback.at - onset;
         println!(

@@ -39,14 +39,29 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
     let to = parse_time("--to", &args.to)?;
     anyhow::ensure!(from < to, "--from must be before --to");
     let arm = match &args.arm {
-        Some(text) => Some(Arm::parse(text).with_context(|| format!("--arm `{text}`: use baseline or canary"))?),
+        Some(text) => Some(
+            Arm::parse(text).with_context(|| format!("--arm `{text}`: use baseline or canary"))?,
+        ),
         None => None,
     };
     let suite = select_suite(ctx, &args)?;
     let store = ctx.store().await?;
-    let filter = HistoryFilter { from, to, rollout_id: args.rollout.clone(), arm };
-    let total = store.count_history(&filter).await.context("cannot count the history")?;
-    let engine = ScoringEngine::new(Some(store.clone()), &ctx.config.judges, judge_http_client()?, ctx.clock.clone());
+    let filter = HistoryFilter {
+        from,
+        to,
+        rollout_id: args.rollout.clone(),
+        arm,
+    };
+    let total = store
+        .count_history(&filter)
+        .await
+        .context("cannot count the history")?;
+    let engine = ScoringEngine::new(
+        Some(store.clone()),
+        &ctx.config.judges,
+        judge_http_client()?,
+        ctx.clock.clone(),
+    );
     let estimate = estimate_cost(ctx, &store, &filter, &suite, total).await?;
     println!(
         "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per request)",
@@ -60,7 +75,9 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
     if let Some(budget) = args.budget
         && estimate > budget
     {
-        println!("refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget");
+        println!(
+            "refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget"
+        );
         return Ok(ExitCode::FAILURE);
     }
     if args.dry_run {
@@ -70,7 +87,11 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
     let outcome = rescore(ctx, &store, &engine, &suite, &filter, total, args.budget).await?;
     println!(
         "rescored {} requests: {} new scores, {} reused; judge spend ${:.4}; {} series points written",
-        outcome.requests, outcome.inserted, outcome.reused, outcome.judge_cost_usd, outcome.series_points
+        outcome.requests,
+        outcome.inserted,
+        outcome.reused,
+        outcome.judge_cost_usd,
+        outcome.series_points
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -105,10 +126,18 @@ pub async fn rescore(
     let mut counts = SeriesCounts::new();
     let mut cursor: Option<HistoryCursor> = None;
     loop {
-        let page = store.history_page(filter, cursor.as_ref(), PAGE).await.context("cannot read history")?;
-        let Some(last) = page.last().cloned() else { break };
+        let page = store
+            .history_page(filter, cursor.as_ref(), PAGE)
+            .await
+            .context("cannot read history")?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
         let ids: Vec<String> = page.into_iter().map(|entry| entry.request_id).collect();
-        let requests = store.get_requests(&ids).await.context("cannot read requests")?;
+        let requests = store
+            .get_requests(&ids)
+            .await
+            .context("cannot read requests")?;
         let budgets = remaining_budgets(engine, budget_opt, outcome.judge_cost_usd);
         let report = engine.score(suite, &requests, &budgets).await?;
         outcome.requests += requests.len() as u64;
@@ -142,27 +171,58 @@ fn remaining_budgets(
     budget_opt: Option<f64>,
     spent: f64,
 ) -> BTreeMap<String, TickBudget> {
-    let Some(budget) = budget_opt else { return BTreeMap::new() };
+    let Some(budget) = budget_opt else {
+        return BTreeMap::new();
+    };
     let left = (budget - spent).max(0.0);
     engine
         .judge_configs()
         .into_keys()
-        .map(|name| (name, TickBudget { usd: left, ..TickBudget::default() }))
+        .map(|name| {
+            (
+                name,
+                TickBudget {
+                    usd: left,
+                    ..TickBudget::default()
+                },
+            )
+        })
         .collect()
 }
 
-fn accumulate(ctx: &Context, counts: &mut SeriesCounts, requests: &[Request], scores: &[crate::domain::Score], suite: &Suite) {
-    let by_id: BTreeMap<&str, &Request> = requests.iter().map(|r| (r.request_id.as_str(), r)).collect();
+fn accumulate(
+    ctx: &Context,
+    counts: &mut SeriesCounts,
+    requests: &[Request],
+    scores: &[crate::domain::Score],
+    suite: &Suite,
+) {
+    let by_id: BTreeMap<&str, &Request> = requests
+        .iter()
+        .map(|r| (r.request_id.as_str(), r))
+        .collect();
     let window = ctx.config.sampling.window.as_secs().max(1);
     let delay = ctx.config.sampling.readiness_delay.as_secs();
     for score in scores {
-        let Some(request) = by_id.get(score.request_id.as_str()) else { continue };
-        let Some(rollout_id) = &request.rollout_id else { continue };
+        let Some(request) = by_id.get(score.request_id.as_str()) else {
+            continue;
+        };
+        let Some(rollout_id) = &request.rollout_id else {
+            continue;
+        };
         let shifted = request.ts.timestamp() + delay;
         let start_secs = shifted - shifted.rem_euclid(window) - delay;
-        let Some(window_start) = Timestamp::from_timestamp(start_secs, 0) else { continue };
-        let evaluator = if score.evaluator == suite.name { OVERALL.to_string() } else { score.evaluator.clone() };
-        let entry = counts.entry((rollout_id.clone(), request.arm, window_start, evaluator)).or_default();
+        let Some(window_start) = Timestamp::from_timestamp(start_secs, 0) else {
+            continue;
+        };
+        let evaluator = if score.evaluator == suite.name {
+            OVERALL.to_string()
+        } else {
+            score.evaluator.clone()
+        };
+        let entry = counts
+            .entry((rollout_id.clone(), request.arm, window_start, evaluator))
+            .or_default();
         match score.outcome {
             Outcome::Pass => entry[0] += 1,
             Outcome::Fail => entry[1] += 1,
@@ -178,12 +238,19 @@ async fn write_series(
     suite: &Suite,
     counts: SeriesCounts,
 ) -> anyhow::Result<usize> {
-    let versions: BTreeMap<String, String> =
-        engine.evaluators(suite).into_iter().map(|id| (id.name, id.version)).collect();
+    let versions: BTreeMap<String, String> = engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|id| (id.name, id.version))
+        .collect();
     let window = ctx.config.sampling.window.to_chrono();
     let mut by_rollout: BTreeMap<String, Vec<PassRateRow>> = BTreeMap::new();
     for ((rollout_id, arm, window_start, evaluator), [passes, fails, unscorable]) in counts {
-        let name = if evaluator == OVERALL { suite.name.as_str() } else { evaluator.as_str() };
+        let name = if evaluator == OVERALL {
+            suite.name.as_str()
+        } else {
+            evaluator.as_str()
+        };
         let version = versions.get(name).cloned().unwrap_or_default();
         let point = point_from_counts(arm, &evaluator, passes, fails, unscorable);
         by_rollout.entry(rollout_id).or_default().push(PassRateRow {
@@ -195,7 +262,10 @@ async fn write_series(
     }
     let mut written = 0;
     for (rollout_id, rows) in by_rollout {
-        store.upsert_pass_rate_series(&rollout_id, &rows).await.context("cannot write the series")?;
+        store
+            .upsert_pass_rate_series(&rollout_id, &rows)
+            .await
+            .context("cannot write the series")?;
         written += rows.len();
     }
     Ok(written)
@@ -203,15 +273,25 @@ async fn write_series(
 
 fn select_suite(ctx: &Context, args: &RescoreArgs) -> anyhow::Result<Suite> {
     let suites = load_suite_map(ctx)?;
-    let name = args.suite.clone().unwrap_or_else(|| ctx.config.evals.default_suite.clone());
-    let mut suite = suites
-        .get(&name)
-        .cloned()
-        .with_context(|| format!("no suite named `{name}` in {}", ctx.config.evals.dir.display()))?;
+    let name = args
+        .suite
+        .clone()
+        .unwrap_or_else(|| ctx.config.evals.default_suite.clone());
+    let mut suite = suites.get(&name).cloned().with_context(|| {
+        format!(
+            "no suite named `{name}` in {}",
+            ctx.config.evals.dir.display()
+        )
+    })?;
     if let Some(evaluator) = &args.evaluator {
         let full = |id: &str| format!("{}/{id}", suite.name);
-        suite.assertions.retain(|assertion| &assertion.id == evaluator || &full(&assertion.id) == evaluator);
-        anyhow::ensure!(!suite.assertions.is_empty(), "suite `{name}` has no evaluator `{evaluator}`");
+        suite
+            .assertions
+            .retain(|assertion| &assertion.id == evaluator || &full(&assertion.id) == evaluator);
+        anyhow::ensure!(
+            !suite.assertions.is_empty(),
+            "suite `{name}` has no evaluator `{evaluator}`"
+        );
     }
     Ok(suite)
 }
@@ -221,7 +301,13 @@ fn judge_calls_per_request(suite: &Suite) -> usize {
         .assertions
         .iter()
         .filter(|assertion| judge_of(assertion).is_some())
-        .map(|assertion| if assertion.type_name.ends_with("pairwise") { 2 } else { 1 })
+        .map(|assertion| {
+            if assertion.type_name.ends_with("pairwise") {
+                2
+            } else {
+                1
+            }
+        })
         .sum()
 }
 
@@ -246,9 +332,17 @@ async fn estimate_cost(
     let mean_tokens = chars as f64 / requests.len().max(1) as f64 / 4.0 + PROMPT_OVERHEAD_TOKENS;
     let mut per_request = 0.0;
     for assertion in &suite.assertions {
-        let Some(judge) = judge_of(assertion) else { continue };
-        let Some(config) = ctx.config.judges.get(judge) else { continue };
-        let calls = if assertion.type_name.ends_with("pairwise") { 2.0 } else { 1.0 };
+        let Some(judge) = judge_of(assertion) else {
+            continue;
+        };
+        let Some(config) = ctx.config.judges.get(judge) else {
+            continue;
+        };
+        let calls = if assertion.type_name.ends_with("pairwise") {
+            2.0
+        } else {
+            1.0
+        };
         let call = mean_tokens * config.price_per_million_input / 1e6
             + REPLY_TOKENS * config.price_per_million_output / 1e6;
         per_request += calls * call;

@@ -57,21 +57,47 @@ impl Pipeline {
     pub fn load(ctx: &Context, store: &Store, worker_id: &str) -> anyhow::Result<Pipeline> {
         let suites = load_suite_map(ctx)?;
         let http = judge_http_client()?;
-        let engine = ScoringEngine::new(Some(store.clone()), &ctx.config.judges, http, ctx.clock.clone());
-        Ok(Pipeline { suites, engine, worker_id: worker_id.to_string() })
+        let engine = ScoringEngine::new(
+            Some(store.clone()),
+            &ctx.config.judges,
+            http,
+            ctx.clock.clone(),
+        );
+        Ok(Pipeline {
+            suites,
+            engine,
+            worker_id: worker_id.to_string(),
+        })
     }
 
     /// The environment a tick runs in.
     pub fn env<'a>(&'a self, ctx: &'a Context, store: &'a Store) -> TickEnv<'a> {
-        TickEnv { ctx, store, suites: &self.suites, engine: &self.engine, worker_id: &self.worker_id }
+        TickEnv {
+            ctx,
+            store,
+            suites: &self.suites,
+            engine: &self.engine,
+            worker_id: &self.worker_id,
+        }
     }
 
     /// Runs the tick at `at` for every active rollout; one rollout's failure does not stop the
     /// others (it is logged, reported, and the tick is redone next time).
-    pub async fn tick_all(&self, ctx: &Context, store: &Store, at: Timestamp) -> anyhow::Result<TickReport> {
+    pub async fn tick_all(
+        &self,
+        ctx: &Context,
+        store: &Store,
+        at: Timestamp,
+    ) -> anyhow::Result<TickReport> {
         let env = self.env(ctx, store);
-        let rows = store.list_active_rollouts().await.context("cannot list active rollouts")?;
-        let mut report = TickReport { at: Some(at), rollouts: Vec::new() };
+        let rows = store
+            .list_active_rollouts()
+            .await
+            .context("cannot list active rollouts")?;
+        let mut report = TickReport {
+            at: Some(at),
+            rollouts: Vec::new(),
+        };
         for row in rows {
             let state: RolloutState = match serde_json::from_value(row.state.clone()) {
                 Ok(state) => state,
@@ -113,9 +139,16 @@ pub fn load_suite_map(ctx: &Context) -> anyhow::Result<BTreeMap<String, Suite>> 
     let dir = &ctx.config.evals.dir;
     let suites = load_suites(dir, &judge_names).map_err(|diagnostics| {
         let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("eval suites in {} are invalid:\n{}", dir.display(), lines.join("\n"))
+        anyhow::anyhow!(
+            "eval suites in {} are invalid:\n{}",
+            dir.display(),
+            lines.join("\n")
+        )
     })?;
-    Ok(suites.into_iter().map(|suite| (suite.name.clone(), suite)).collect())
+    Ok(suites
+        .into_iter()
+        .map(|suite| (suite.name.clone(), suite))
+        .collect())
 }
 
 /// Runs the tick at `at` for every active rollout (builds a pipeline for this one call).
@@ -151,7 +184,11 @@ pub async fn run(ctx: &Context, args: TickArgs) -> CmdResult {
         print_report(&report);
     }
     let failed = report.rollouts.iter().any(|entry| entry.error.is_some());
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_report(report: &TickReport) {
@@ -167,11 +204,16 @@ fn print_report(report: &TickReport) {
             println!("  error: {error}");
         }
         let Some(tick) = &entry.detail else { continue };
-        let rate = |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+        let rate =
+            |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
         println!(
             "  window {} .. {}  stage {}  split {} bp  sampled {}/{} (baseline/canary)",
-            tick.window_start.map(|t| t.format("%H:%M").to_string()).unwrap_or_default(),
-            tick.window_end.map(|t| t.format("%H:%M").to_string()).unwrap_or_default(),
+            tick.window_start
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            tick.window_end
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
             tick.stage_index,
             tick.split_bp,
             tick.sampled.0,

@@ -16,7 +16,10 @@ pub struct EvalsConfig {
 
 impl Default for EvalsConfig {
     fn default() -> Self {
-        EvalsConfig { dir: PathBuf::from("evals"), default_suite: "support".to_string() }
+        EvalsConfig {
+            dir: PathBuf::from("evals"),
+            default_suite: "support".to_string(),
+        }
     }
 }
 
@@ -24,7 +27,10 @@ impl EvalsConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<(), super::Invalid> {
         if self.default_suite.trim().is_empty() {
-            return Err(("evals.default_suite", "is empty; name a suite in evals.dir".to_string()));
+            return Err((
+                "evals.default_suite",
+                "is empty; name a suite in evals.dir".to_string(),
+            ));
         }
         Ok(())
     }

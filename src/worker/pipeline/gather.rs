@@ -63,13 +63,30 @@ pub async fn sample_tick(
     }
     let canary = per_arm.pop().unwrap_or_else(empty_sample);
     let baseline = per_arm.pop().unwrap_or_else(empty_sample);
-    let ids: Vec<String> = baseline.selected.iter().chain(&canary.selected).cloned().collect();
-    let requests = store.get_requests(&ids).await.context("cannot read the sampled requests")?;
-    Ok(TickSample { arms: PerArm { baseline, canary }, requests })
+    let ids: Vec<String> = baseline
+        .selected
+        .iter()
+        .chain(&canary.selected)
+        .cloned()
+        .collect();
+    let requests = store
+        .get_requests(&ids)
+        .await
+        .context("cannot read the sampled requests")?;
+    Ok(TickSample {
+        arms: PerArm { baseline, canary },
+        requests,
+    })
 }
 
 fn empty_sample() -> ArmSample {
-    ArmSample { selected: Vec::new(), available: 0, eligible: 0, shortfall: 0, excluded_errors: 0 }
+    ArmSample {
+        selected: Vec::new(),
+        available: 0,
+        eligible: 0,
+        shortfall: 0,
+        excluded_errors: 0,
+    }
 }
 
 /// The telemetry of every request of each arm's window.
@@ -80,7 +97,10 @@ pub async fn telemetry(
 ) -> anyhow::Result<PerArm<Vec<gates::TelemetryRow>>> {
     let baseline = arm_telemetry(store, rollout_id, Arm::Baseline, windows.baseline).await?;
     let canary = arm_telemetry(store, rollout_id, Arm::Canary, windows.canary).await?;
-    Ok(PerArm { baseline: to_gate_rows(&baseline), canary: to_gate_rows(&canary) })
+    Ok(PerArm {
+        baseline: to_gate_rows(&baseline),
+        canary: to_gate_rows(&canary),
+    })
 }
 
 async fn arm_telemetry(
@@ -144,12 +164,19 @@ pub async fn feedback_cohort(
 fn feedback_units(rows: &[TelemetryRow], events: &[FeedbackEvent]) -> Vec<FeedbackUnit> {
     let mut by_request: BTreeMap<&str, Vec<&FeedbackEvent>> = BTreeMap::new();
     for event in events {
-        by_request.entry(event.request_id.as_str()).or_default().push(event);
+        by_request
+            .entry(event.request_id.as_str())
+            .or_default()
+            .push(event);
     }
     let mut units = Vec::with_capacity(rows.len());
     for row in rows.iter().filter(|row| row.status == RequestStatus::Ok) {
         let mut unit = FeedbackUnit::default();
-        for event in by_request.get(row.request_id.as_str()).into_iter().flatten() {
+        for event in by_request
+            .get(row.request_id.as_str())
+            .into_iter()
+            .flatten()
+        {
             match event.kind {
                 FeedbackKind::Thumbs => unit.thumbs_up = Some(event.value > 0.0),
                 FeedbackKind::Regenerated => unit.regenerated = true,
@@ -179,12 +206,21 @@ mod tests {
     }
 
     fn event(id: &str, kind: FeedbackKind, value: f64) -> FeedbackEvent {
-        FeedbackEvent { request_id: id.to_string(), at: Timestamp::default(), kind, value }
+        FeedbackEvent {
+            request_id: id.to_string(),
+            at: Timestamp::default(),
+            kind,
+            value,
+        }
     }
 
     #[test]
     fn feedback_units_cover_every_ok_response_and_only_those() {
-        let rows = [row("a", RequestStatus::Ok), row("b", RequestStatus::Error), row("c", RequestStatus::Ok)];
+        let rows = [
+            row("a", RequestStatus::Ok),
+            row("b", RequestStatus::Error),
+            row("c", RequestStatus::Ok),
+        ];
         let events = [
             event("a", FeedbackKind::Thumbs, -1.0),
             event("a", FeedbackKind::Regenerated, 1.0),

@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::{
-    PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus, MetricRow,
+    MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus,
 };
 use crate::app::Context;
 use crate::domain::plan::Plan;
@@ -95,28 +95,51 @@ pub struct RolloutTick {
 
 /// Runs the tick at `at` for one rollout. Idempotent per (rollout, window start).
 #[tracing::instrument(skip_all, fields(rollout_id = %row.id, at = %at))]
-pub async fn tick_rollout(env: &TickEnv<'_>, row: &RolloutRow, at: Timestamp) -> anyhow::Result<RolloutTick> {
+pub async fn tick_rollout(
+    env: &TickEnv<'_>,
+    row: &RolloutRow,
+    at: Timestamp,
+) -> anyhow::Result<RolloutTick> {
     let state: RolloutState =
         serde_json::from_value(row.state.clone()).context("cannot read the rollout state")?;
-    let plan: Plan = serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
+    let plan: Plan =
+        serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
     let sampling_cfg = &env.ctx.config.sampling;
     let (from, to) = sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay);
-    let key = TickKey { rollout_id: row.id.clone(), window_start: from };
+    let key = TickKey {
+        rollout_id: row.id.clone(),
+        window_start: from,
+    };
     let pairing_seed = pairing_seed(sampling_cfg.seed, &row.id, from);
     let claim = env
         .store
-        .begin_tick(&key, to, at, state.stage_index as i64, pairing_seed, env.worker_id)
+        .begin_tick(
+            &key,
+            to,
+            at,
+            state.stage_index as i64,
+            pairing_seed,
+            env.worker_id,
+        )
         .await
         .context("cannot record the tick")?;
     let mut report = match claim {
         TickClaim::Done { report } => return Ok(finished(report, &row.id)),
-        TickClaim::Resume { status: TickStatus::Gated, attempts, report: Some(stored) } => {
+        TickClaim::Resume {
+            status: TickStatus::Gated,
+            attempts,
+            report: Some(stored),
+        } => {
             let mut report: RolloutTick = serde_json::from_value(stored).unwrap_or_default();
             report.attempts = attempts;
             report
         }
         TickClaim::Resume { attempts, .. } => {
-            let released = env.store.release_claims(&key).await.context("cannot release old claims")?;
+            let released = env
+                .store
+                .release_claims(&key)
+                .await
+                .context("cannot release old claims")?;
             tracing::warn!(attempts, released, "redoing a tick that did not finish");
             let mut report = evaluate(env, row, &state, &plan, &key, to, at, pairing_seed).await?;
             report.attempts = attempts;
@@ -135,7 +158,10 @@ pub async fn tick_rollout(env: &TickEnv<'_>, row: &RolloutRow, at: Timestamp) ->
 fn finished(report_opt: Option<serde_json::Value>, rollout_id: &str) -> RolloutTick {
     let mut report: RolloutTick = report_opt
         .and_then(|value| serde_json::from_value(value).ok())
-        .unwrap_or_else(|| RolloutTick { rollout_id: rollout_id.to_string(), ..RolloutTick::default() });
+        .unwrap_or_else(|| RolloutTick {
+            rollout_id: rollout_id.to_string(),
+            ..RolloutTick::default()
+        });
     report.already_done = true;
     report
 }
@@ -188,7 +214,10 @@ pub async fn gather_tick(
         Scoring::Queue => queue::score_tick(env, key, suite, &sample.requests).await?,
         Scoring::Direct => {
             let budgets = env.engine.default_budgets();
-            env.engine.score(suite, &sample.requests, &budgets).await?.inserted
+            env.engine
+                .score(suite, &sample.requests, &budgets)
+                .await?
+                .inserted
         }
     };
     let arms = arm_scores(env, suite, &sample).await?;
@@ -199,13 +228,18 @@ pub async fn gather_tick(
         window_end: Some(window_end),
         pairing_seed,
         canary_share: Some(f64::from(state.split_bp) / 10_000.0),
-        eval: EvalSample { arms, wanted_per_arm: u64::from(config.sampling.n_per_arm) },
+        eval: EvalSample {
+            arms,
+            wanted_per_arm: u64::from(config.sampling.n_per_arm),
+        },
         telemetry,
         feedback,
     };
     let stage_index = state.stage_index;
-    let needs_references =
-        states.is_empty() || states.values().any(|gate| gate.stage as usize != stage_index);
+    let needs_references = states.is_empty()
+        || states
+            .values()
+            .any(|gate| gate.stage as usize != stage_index);
     let stage_plan = match plan.stage(stage_index) {
         Some(spec) => {
             let facts = references::StageFacts {
@@ -215,21 +249,36 @@ pub async fn gather_tick(
                 window: config.sampling.window,
                 n_per_arm: config.sampling.n_per_arm,
                 canary_requests: input.telemetry.canary.len(),
-                canary_feedback: input.feedback.as_ref().map_or(0, |cohort| cohort.arms.canary.len()),
+                canary_feedback: input
+                    .feedback
+                    .as_ref()
+                    .map_or(0, |cohort| cohort.arms.canary.len()),
             };
-            references::stage_plan(env.store, &config.gates, &row.id, &facts, needs_references).await?
+            references::stage_plan(env.store, &config.gates, &row.id, &facts, needs_references)
+                .await?
         }
         None => gates::StagePlan::default(),
     };
-    Ok(Gathered { input, sample, stage_plan, scores_written })
+    Ok(Gathered {
+        input,
+        sample,
+        stage_plan,
+        scores_written,
+    })
 }
 
 /// The suite a rollout is scored with.
 pub fn suite_of<'a>(env: &'a TickEnv<'_>, row: &RolloutRow) -> anyhow::Result<&'a Suite> {
-    let name = row.suite.clone().unwrap_or_else(|| env.ctx.config.evals.default_suite.clone());
-    env.suites
-        .get(&name)
-        .with_context(|| format!("rollout {} names suite `{name}`, which is not loaded", row.id))
+    let name = row
+        .suite
+        .clone()
+        .unwrap_or_else(|| env.ctx.config.evals.default_suite.clone());
+    env.suites.get(&name).with_context(|| {
+        format!(
+            "rollout {} names suite `{name}`, which is not loaded",
+            row.id
+        )
+    })
 }
 
 /// The seed of a tick's outcome-blind pairing shuffle: derived from the sampling seed, the
@@ -259,12 +308,39 @@ async fn evaluate(
         .load_gate_states(&row.id, key.window_start)
         .await
         .context("cannot load the gate states")?;
-    let gathered =
-        gather_tick(env, row, state, plan, key, window_end, pairing_seed, Scoring::Queue, &states).await?;
+    let gathered = gather_tick(
+        env,
+        row,
+        state,
+        plan,
+        key,
+        window_end,
+        pairing_seed,
+        Scoring::Queue,
+        &states,
+    )
+    .await?;
     failpoint::hit("tick_after_scoring");
-    let evaluation = gates::evaluate_tick(&env.ctx.config.gates, &gathered.stage_plan, &states, &gathered.input, at);
+    let evaluation = gates::evaluate_tick(
+        &env.ctx.config.gates,
+        &gathered.stage_plan,
+        &states,
+        &gathered.input,
+        at,
+    );
     let suite = suite_of(env, row)?;
-    persist(env, &row.id, state, key, window_end, at, &gathered.input, &evaluation, suite).await?;
+    persist(
+        env,
+        &row.id,
+        state,
+        key,
+        window_end,
+        at,
+        &gathered.input,
+        &evaluation,
+        suite,
+    )
+    .await?;
     failpoint::hit("tick_after_persist");
     let report = tick_report(row, state, key, window_end, at, &gathered, &evaluation);
     let value = serde_json::to_value(&report).context("cannot serialise the tick report")?;
@@ -293,9 +369,15 @@ pub fn tick_report(
         window_end: Some(window_end),
         stage_index: state.stage_index,
         split_bp: state.split_bp,
-        sampled: (gathered.sample.arms.baseline.selected.len(), gathered.sample.arms.canary.selected.len()),
+        sampled: (
+            gathered.sample.arms.baseline.selected.len(),
+            gathered.sample.arms.canary.selected.len(),
+        ),
         pass_rate: (suite_rate(&arms.baseline), suite_rate(&arms.canary)),
-        unscorable: (unscorable_count(&arms.baseline), unscorable_count(&arms.canary)),
+        unscorable: (
+            unscorable_count(&arms.baseline),
+            unscorable_count(&arms.canary),
+        ),
         scores_written: gathered.scores_written,
         verdicts: evaluation.verdicts.clone(),
         false_halt_budget: evaluation.false_halt_budget,
@@ -313,9 +395,13 @@ fn windows_for(
     to: Timestamp,
 ) -> TickWindows {
     let sampling_cfg = &env.ctx.config.sampling;
-    let full = plan.stage(state.stage_index).is_some_and(|spec| spec.canary_basis_points >= 10_000);
+    let full = plan
+        .stage(state.stage_index)
+        .is_some_and(|spec| spec.canary_basis_points >= 10_000);
     let baseline = match (full, state.stage_started_at) {
-        (true, Some(started)) => sampling::window_for(started, sampling_cfg.window, sampling_cfg.readiness_delay),
+        (true, Some(started)) => {
+            sampling::window_for(started, sampling_cfg.window, sampling_cfg.readiness_delay)
+        }
         _ => (from, to),
     };
     TickWindows {
@@ -325,9 +411,17 @@ fn windows_for(
     }
 }
 
-async fn arm_scores(env: &TickEnv<'_>, suite: &Suite, sample: &TickSample) -> anyhow::Result<PerArm<ArmScores>> {
-    let versions: Vec<String> =
-        env.engine.evaluators(suite).into_iter().map(|evaluator| evaluator.version).collect();
+async fn arm_scores(
+    env: &TickEnv<'_>,
+    suite: &Suite,
+    sample: &TickSample,
+) -> anyhow::Result<PerArm<ArmScores>> {
+    let versions: Vec<String> = env
+        .engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|evaluator| evaluator.version)
+        .collect();
     let mut arms = PerArm::default();
     for arm in Arm::ALL {
         let ids = match arm {
@@ -349,14 +443,25 @@ async fn arm_scores(env: &TickEnv<'_>, suite: &Suite, sample: &TickSample) -> an
 }
 
 fn suite_rate(arm: &ArmScores) -> Option<f64> {
-    let passes = arm.overall.iter().filter(|o| **o == crate::domain::Outcome::Pass).count();
-    let fails = arm.overall.iter().filter(|o| **o == crate::domain::Outcome::Fail).count();
+    let passes = arm
+        .overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Pass)
+        .count();
+    let fails = arm
+        .overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Fail)
+        .count();
     let scorable = passes + fails;
     (scorable > 0).then(|| passes as f64 / scorable as f64)
 }
 
 fn unscorable_count(arm: &ArmScores) -> usize {
-    arm.overall.iter().filter(|o| **o == crate::domain::Outcome::Unscorable).count()
+    arm.overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Unscorable)
+        .count()
 }
 
 /// Saves the gate states with their replay records, the series and the halt signals.
@@ -374,7 +479,13 @@ async fn persist(
 ) -> anyhow::Result<()> {
     let store = env.store;
     store
-        .save_gate_tick(rollout_id, key.window_start, &evaluation.states, &evaluation.updates, &evaluation.verdicts)
+        .save_gate_tick(
+            rollout_id,
+            key.window_start,
+            &evaluation.states,
+            &evaluation.updates,
+            &evaluation.verdicts,
+        )
         .await
         .context("cannot save the gate states")?;
     let versions: BTreeMap<String, String> = env
@@ -392,22 +503,42 @@ async fn persist(
             point,
         })
         .collect();
-    store.upsert_pass_rate_series(rollout_id, &pass_rows).await.context("cannot write the pass-rate series")?;
+    store
+        .upsert_pass_rate_series(rollout_id, &pass_rows)
+        .await
+        .context("cannot write the pass-rate series")?;
     let metric_rows: Vec<MetricRow> = gates::series::metric_points(input)
         .into_iter()
-        .map(|point| MetricRow { window_start: key.window_start, window_end, point })
+        .map(|point| MetricRow {
+            window_start: key.window_start,
+            window_end,
+            point,
+        })
         .collect();
-    store.upsert_metric_series(rollout_id, &metric_rows).await.context("cannot write the metric series")?;
+    store
+        .upsert_metric_series(rollout_id, &metric_rows)
+        .await
+        .context("cannot write the metric series")?;
     let stage = u32::try_from(state.stage_index).unwrap_or(u32::MAX);
     store
-        .record_halt_signals(rollout_id, stage, key.window_start, at, &evaluation.verdicts)
+        .record_halt_signals(
+            rollout_id,
+            stage,
+            key.window_start,
+            at,
+            &evaluation.verdicts,
+        )
         .await
         .context("cannot record the halt signals")?;
     Ok(())
 }
 
 fn series_version(versions: &BTreeMap<String, String>, evaluator: &str, suite: &str) -> String {
-    let name = if evaluator == gates::series::OVERALL { suite } else { evaluator };
+    let name = if evaluator == gates::series::OVERALL {
+        suite
+    } else {
+        evaluator
+    };
     versions.get(name).cloned().unwrap_or_default()
 }
 

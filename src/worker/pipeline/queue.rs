@@ -41,7 +41,10 @@ pub async fn score_tick(
     requests: &[Request],
 ) -> anyhow::Result<u64> {
     let ids = interleaved_ids(requests);
-    env.store.enqueue_scoring(key, &suite.name, &ids).await.context("cannot queue the scoring")?;
+    env.store
+        .enqueue_scoring(key, &suite.name, &ids)
+        .await
+        .context("cannot queue the scoring")?;
     let mut written = 0;
     let mut waited = Duration::ZERO;
     loop {
@@ -50,10 +53,19 @@ pub async fn score_tick(
         if round.claimed > 0 {
             continue;
         }
-        if env.store.open_scoring(key).await.context("cannot read the scoring queue")? == 0 {
+        if env
+            .store
+            .open_scoring(key)
+            .await
+            .context("cannot read the scoring queue")?
+            == 0
+        {
             return Ok(written);
         }
-        anyhow::ensure!(waited < WAIT_LIMIT, "other replicas did not finish the tick's scoring");
+        anyhow::ensure!(
+            waited < WAIT_LIMIT,
+            "other replicas did not finish the tick's scoring"
+        );
         tokio::time::sleep(POLL).await;
         waited += POLL;
     }
@@ -76,19 +88,31 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
     }
     let mut written = 0;
     for (suite_name, suite_items) in by_suite {
-        let suite = env
-            .suites
-            .get(suite_name)
-            .with_context(|| format!("queued work names suite `{suite_name}`, which is not loaded"))?;
-        let ids: Vec<String> = suite_items.iter().map(|item| item.request_id.clone()).collect();
-        let requests = env.store.get_requests(&ids).await.context("cannot read queued requests")?;
+        let suite = env.suites.get(suite_name).with_context(|| {
+            format!("queued work names suite `{suite_name}`, which is not loaded")
+        })?;
+        let ids: Vec<String> = suite_items
+            .iter()
+            .map(|item| item.request_id.clone())
+            .collect();
+        let requests = env
+            .store
+            .get_requests(&ids)
+            .await
+            .context("cannot read queued requests")?;
         let budgets = env.engine.default_budgets();
         let report = env.engine.score(suite, &requests, &budgets).await?;
         written += report.inserted;
         crate::worker::failpoint::hit("scoring_after_batch");
     }
-    env.store.complete_scoring(&items).await.context("cannot complete scoring work")?;
-    Ok(WorkRound { claimed: items.len(), written })
+    env.store
+        .complete_scoring(&items)
+        .await
+        .context("cannot complete scoring work")?;
+    Ok(WorkRound {
+        claimed: items.len(),
+        written,
+    })
 }
 
 /// Request ids alternating baseline, canary, baseline, … so judge drift cannot favour an arm.

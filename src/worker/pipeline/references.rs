@@ -40,7 +40,12 @@ pub async fn stage_plan(
     with_references: bool,
 ) -> anyhow::Result<StagePlan> {
     let window_secs = facts.window.as_secs().max(1);
-    let ticks_min = facts.spec.min_duration.as_secs().div_euclid(window_secs).max(1);
+    let ticks_min = facts
+        .spec
+        .min_duration
+        .as_secs()
+        .div_euclid(window_secs)
+        .max(1);
     let references = if with_references {
         let to = facts.stage_started_at;
         let rows = store
@@ -68,12 +73,18 @@ pub fn references(gates: &GatesConfig, rows: &[TelemetryRow]) -> References {
     if rows.is_empty() {
         return refs;
     }
-    let errors = rows.iter().filter(|row| row.status == RequestStatus::Error).count();
-    refs.rates.insert("error_rate".to_string(), errors as f64 / rows.len() as f64);
+    let errors = rows
+        .iter()
+        .filter(|row| row.status == RequestStatus::Error)
+        .count();
+    refs.rates
+        .insert("error_rate".to_string(), errors as f64 / rows.len() as f64);
     let ok = || rows.iter().filter(|row| row.status == RequestStatus::Ok);
     let latencies: Vec<f64> = ok().filter_map(|row| row.latency_ms).collect();
     for metric in ["latency_p95", "latency_p99"] {
-        let Some(settings) = gates.settings(metric) else { continue };
+        let Some(settings) = gates.settings(metric) else {
+            continue;
+        };
         let reference = LatencyReference::from_history(
             &latencies,
             settings.quantile,
@@ -91,7 +102,10 @@ pub fn references(gates: &GatesConfig, rows: &[TelemetryRow]) -> References {
     if let Some(cap) = quantile(&costs, 0.995) {
         refs.caps.insert("cost_per_response".to_string(), cap);
     }
-    let tokens: Vec<f64> = ok().filter_map(|row| row.completion_tokens).map(|t| t as f64).collect();
+    let tokens: Vec<f64> = ok()
+        .filter_map(|row| row.completion_tokens)
+        .map(|t| t as f64)
+        .collect();
     if let Some(mean) = mean(&tokens) {
         refs.means.insert("completion_tokens".to_string(), mean);
     }
@@ -135,8 +149,9 @@ mod tests {
 
     #[test]
     fn references_come_from_ok_baseline_history_only() {
-        let mut rows: Vec<TelemetryRow> =
-            (1..=100).map(|i| row(RequestStatus::Ok, f64::from(i) * 10.0, 0.01)).collect();
+        let mut rows: Vec<TelemetryRow> = (1..=100)
+            .map(|i| row(RequestStatus::Ok, f64::from(i) * 10.0, 0.01))
+            .collect();
         rows.push(row(RequestStatus::Error, 99_999.0, 5.0));
         let refs = references(&GatesConfig::default(), &rows);
         assert!((refs.rates["error_rate"] - 1.0 / 101.0).abs() < 1e-12);

@@ -24,8 +24,13 @@ fn wall_clock() -> DateTime<Utc> {
 fn evalgate(setup: &Setup, args: &[&str], failpoint: Option<&str>) -> Output {
     let store = format!("sqlite://{}", setup.db.display());
     let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
-    command.args(["--store", &store, "--config"]).arg(&setup.config).args(args);
-    command.env_remove("EVALGATE_FAILPOINT").env("EVALGATE_LOG", "warn");
+    command
+        .args(["--store", &store, "--config"])
+        .arg(&setup.config)
+        .args(args);
+    command
+        .env_remove("EVALGATE_FAILPOINT")
+        .env("EVALGATE_LOG", "warn");
     if let Some(point) = failpoint {
         command.env("EVALGATE_FAILPOINT", point);
     }
@@ -46,23 +51,61 @@ fn setup() -> Setup {
     .unwrap();
     let db = dir.path().join("crash.db");
     let now = wall_clock().duration_trunc(Duration::minutes(15)).unwrap();
-    let setup = Setup { _dir: dir, config, db, now };
+    let setup = Setup {
+        _dir: dir,
+        config,
+        db,
+        now,
+    };
     let start = (now - Duration::hours(3)).to_rfc3339();
     let out = evalgate(
         &setup,
         &[
-            "synth", "--seed", "5", "--duration", "3h", "--rpm", "120", "--canary-share", "0.3",
-            "--start", &start, "--rollout-id", "r1", "--into-store",
+            "synth",
+            "--seed",
+            "5",
+            "--duration",
+            "3h",
+            "--rpm",
+            "120",
+            "--canary-share",
+            "0.3",
+            "--start",
+            &start,
+            "--rollout-id",
+            "r1",
+            "--into-store",
         ],
         None,
     );
-    assert!(out.status.success(), "synth: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "synth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = evalgate(
         &setup,
-        &["rollout", "start", "--id", "r1", "--flag", "f1", "--baseline", "v1", "--canary", "v2", "--suite", "support"],
+        &[
+            "rollout",
+            "start",
+            "--id",
+            "r1",
+            "--flag",
+            "f1",
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--suite",
+            "support",
+        ],
         None,
     );
-    assert!(out.status.success(), "rollout start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rollout start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     setup
 }
 
@@ -75,21 +118,41 @@ async fn a_tick_killed_at_every_step_is_finished_with_nothing_lost_or_doubled() 
     let setup = setup();
     let at = setup.now.to_rfc3339();
     let tick = ["tick", "--at", at.as_str()];
-    for point in ["scoring_after_batch", "tick_after_persist", "tick_after_control"] {
+    for point in [
+        "scoring_after_batch",
+        "tick_after_persist",
+        "tick_after_control",
+    ] {
         let out = evalgate(&setup, &tick, Some(point));
-        assert!(!out.status.success(), "the failpoint {point} should have killed the tick");
+        assert!(
+            !out.status.success(),
+            "the failpoint {point} should have killed the tick"
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains(point));
     }
     let out = evalgate(&setup, &tick, None);
-    assert!(out.status.success(), "final tick: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "final tick: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let again = evalgate(&setup, &tick, None);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("already done"));
 
-    let pool = SqlitePool::connect(&format!("sqlite://{}", setup.db.display())).await.unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM ticks").fetch_one(&pool).await.unwrap();
+    let pool = SqlitePool::connect(&format!("sqlite://{}", setup.db.display()))
+        .await
+        .unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM ticks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(status, "done");
-    assert_eq!(scalar(&pool, "SELECT attempts FROM ticks").await, 4, "three crashes and one finish");
+    assert_eq!(
+        scalar(&pool, "SELECT attempts FROM ticks").await,
+        4,
+        "three crashes and one finish"
+    );
     let sampled = scalar(
         &pool,
         "SELECT json_extract(report, '$.sampled[0]') + json_extract(report, '$.sampled[1]') FROM ticks",
@@ -99,9 +162,16 @@ async fn a_tick_killed_at_every_step_is_finished_with_nothing_lost_or_doubled() 
     let scored_requests = scalar(&pool, "SELECT COUNT(DISTINCT request_id) FROM eval_scores").await;
     let evaluators = scalar(&pool, "SELECT COUNT(DISTINCT evaluator) FROM eval_scores").await;
     let rows = scalar(&pool, "SELECT COUNT(*) FROM eval_scores").await;
-    assert_eq!(scored_requests, sampled, "every sampled request scored, nothing else");
+    assert_eq!(
+        scored_requests, sampled,
+        "every sampled request scored, nothing else"
+    );
     assert!(evaluators >= 2);
-    assert_eq!(rows, scored_requests * evaluators, "each evaluator scored each request exactly once");
+    assert_eq!(
+        rows,
+        scored_requests * evaluators,
+        "each evaluator scored each request exactly once"
+    );
     let pass_rate_ticks = scalar(
         &pool,
         "SELECT json_extract(state, '$.ticks') FROM gate_state WHERE metric = 'pass_rate'",
@@ -111,16 +181,27 @@ async fn a_tick_killed_at_every_step_is_finished_with_nothing_lost_or_doubled() 
     let updates = scalar(&pool, "SELECT COUNT(*) FROM gate_updates").await;
     let metrics = scalar(&pool, "SELECT COUNT(DISTINCT metric) FROM gate_updates").await;
     assert_eq!(updates, metrics, "one replay record per metric");
-    let open = scalar(&pool, "SELECT COUNT(*) FROM score_queue WHERE status <> 'done'").await;
+    let open = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM score_queue WHERE status <> 'done'",
+    )
+    .await;
     assert_eq!(open, 0);
 
     let next = (setup.now + Duration::minutes(15)).to_rfc3339();
     let out = evalgate(&setup, &["tick", "--at", &next], None);
-    assert!(out.status.success(), "second window: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "second window: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pass_rate_ticks = scalar(
         &pool,
         "SELECT json_extract(state, '$.ticks') FROM gate_state WHERE metric = 'pass_rate'",
     )
     .await;
-    assert_eq!(pass_rate_ticks, 2, "the next window advanced the gates once more");
+    assert_eq!(
+        pass_rate_ticks, 2,
+        "the next window advanced the gates once more"
+    );
 }

@@ -92,7 +92,6 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     let mut sim = Simulation {
         ctx: &demo_ctx,
         store: &store,
-        clock: &clock,
         seed: args.seed,
         start,
         chunk: 0,
@@ -170,18 +169,20 @@ async fn open_fresh_store(url: &str) -> anyhow::Result<Store> {
 }
 
 fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
-    let suite = load_suite_text(
-        std::path::Path::new("evals/support.yaml"),
-        STARTER_SUITE,
-        &Default::default(),
-    )
-    .map_err(|diagnostics| {
-        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!(
-            "the embedded starter suite is invalid:\n{}",
-            lines.join("\n")
-        )
-    })?;
+    let dir = std::env::temp_dir().join(format!("evalgate-demo-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("schemas")).context("cannot write the demo suite")?;
+    std::fs::write(dir.join("schemas/support_answer.json"), STARTER_SCHEMA)
+        .context("cannot write the demo suite")?;
+    let suite_path = dir.join("support.yaml");
+    let suite = load_suite_text(&suite_path, STARTER_SUITE, &Default::default()).map_err(
+        |diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the embedded starter suite is invalid:\n{}",
+                lines.join("\n")
+            )
+        },
+    )?;
     let engine = ScoringEngine::new(
         Some(store.clone()),
         &BTreeMap::new(),
@@ -231,7 +232,6 @@ async fn start_rollout(
 struct Simulation<'a> {
     ctx: &'a Context,
     store: &'a Store,
-    clock: &'a ManualClock,
     seed: u64,
     start: Timestamp,
     chunk: u64,
@@ -250,7 +250,6 @@ impl Simulation<'_> {
 
     /// The traffic of `[t − 15 min, t)` for every rollout still running, at its current split.
     async fn write_traffic(&mut self, t: Timestamp) -> anyhow::Result<()> {
-        let _ = self.clock;
         for rollout in &ROLLOUTS {
             let Some(row) = self.store.get_rollout(rollout.id).await? else {
                 continue;

@@ -23,6 +23,7 @@ use evalgate::domain::{Evidence, MetricVerdict, SplitRecord, SplitWrite, Verdict
 use evalgate::logic::rollout::step;
 use evalgate::worker::controller::{LoadedRollout, apply_transition, control_with};
 use evalgate::worker::drill::drill_with;
+use evalgate::worker::rollout_status::{render, rollout_status};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -580,4 +581,33 @@ async fn a_drill_reports_a_sink_whose_content_drifted() {
         report.sinks.iter().all(|sink| sink.rolled_back),
         "the drill itself passed"
     );
+}
+
+#[tokio::test]
+async fn status_shows_the_latest_verdicts_even_after_a_manual_command() {
+    let rig = Rig::new().await;
+    rig.create("bot").await;
+    rig.command("bot", start(), t(0)).await;
+    control_with(&rig.store, &rig.sinks, &rig.notifier, "bot", green(), t(1))
+        .await
+        .unwrap();
+    let halt = Command::Halt {
+        actor: "alice".into(),
+        reason: "look".into(),
+    };
+    rig.command("bot", halt, t(2)).await;
+
+    let rollout = LoadedRollout::load(&rig.store, "bot").await.unwrap();
+    let status = rollout_status(&rig.store, &rig.sinks, &rollout, t(3))
+        .await
+        .unwrap();
+    assert_eq!(status.phase, "held");
+    assert_eq!(status.gates.len(), 1);
+    assert_eq!(status.gates[0].metric, "pass_rate");
+    assert_eq!(status.gates[0].verdict, "promote_ready");
+    assert!(status.sinks.iter().all(|sink| sink.in_sync));
+    assert!(status.hint.as_deref().unwrap().contains("resume"));
+    let text = render(&status);
+    assert!(text.contains("pass_rate"), "{text}");
+    assert!(text.contains("promote_ready"), "{text}");
 }

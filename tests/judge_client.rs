@@ -431,3 +431,59 @@ async fn judge_calls_alternate_between_the_arms() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_server_that_rejects_structured_output_is_asked_again_with_plain_json() {
+    let fake = FakeJudge::start(behaviour(|_, body| {
+        if body.get("response_format").is_some() {
+            let mut reply = FakeReply::status(400);
+            reply.body = serde_json::json!({"error": {"message": "response_format json_schema is not supported", "type": "invalid_request_error"}});
+            reply
+        } else {
+            FakeReply::verdict(true, 1.0)
+        }
+    }))
+    .await;
+    let config = JudgeConfig {
+        max_concurrency: 1,
+        ..judge_config(&fake.base_url)
+    };
+    let engine = engine_with(config, fast_settings());
+    let report = score(&engine, RUBRIC_SUITE, &requests(3)).await;
+    assert!(
+        assertion_scores(&report)
+            .iter()
+            .all(|s| s.outcome == Outcome::Pass)
+    );
+    // One rejected call, then every call (the first retried, the other two) without it.
+    assert_eq!(fake.call_count(), 4);
+    let with_format = fake
+        .calls()
+        .iter()
+        .filter(|call| call.body.get("response_format").is_some())
+        .count();
+    assert_eq!(with_format, 1);
+}
+
+#[tokio::test]
+async fn report_scores_follow_the_input_order_then_the_suite_order() {
+    let fake = FakeJudge::start(behaviour(|_, _| FakeReply::verdict(true, 1.0))).await;
+    let engine = engine_with(judge_config(&fake.base_url), fast_settings());
+    let text = "name: judged\nassert:\n  - type: icontains\n    value: answer\n    metric: a_rule\n  \
+                - type: llm-rubric\n    judge: default\n    metric: polite\n    value: Polite?\n  \
+                - type: not-icontains\n    value: sorry\n    metric: b_rule\n";
+    let rows = requests(4);
+    let report = score(&engine, text, &rows).await;
+    let order: Vec<(String, String)> = report
+        .scores
+        .iter()
+        .map(|s| (s.request_id.clone(), s.evaluator.clone()))
+        .collect();
+    let mut expected = Vec::new();
+    for row in &rows {
+        for evaluator in ["judged/a_rule", "judged/polite", "judged/b_rule", "judged"] {
+            expected.push((row.request_id.clone(), evaluator.to_string()));
+        }
+    }
+    assert_eq!(order, expected);
+}

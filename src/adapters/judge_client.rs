@@ -5,6 +5,7 @@
 //! dollars and a per-tick budget. It sends what `evaluators::judge_prompt` built and returns
 //! the reply text; it does not decide pass or fail.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -179,6 +180,9 @@ pub struct JudgeClient {
     requests: Option<RateLimiter>,
     tokens: Option<RateLimiter>,
     jitter: Mutex<ChaCha8Rng>,
+    /// Set once the server rejected `response_format`: later calls ask for JSON in the prompt
+    /// only (the parser is tolerant either way).
+    plain_json_only: AtomicBool,
 }
 
 impl JudgeClient {
@@ -201,6 +205,7 @@ impl JudgeClient {
             requests: RateLimiter::per_minute(config.requests_per_minute),
             tokens: RateLimiter::per_minute(config.tokens_per_minute),
             jitter: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
+            plain_json_only: AtomicBool::new(false),
             concurrency: Arc::new(Semaphore::new(permits)),
             config,
             settings,
@@ -227,6 +232,7 @@ impl JudgeClient {
             Err(err) => return Err(err),
         };
         let estimate = estimate_tokens(body, self.config.max_completion_tokens);
+        let mut fell_back = false;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -234,6 +240,19 @@ impl JudgeClient {
                 .attempt(tick, body, api_key_opt.as_deref(), estimate)
                 .await;
             match result {
+                Err(JudgeError::Rejected {
+                    status: 400,
+                    message,
+                }) if !fell_back
+                    && body.get("response_format").is_some()
+                    && message.to_ascii_lowercase().contains("response_format") =>
+                {
+                    if !self.plain_json_only.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(judge = %self.name, error = %message, "judge rejects response_format; asking for json in the prompt only");
+                    }
+                    fell_back = true;
+                    attempt -= 1;
+                }
                 Ok(mut reply) => {
                     let used = reply.prompt_tokens + reply.completion_tokens;
                     tick.record_usage(used, reply.cost_usd);
@@ -279,9 +298,9 @@ impl JudgeClient {
         }
     }
 
-    /// One attempt: rate limits, a concurrency permit, then the tick's budget and auth state
-    /// (checked last, so calls waiting for a permit see what the calls before them spent),
-    /// then the request under the timeout.
+    /// One attempt: a concurrency permit, then the tick's budget and auth state (checked once
+    /// the permit is held, so calls waiting for one see what the calls before them spent), then
+    /// the rate limits, then the request under the timeout.
     async fn attempt(
         &self,
         tick: &JudgeTick,
@@ -289,12 +308,6 @@ impl JudgeClient {
         api_key_opt: Option<&str>,
         estimate: u64,
     ) -> Result<ChatReply, JudgeError> {
-        if let Some(limiter) = &self.requests {
-            limiter.acquire(1.0).await;
-        }
-        if let Some(limiter) = &self.tokens {
-            limiter.acquire(estimate as f64).await;
-        }
         let _permit = self
             .concurrency
             .acquire()
@@ -305,6 +318,20 @@ impl JudgeClient {
             Err(Refusal::Budget) => return Err(JudgeError::Budget),
             Err(Refusal::AuthStopped) => return Err(JudgeError::AuthStopped),
         }
+        // The rate limits come last, right before sending, so that waiting for a permit
+        // cannot bunch up departures the limiter had spread out.
+        if let Some(limiter) = &self.requests {
+            limiter.acquire(1.0).await;
+        }
+        if let Some(limiter) = &self.tokens {
+            limiter.acquire(estimate as f64).await;
+        }
+        let plain_opt = if self.plain_json_only.load(Ordering::Relaxed) {
+            without_response_format(body)
+        } else {
+            None
+        };
+        let body = plain_opt.as_ref().unwrap_or(body);
         let started = Instant::now();
         let outcome =
             tokio::time::timeout(self.settings.timeout, self.send(body, api_key_opt)).await;
@@ -418,6 +445,13 @@ impl JudgeClient {
             None => Some(jittered),
         }
     }
+}
+
+/// `body` without `response_format`, or `None` when it has none.
+fn without_response_format(body: &Value) -> Option<Value> {
+    let mut plain = body.clone();
+    plain.as_object_mut()?.remove("response_format")?;
+    Some(plain)
 }
 
 fn map_send_error(err: reqwest::Error) -> JudgeError {

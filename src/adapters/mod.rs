@@ -6,5 +6,6 @@ pub mod jsonl;
 pub mod judge_cache;
 pub mod judge_client;
 pub mod judge_limits;
+pub mod line_reader;
 pub mod notify;
 pub mod store;

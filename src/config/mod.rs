@@ -73,6 +73,8 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_CONFIG",
     "EVALGATE_LOG",
     "EVALGATE_TEST_PG_URL",
+    "EVALGATE_REQUIRE_PG",
+    "EVALGATE_REQUIRE_PROMETHEUS",
 ];
 
 impl Config {

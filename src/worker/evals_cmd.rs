@@ -71,7 +71,7 @@ pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
     }
 }
 
-/// Runs `evalgate evals run`.
-pub async fn run(_ctx: &Context, _args: EvalsRunArgs) -> CmdResult {
-    anyhow::bail!("`evalgate evals run` is not built yet")
+/// Runs `evalgate evals run` (built in `worker::evals_run`).
+pub async fn run(ctx: &Context, args: EvalsRunArgs) -> CmdResult {
+    super::evals_run::run(ctx, args).await
 }

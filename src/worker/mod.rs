@@ -6,6 +6,7 @@ pub mod controller;
 pub mod demo;
 pub mod drill;
 pub mod evals_cmd;
+pub mod evals_run;
 pub mod failpoint;
 pub mod gatebench;
 pub mod ingest;

@@ -31,6 +31,21 @@ pub struct GateStatus {
     pub evidence: Value,
 }
 
+/// One recorded halt signal.
+#[derive(Debug, Clone, Serialize)]
+pub struct HaltStatus {
+    /// The metric.
+    pub metric: String,
+    /// `rollback`, `freeze` or `notify`.
+    pub role: String,
+    /// When it fired.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: String,
+    /// The numbers behind it.
+    pub evidence: Value,
+}
+
 /// What one flag sink holds for the rollout's flag.
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkStatus {
@@ -75,6 +90,8 @@ pub struct RolloutStatus {
     pub min_duration_met: Option<bool>,
     /// Each gate's latest verdict.
     pub gates: Vec<GateStatus>,
+    /// Halt signals recorded in the current stage (`halt_signals`), oldest first.
+    pub halt_signals: Vec<HaltStatus>,
     /// The last decision's reason.
     pub last_reason: String,
     /// When the state last changed.
@@ -108,6 +125,7 @@ pub async fn rollout_status(
     let clock = stage_clock(state, &rollout.plan, now);
     let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);
     let gates = latest_gates(store, rollout).await?;
+    let halt_signals = stage_halts(store, rollout).await?;
     let mut sink_statuses = Vec::new();
     for (sink, read) in sinks.read_all(&rollout.row.flag_key).await {
         let status = match read {
@@ -158,6 +176,7 @@ pub async fn rollout_status(
         clock,
         min_duration_met,
         gates,
+        halt_signals,
         last_reason: rollout.row.last_reason.clone(),
         updated_at: rollout.row.updated_at,
         next_decision_at: rollout.row.wake_at,
@@ -180,6 +199,26 @@ async fn latest_gates(store: &Store, rollout: &LoadedRollout) -> anyhow::Result<
         }
     }
     Ok(verdicts.iter().map(gate_status).collect())
+}
+
+/// The halt signals of the current stage, when the gates' table exists.
+async fn stage_halts(store: &Store, rollout: &LoadedRollout) -> anyhow::Result<Vec<HaltStatus>> {
+    if !store.table_exists("halt_signals").await? {
+        return Ok(Vec::new());
+    }
+    let stage = i64::try_from(rollout.state.stage_index).unwrap_or(i64::MAX);
+    let signals = store.halt_signals(&rollout.row.id).await?;
+    Ok(signals
+        .into_iter()
+        .filter(|signal| signal.stage == stage)
+        .map(|signal| HaltStatus {
+            metric: signal.metric,
+            role: signal.role.as_str().to_string(),
+            at: signal.at,
+            reason: signal.reason,
+            evidence: signal.evidence,
+        })
+        .collect())
 }
 
 fn parse_verdicts(value: &Value) -> Vec<MetricVerdict> {
@@ -282,6 +321,15 @@ pub fn render(status: &RolloutStatus) -> String {
                 gate.metric, authority, gate.verdict, gate.reason
             ));
         }
+    }
+    for halt in &status.halt_signals {
+        out.push_str(&format!(
+            "halt     {} ({}) at {}: {}\n",
+            halt.metric,
+            halt.role,
+            halt.at.to_rfc3339(),
+            halt.reason
+        ));
     }
     out.push_str(&format!("last     {}\n", status.last_reason));
     if let Some(hint) = &status.hint {

@@ -1,9 +1,203 @@
-//! `evalgate sample` (not built yet: owned by its issue).
+//! `evalgate sample --at TIME`: prints what a tick at TIME would score: per arm, the window, the
+//! selected requests (tenant and a short output preview), how many were available, how many
+//! error rows were excluded, and the shortfall. It runs the same code as the tick pipeline
+//! (`window_candidates` → `logic::sampling::sample` with `tick_key`), so the output is the same
+//! every time for the same store.
 
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::SampleArgs;
+use crate::clock::parse_time;
+use crate::config::SamplingConfig;
+use crate::domain::{Arm, Timestamp};
+use crate::logic::sampling::{self, ArmSample, SamplePlan};
+
+const PREVIEW_CHARS: usize = 60;
+
+/// The sample of one arm, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmReport {
+    /// The arm.
+    pub arm: Arm,
+    /// The sampling result.
+    #[serde(flatten)]
+    pub sample: ArmSample,
+    /// The selected requests with tenant and preview, in sampling order.
+    pub requests: Vec<SampledRequest>,
+}
+
+/// One selected request.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampledRequest {
+    /// Its id.
+    pub request_id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// When it was served.
+    pub ts: Timestamp,
+    /// The first characters of its output.
+    pub preview: String,
+}
+
+/// What a tick at `at` would score.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleReport {
+    /// The tick time.
+    pub at: Timestamp,
+    /// Window start (inclusive).
+    pub from: Timestamp,
+    /// Window end (exclusive).
+    pub to: Timestamp,
+    /// The rollout filter, if any.
+    pub rollout_id: Option<String>,
+    /// The plan used.
+    pub plan: SamplePlan,
+    /// The hash key of this tick.
+    pub tick_key: String,
+    /// Baseline first, then canary.
+    pub arms: Vec<ArmReport>,
+}
 
 /// Runs `evalgate sample`.
-pub async fn run(_ctx: &Context, _args: SampleArgs) -> CmdResult {
-    anyhow::bail!("`evalgate sample` is not built yet")
+pub async fn run(ctx: &Context, args: SampleArgs) -> CmdResult {
+    let at = parse_time("--at", &args.at)?;
+    if args.n == Some(0) {
+        anyhow::bail!("--n is 0; allowed: at least 1");
+    }
+    let store = ctx.store().await?;
+    let report = sample_at(
+        &store,
+        &ctx.config.sampling,
+        at,
+        args.rollout.as_deref(),
+        args.n,
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_human(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Samples both arms for a tick at `at`, exactly as the tick pipeline does.
+pub async fn sample_at(
+    store: &Store,
+    config: &SamplingConfig,
+    at: Timestamp,
+    rollout_id_opt: Option<&str>,
+    n_opt: Option<u32>,
+) -> anyhow::Result<SampleReport> {
+    let (from, to) = sampling::window_for(at, config.window, config.readiness_delay);
+    let plan = SamplePlan {
+        n_per_arm: n_opt.unwrap_or(config.n_per_arm),
+        per_tenant_cap: config.per_tenant_cap,
+        seed: config.seed,
+    };
+    let tick_key = sampling::tick_key(rollout_id_opt, from);
+    let mut arms = Vec::with_capacity(Arm::ALL.len());
+    for arm in Arm::ALL {
+        let candidates = store
+            .window_candidates(rollout_id_opt, arm, from, to)
+            .await
+            .with_context(|| format!("cannot read the {arm} window"))?;
+        let sample = sampling::sample(&plan, &tick_key, &candidates);
+        let rows = store
+            .get_requests(&sample.selected)
+            .await
+            .with_context(|| format!("cannot read the {arm} sample"))?;
+        let requests = rows
+            .into_iter()
+            .map(|row| SampledRequest {
+                preview: preview(&row.output),
+                request_id: row.request_id,
+                tenant_id: row.tenant_id,
+                ts: row.ts,
+            })
+            .collect();
+        arms.push(ArmReport {
+            arm,
+            sample,
+            requests,
+        });
+    }
+    Ok(SampleReport {
+        at,
+        from,
+        to,
+        rollout_id: rollout_id_opt.map(str::to_string),
+        plan,
+        tick_key,
+        arms,
+    })
+}
+
+/// The first characters of `text` on one line.
+fn preview(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|ch| if ch.is_control() { ' ' } else { ch })
+        .collect();
+    let mut chars = flat.chars();
+    let head: String = chars.by_ref().take(PREVIEW_CHARS).collect();
+    if chars.next().is_some() {
+        return format!("{head}…");
+    }
+    head
+}
+
+fn print_human(report: &SampleReport) {
+    let rollout = report.rollout_id.as_deref().unwrap_or("all traffic");
+    println!(
+        "tick at {}  window [{}, {})  rollout {rollout}",
+        report.at.to_rfc3339(),
+        report.from.to_rfc3339(),
+        report.to.to_rfc3339()
+    );
+    println!(
+        "plan: n_per_arm {}, per_tenant_cap {}, seed {}",
+        report.plan.n_per_arm, report.plan.per_tenant_cap, report.plan.seed
+    );
+    for arm in &report.arms {
+        println!();
+        println!(
+            "{}: selected {} of {} available ({} eligible, {} errors excluded, shortfall {})",
+            arm.arm,
+            arm.sample.selected.len(),
+            arm.sample.available,
+            arm.sample.eligible,
+            arm.sample.excluded_errors,
+            arm.sample.shortfall
+        );
+        for request in &arm.requests {
+            println!(
+                "  {}  {}  {}  {}",
+                request.request_id,
+                request.tenant_id,
+                request.ts.format("%H:%M:%S"),
+                request.preview
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_is_one_line_and_cut_with_an_ellipsis() {
+        assert_eq!(preview("a\nb"), "a b");
+        let long = "x".repeat(100);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(preview(""), "");
+    }
 }

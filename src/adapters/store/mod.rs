@@ -17,9 +17,12 @@ mod scores;
 pub use judge_cache::CachedJudgment;
 pub use scores::ScoreKey;
 
+use sqlx::ConnectOptions;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 mod requests;
 
@@ -101,7 +104,11 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true);
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // sqlx would log every slow statement with its full SQL (thousands of
+                // placeholders for a batch insert); callers log their own spans instead
+                .disable_statement_logging();
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
@@ -109,10 +116,11 @@ impl Store {
             return Ok(Store::Sqlite(pool));
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect(url)
+                .connect_with(options)
                 .await?;
             return Ok(Store::Postgres(pool));
         }

@@ -27,8 +27,6 @@ pub struct FlagsConfig {
     pub retries: u32,
     /// Delay before the first retry, in milliseconds; it doubles on each retry.
     pub retry_backoff_ms: u64,
-    /// How long a drill waits for a rollback to become visible in a sink, in milliseconds.
-    pub visible_timeout_ms: u64,
     /// The flag `evalgate drill` exercises by default.
     pub drill_flag: String,
 }
@@ -40,7 +38,6 @@ impl Default for FlagsConfig {
             file: None,
             retries: 3,
             retry_backoff_ms: 200,
-            visible_timeout_ms: 5_000,
             drill_flag: "evalgate-drill".to_string(),
         }
     }
@@ -81,12 +78,6 @@ impl FlagsConfig {
             return Err((
                 "flags.retry_backoff_ms",
                 format!("is {}; allowed: 0 to 60000", self.retry_backoff_ms),
-            ));
-        }
-        if self.visible_timeout_ms == 0 || self.visible_timeout_ms > 600_000 {
-            return Err((
-                "flags.visible_timeout_ms",
-                format!("is {}; allowed: 1 to 600000", self.visible_timeout_ms),
             ));
         }
         if self.drill_flag.trim().is_empty() {

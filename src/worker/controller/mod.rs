@@ -10,6 +10,10 @@
 //! the stored split and rewrites those that drifted, holding a live rollout whose sinks cannot be
 //! fixed. The controller never silently believes a split the gateway does not see.
 
+mod sink_effects;
+
+use sink_effects::{reconcile, write_splits};
+
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,11 +23,10 @@ use crate::adapters::notify::{Notification, Notifier, NotifyOutcome};
 use crate::adapters::store::{RolloutEvent, RolloutRow, StateUpdate, Store};
 use crate::app::Context;
 use crate::domain::rollout::{
-    Command, Effect, Input, Phase, Plan, RolloutState, Severity, StateSnapshot, Transition,
-    TransitionKind,
+    Effect, Input, Plan, RolloutState, Severity, StateSnapshot, Transition, TransitionKind,
 };
 use crate::domain::{SplitWrite, Timestamp};
-use crate::logic::rollout::{SYSTEM_ACTOR, step};
+use crate::logic::rollout::step;
 
 /// A stored rollout with its plan and state decoded.
 #[derive(Debug, Clone)]
@@ -108,6 +111,8 @@ struct Extras {
     post_events: Vec<RolloutEvent>,
     alerts: Vec<(Severity, String, Value)>,
     sink_reports: Vec<SinkWriteReport>,
+    /// This tick's verdicts of every gate, when the input carried them.
+    latest_verdicts: Option<Value>,
 }
 
 #[allow(clippy::too_many_arguments)] // one audit row's columns
@@ -139,129 +144,6 @@ fn kind_name(kind: TransitionKind) -> String {
     match serde_json::to_value(kind) {
         Ok(Value::String(name)) => name,
         _ => format!("{kind:?}"),
-    }
-}
-
-fn failed_sinks(reports: &[SinkWriteReport]) -> String {
-    let failed: Vec<String> = reports
-        .iter()
-        .filter(|report| !report.is_verified())
-        .map(|report| match &report.outcome {
-            crate::adapters::flags::SinkOutcome::Failed { error, .. } => {
-                format!("{} ({error})", report.sink)
-            }
-            crate::adapters::flags::SinkOutcome::Verified { .. } => report.sink.clone(),
-        })
-        .collect();
-    failed.join(", ")
-}
-
-/// The actor a transition's split write is attributed to.
-fn transition_actor(transition: &Transition) -> String {
-    transition
-        .effects
-        .iter()
-        .find_map(|effect| match effect {
-            Effect::Audit { actor, .. } => Some(actor.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| SYSTEM_ACTOR.to_string())
-}
-
-/// Writes every SetSplit of `transition` to the sinks. When a sink refuses a raised split, the
-/// sinks that took it are put back and the transition is replaced by a hold at the old split.
-async fn write_splits(
-    sinks: &FlagSinks,
-    rollout: &LoadedRollout,
-    transition: Transition,
-    now: Timestamp,
-    extras: &mut Extras,
-) -> (Transition, bool) {
-    let before = rollout.state.snapshot();
-    let actor = transition_actor(&transition);
-    for effect in &transition.effects {
-        let Effect::SetSplit {
-            flag_key,
-            basis_points,
-        } = effect
-        else {
-            continue;
-        };
-        let wanted = rollout.split_write(*basis_points, &actor, now);
-        let reports = sinks.write_verified(flag_key, &wanted).await;
-        let all_ok = reports.iter().all(SinkWriteReport::is_verified);
-        let failed = failed_sinks(&reports);
-        extras.sink_reports.extend(reports);
-        if all_ok {
-            continue;
-        }
-        let evidence = json!({"sink_reports": extras.sink_reports});
-        if *basis_points > before.split_bp {
-            let reason = format!(
-                "flag sink(s) did not take {basis_points} bp for `{flag_key}`: {failed}; \
-                 holding at {} bp",
-                before.split_bp
-            );
-            tracing::error!(rollout_id = %rollout.row.id, flag = %flag_key, failed = %failed, "flag sink refused a raised split; holding the rollout");
-            let revert = rollout.split_write(before.split_bp, SYSTEM_ACTOR, now);
-            extras
-                .sink_reports
-                .extend(sinks.write_verified(flag_key, &revert).await);
-            let after = before.clone();
-            extras.events.push(audit_row(
-                &rollout.row.id,
-                now,
-                SYSTEM_ACTOR,
-                "sink_failure",
-                &reason,
-                (&before, &after),
-                evidence.clone(),
-                false,
-            ));
-            extras
-                .alerts
-                .push((Severity::Critical, reason.clone(), evidence));
-            return (hold_instead(rollout, &reason, now), true);
-        }
-        let reason = format!(
-            "flag sink(s) do NOT show {basis_points} bp for `{flag_key}`: {failed}; the gateway \
-             may still route canary traffic; retried on the next decision"
-        );
-        tracing::error!(rollout_id = %rollout.row.id, flag = %flag_key, failed = %failed, "flag sink refused a lowered split");
-        let after = transition.next.snapshot();
-        extras.post_events.push(audit_row(
-            &rollout.row.id,
-            now,
-            SYSTEM_ACTOR,
-            "sink_failure",
-            &reason,
-            (&before, &after),
-            evidence.clone(),
-            false,
-        ));
-        extras.alerts.push((Severity::Critical, reason, evidence));
-    }
-    (transition, false)
-}
-
-/// The transition that holds `rollout` at its current split for `reason` (a halt through the
-/// state machine when the rollout is live; otherwise nothing changes).
-fn hold_instead(rollout: &LoadedRollout, reason: &str, now: Timestamp) -> Transition {
-    let halt = Input::commands(vec![Command::Halt {
-        actor: SYSTEM_ACTOR.to_string(),
-        reason: reason.to_string(),
-    }]);
-    let held = step(&rollout.state, &rollout.plan, &halt, now);
-    if held.kind == TransitionKind::Held {
-        return held;
-    }
-    Transition {
-        next: rollout.state.clone(),
-        effects: Vec::new(),
-        wake_at: Some(now + rollout.plan.tick_interval.to_chrono()),
-        reason: reason.to_string(),
-        evidence: Vec::new(),
-        kind: TransitionKind::Stay,
     }
 }
 
@@ -340,7 +222,7 @@ async fn apply_with(
         active: !transition.next.phase.is_terminal(),
         wake_at: transition.wake_at,
         last_reason: transition.reason.clone(),
-        last_evidence: evidence.clone(),
+        last_evidence: latest_evidence(rollout, &transition, extras),
         at: now,
     };
     let applied = store
@@ -366,6 +248,19 @@ async fn apply_with(
         sink_reports: std::mem::take(&mut extras.sink_reports),
         notifications,
     })
+}
+
+/// What `rollout status` shows as each gate's latest verdict: this tick's verdicts when there
+/// were some, else the transition's evidence, else what was stored before (manual commands do
+/// not erase the gates' last word).
+fn latest_evidence(rollout: &LoadedRollout, transition: &Transition, extras: &Extras) -> Value {
+    if let Some(verdicts) = &extras.latest_verdicts {
+        return verdicts.clone();
+    }
+    if !transition.evidence.is_empty() {
+        return json!(transition.evidence);
+    }
+    rollout.row.last_evidence.clone()
 }
 
 async fn notify_all(
@@ -415,76 +310,6 @@ async fn notify_all(
     outcomes
 }
 
-/// Rewrites the sinks that do not hold the rollout's stored split. Returns a halt command when
-/// a live rollout's sinks cannot be fixed.
-async fn reconcile(
-    sinks: &FlagSinks,
-    rollout: &LoadedRollout,
-    now: Timestamp,
-    extras: &mut Extras,
-) -> Option<Command> {
-    if rollout.state.phase == Phase::Pending {
-        return None;
-    }
-    let live = matches!(
-        rollout.state.phase,
-        Phase::Running | Phase::Extended | Phase::AwaitingApproval | Phase::Monitoring
-    );
-    let wanted = rollout.split_write(rollout.state.split_bp, SYSTEM_ACTOR, now);
-    let reports = sinks.reconcile(&rollout.row.flag_key, &wanted).await;
-    if reports.is_empty() {
-        return None;
-    }
-    let snapshot = rollout.state.snapshot();
-    let evidence = json!({"sink_reports": reports});
-    let all_ok = reports.iter().all(SinkWriteReport::is_verified);
-    let failed = failed_sinks(&reports);
-    let names: Vec<&str> = reports.iter().map(|report| report.sink.as_str()).collect();
-    extras.sink_reports.extend(reports.iter().cloned());
-    if all_ok {
-        let reason = format!(
-            "flag sink(s) {} had drifted from {} bp; rewritten",
-            names.join(", "),
-            snapshot.split_bp
-        );
-        tracing::warn!(rollout_id = %rollout.row.id, sinks = %names.join(","), "flag sinks drifted; rewritten");
-        extras.events.push(audit_row(
-            &rollout.row.id,
-            now,
-            SYSTEM_ACTOR,
-            "split_reconciled",
-            &reason,
-            (&snapshot, &snapshot),
-            evidence.clone(),
-            false,
-        ));
-        extras.alerts.push((Severity::Warning, reason, evidence));
-        return None;
-    }
-    let reason = format!(
-        "flag sink(s) do not hold the rollout's {} bp and cannot be rewritten: {failed}",
-        snapshot.split_bp
-    );
-    tracing::error!(rollout_id = %rollout.row.id, failed = %failed, "flag sinks drifted and cannot be rewritten");
-    extras.events.push(audit_row(
-        &rollout.row.id,
-        now,
-        SYSTEM_ACTOR,
-        "sink_failure",
-        &reason,
-        (&snapshot, &snapshot),
-        evidence.clone(),
-        false,
-    ));
-    extras
-        .alerts
-        .push((Severity::Critical, reason.clone(), evidence));
-    live.then(|| Command::Halt {
-        actor: SYSTEM_ACTOR.to_string(),
-        reason,
-    })
-}
-
 /// One decision for one rollout: load its state, make sure the sinks hold its split, call
 /// `logic::rollout::step` with `input`, and apply the transition. The tick pipeline calls this
 /// with the gate verdicts; manual commands call it with a `Command`.
@@ -511,7 +336,10 @@ pub async fn control_with(
     now: Timestamp,
 ) -> anyhow::Result<ApplyReport> {
     let rollout = LoadedRollout::load(store, rollout_id).await?;
-    let mut extras = Extras::default();
+    let mut extras = Extras {
+        latest_verdicts: input.verdicts.as_ref().map(|verdicts| json!(verdicts)),
+        ..Extras::default()
+    };
     if let Some(halt) = reconcile(sinks, &rollout, now, &mut extras).await {
         input.commands.insert(0, halt);
     }

@@ -128,7 +128,12 @@ async fn a_tick_killed_at_every_step_is_finished_with_nothing_lost_or_doubled() 
             !out.status.success(),
             "the failpoint {point} should have killed the tick"
         );
-        assert!(String::from_utf8_lossy(&out.stderr).contains(point));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(point),
+            "{point}: {stderr}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let out = evalgate(&setup, &tick, None);
     assert!(

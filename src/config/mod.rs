@@ -75,6 +75,7 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_TEST_PG_URL",
     "EVALGATE_REQUIRE_PG",
     "EVALGATE_REQUIRE_PROMETHEUS",
+    "EVALGATE_FAILPOINT",
 ];
 
 impl Config {

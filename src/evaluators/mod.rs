@@ -8,6 +8,9 @@
 //! * [`suite_outcome`] combines per-assertion outcomes into the suite verdict.
 
 pub(crate) mod compile;
+pub(crate) mod compile_judge;
+pub(crate) mod compile_values;
+pub(crate) mod definition_hash;
 pub mod diagnostics;
 pub mod judge_prompt;
 pub mod load;

@@ -76,6 +76,7 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_REQUIRE_PG",
     "EVALGATE_REQUIRE_PROMETHEUS",
     "EVALGATE_ADMIN_TOKEN",
+    "EVALGATE_FAILPOINT",
 ];
 
 impl Config {
@@ -123,6 +124,9 @@ impl Config {
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         self.ingest
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.evals
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         for (name, judge) in &self.judges {

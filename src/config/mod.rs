@@ -75,6 +75,7 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_TEST_PG_URL",
     "EVALGATE_REQUIRE_PG",
     "EVALGATE_REQUIRE_PROMETHEUS",
+    "EVALGATE_FAILPOINT",
 ];
 
 impl Config {
@@ -122,6 +123,9 @@ impl Config {
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         self.ingest
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.evals
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         for (name, judge) in &self.judges {

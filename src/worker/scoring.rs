@@ -179,6 +179,7 @@ impl ScoringEngine {
                 .context("cannot store suite scores")?;
         }
         scores.extend(suite_rows);
+        sort_like_input(&mut scores, requests, &evaluators);
         Ok(report::build(
             suite, requests, scores, reused, inserted, &ticks, &run,
         ))
@@ -373,6 +374,32 @@ impl ScoringEngine {
         }
         rows
     }
+}
+
+/// Orders scores by request (input order), then evaluator (suite order, the verdict last).
+fn sort_like_input(scores: &mut [Score], requests: &[Request], evaluators: &[EvaluatorId]) {
+    let request_position: HashMap<&str, usize> = requests
+        .iter()
+        .enumerate()
+        .map(|(position, request)| (request.request_id.as_str(), position))
+        .collect();
+    let evaluator_position: HashMap<&str, usize> = evaluators
+        .iter()
+        .enumerate()
+        .map(|(position, evaluator)| (evaluator.name.as_str(), position))
+        .collect();
+    scores.sort_by_key(|score| {
+        (
+            request_position
+                .get(score.request_id.as_str())
+                .copied()
+                .unwrap_or(usize::MAX),
+            evaluator_position
+                .get(score.evaluator.as_str())
+                .copied()
+                .unwrap_or(usize::MAX),
+        )
+    });
 }
 
 fn key(request: &Request, evaluator: &EvaluatorId) -> ScoreKey {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::adapters::jsonl;
 use crate::adapters::store::{InsertReport, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::SynthArgs;
@@ -91,15 +92,17 @@ fn parse_regression_at(text: &str, start: Timestamp) -> anyhow::Result<Timestamp
         .context("--regression-at takes an RFC 3339 time or an offset from --start like 2h")
 }
 
-/// Writes every event of `stream` as one JSONL line; returns what was written.
+/// Writes every event of `stream` as one JSONL line in the ingest format
+/// (`adapters::jsonl::{request_line, feedback_line}`); returns what was written.
 pub fn write_jsonl<W: Write>(stream: SynthStream, writer: W) -> anyhow::Result<SynthSummary> {
     let mut out = BufWriter::with_capacity(1 << 18, writer);
     let mut summary = SynthSummary::default();
     for event in stream {
         summary.record(&event);
-        let line = event
-            .to_jsonl()
-            .context("cannot serialise a synthetic event")?;
+        let line = match &event {
+            SynthEvent::Request(request) => jsonl::request_line(request),
+            SynthEvent::Feedback(feedback) => jsonl::feedback_line(feedback),
+        };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
     }

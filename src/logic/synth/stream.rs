@@ -6,13 +6,12 @@ use std::collections::BinaryHeap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
 use super::content::{self, Defect};
 use super::dist::{ZipfTable, exponential, lognormal};
 use super::feedback::Quality;
 use super::spec::{DefectRates, SynthSpec, SynthSpecError};
-use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
+use crate::domain::{Arm, FeedbackEvent, Request, RequestStatus, Timestamp};
 
 /// Popularity skew of tenants: rank k is chosen with weight 1/(k+1)^1.1.
 const TENANT_ZIPF_EXPONENT: f64 = 1.1;
@@ -35,32 +34,6 @@ impl SynthEvent {
             SynthEvent::Feedback(event) => event.at,
         }
     }
-
-    /// The event as one JSONL line (no newline) in the format `evalgate ingest` reads: a flat
-    /// contract row for a request, `{"type":"feedback",…}` for feedback.
-    pub fn to_jsonl(&self) -> Result<String, serde_json::Error> {
-        match self {
-            SynthEvent::Request(request) => serde_json::to_string(request),
-            SynthEvent::Feedback(event) => serde_json::to_string(&FeedbackRow {
-                row_type: "feedback",
-                request_id: &event.request_id,
-                kind: event.kind,
-                value: event.value,
-                at: event.at,
-            }),
-        }
-    }
-}
-
-/// The JSONL shape of a feedback event.
-#[derive(Serialize)]
-struct FeedbackRow<'a> {
-    #[serde(rename = "type")]
-    row_type: &'static str,
-    request_id: &'a str,
-    kind: FeedbackKind,
-    value: f64,
-    at: Timestamp,
 }
 
 /// A feedback event waiting for the stream to reach its time; ordered by (time, creation order).

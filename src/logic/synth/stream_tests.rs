@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::domain::HumanDuration;
+use crate::domain::{FeedbackKind, HumanDuration};
 use crate::logic::synth::spec::Regression;
 
 fn spec(seed: u64, hours: i64, rpm: f64) -> SynthSpec {
@@ -37,18 +37,9 @@ fn defects_of(request: &Request) -> Vec<String> {
 
 #[test]
 fn the_same_seed_gives_identical_events_and_another_seed_does_not() {
-    let first: Vec<String> = SynthStream::new(spec(7, 1, 120.0))
-        .unwrap()
-        .map(|event| event.to_jsonl().unwrap())
-        .collect();
-    let second: Vec<String> = SynthStream::new(spec(7, 1, 120.0))
-        .unwrap()
-        .map(|event| event.to_jsonl().unwrap())
-        .collect();
-    let other: Vec<String> = SynthStream::new(spec(8, 1, 120.0))
-        .unwrap()
-        .map(|event| event.to_jsonl().unwrap())
-        .collect();
+    let first: Vec<SynthEvent> = SynthStream::new(spec(7, 1, 120.0)).unwrap().collect();
+    let second: Vec<SynthEvent> = SynthStream::new(spec(7, 1, 120.0)).unwrap().collect();
+    let other: Vec<SynthEvent> = SynthStream::new(spec(8, 1, 120.0)).unwrap().collect();
     assert!(first.len() > 100);
     assert_eq!(first, second);
     assert_ne!(first, other);
@@ -221,18 +212,4 @@ fn a_long_stream_keeps_little_feedback_in_memory() {
     }
     // 600 rpm × a few minutes of typical delay; never anywhere near the 200k events seen.
     assert!(most_pending < 20_000, "{most_pending} pending");
-}
-
-#[test]
-fn feedback_rows_serialise_with_a_type_tag() {
-    let event = SynthEvent::Feedback(FeedbackEvent {
-        request_id: "r1".to_string(),
-        at: SynthSpec::default().start,
-        kind: FeedbackKind::Thumbs,
-        value: -1.0,
-    });
-    assert_eq!(
-        event.to_jsonl().unwrap(),
-        r#"{"type":"feedback","request_id":"r1","kind":"thumbs","value":-1.0,"at":"2026-11-01T00:00:00Z"}"#
-    );
 }

@@ -46,7 +46,8 @@ pub struct ScoringReport {
     /// The suite.
     pub suite: String,
     /// Every score of the requests for the current evaluator versions: the ones already stored
-    /// and the ones computed now, the suite verdicts included.
+    /// and the ones computed now, the suite verdicts included; in input order of the requests,
+    /// then suite order of the evaluators (the suite verdict last).
     pub scores: Vec<Score>,
     /// Scores that were already stored (not recomputed, not paid again).
     pub reused: usize,

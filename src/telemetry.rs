@@ -1,5 +1,5 @@
 //! Structured logs through `tracing`: pretty on a terminal, JSON otherwise, filtered by
-//! `EVALGATE_LOG` (default `info,sqlx=warn`). Logs go to stderr so stdout stays for results.
+//! `EVALGATE_LOG` (default `info,sqlx=error`: sqlx's slow-statement warnings are noise here). Logs go to stderr so stdout stays for results.
 
 use std::io::IsTerminal;
 
@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber (once; later calls are no-ops).
 pub fn init() {
     let filter = EnvFilter::try_from_env("EVALGATE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=error"));
     let is_tty = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -350,6 +350,19 @@ async fn a_refused_rollback_still_ends_the_rollout_and_is_rewritten_next_time() 
         .filter(|body| body["transition"]["event"] == "sink_failure")
         .count();
     assert_eq!(critical, 1);
+    let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
+    assert_eq!(row.phase, "rolled_back");
+    assert!(
+        row.active,
+        "not over while a sink still routes canary traffic"
+    );
+    let drill = drill_with(&rig.store, &rig.sinks, "evalgate-drill", t(1))
+        .await
+        .unwrap();
+    assert!(!drill.ok);
+    assert_eq!(drill.drift.len(), 1, "{:?}", drill.drift);
+    assert_eq!(drill.drift[0].sink_basis_points, Some(100));
+    assert_eq!(drill.drift[0].controller_basis_points, 0);
 
     // The sink recovers; the next decision (a kill re-asserting 0%) rewrites it.
     broken.store(false, Ordering::SeqCst);
@@ -366,6 +379,8 @@ async fn a_refused_rollback_still_ends_the_rollout_and_is_rewritten_next_time() 
             .await
             .contains(&"split_reconciled".to_string())
     );
+    let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
+    assert!(!row.active, "over once every sink shows 0%");
 }
 
 #[tokio::test]

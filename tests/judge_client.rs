@@ -487,3 +487,44 @@ async fn report_scores_follow_the_input_order_then_the_suite_order() {
     }
     assert_eq!(order, expected);
 }
+
+#[tokio::test]
+async fn an_unreachable_judge_is_unscorable_after_its_retries() {
+    // Bind a port, then free it: nothing listens there any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let engine = engine_with(
+        judge_config(&format!("http://{address}/v1")),
+        fast_settings(),
+    );
+    let report = score(&engine, RUBRIC_SUITE, &requests(1)).await;
+    let only = assertion_scores(&report)[0];
+    assert_eq!(only.outcome, Outcome::Unscorable);
+    assert!(
+        only.reason
+            .starts_with("judge error: judge connection failed"),
+        "{}",
+        only.reason
+    );
+    assert_eq!(report.judge_calls, 3, "one attempt and two retries");
+}
+
+#[tokio::test]
+async fn the_api_key_is_read_from_the_named_variable_and_sent_as_a_bearer_token() {
+    // Tests may not set variables (clippy bans set_var); HOME is set in every test environment.
+    let Ok(home) = std::env::var("HOME") else {
+        return;
+    };
+    let fake = FakeJudge::start(behaviour(|_, _| FakeReply::verdict(true, 1.0))).await;
+    let config = JudgeConfig {
+        api_key_env: Some("HOME".to_string()),
+        ..judge_config(&fake.base_url)
+    };
+    let engine = engine_with(config, fast_settings());
+    score(&engine, RUBRIC_SUITE, &requests(1)).await;
+    assert_eq!(
+        fake.calls()[0].authorization,
+        Some(format!("Bearer {home}"))
+    );
+}

@@ -108,6 +108,17 @@ impl JudgeError {
         }
     }
 
+    /// The `outcome` label of `evalgate_judge_requests_total`: ok, rate_limited, timeout,
+    /// http_error or unparseable (INTEGRATION.md §2).
+    pub fn metric_outcome(&self) -> &'static str {
+        match self {
+            JudgeError::Timeout(_) => "timeout",
+            JudgeError::RateLimited { .. } => "rate_limited",
+            JudgeError::BadReply(_) => "unparseable",
+            _ => "http_error",
+        }
+    }
+
     fn retry_after(&self) -> Option<Duration> {
         match self {
             JudgeError::RateLimited { retry_after } | JudgeError::Server { retry_after, .. } => {
@@ -339,29 +350,33 @@ impl JudgeClient {
             Ok(result) => result,
             Err(_) => Err(JudgeError::Timeout(self.settings.timeout)),
         };
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(err) => err.kind(),
-        };
-        let judge = self.name.clone();
-        metrics::counter!("evalgate_judge_requests_total", "judge" => judge.clone(), "outcome" => label)
-            .increment(1);
-        metrics::histogram!("evalgate_judge_request_duration_seconds", "judge" => judge.clone())
-            .record(started.elapsed().as_secs_f64());
-        if let Ok(reply) = &result {
-            if let Some(limiter) = &self.tokens {
-                let used = reply.prompt_tokens + reply.completion_tokens;
-                limiter.adjust(used as f64 - estimate as f64);
-            }
-            metrics::counter!("evalgate_judge_tokens_total", "judge" => judge.clone(), "kind" => "prompt")
-                .increment(reply.prompt_tokens);
-            metrics::counter!("evalgate_judge_tokens_total", "judge" => judge.clone(), "kind" => "completion")
-                .increment(reply.completion_tokens);
-            // The metrics crate's counters are integers; a monotonic gauge carries dollars.
-            metrics::gauge!("evalgate_judge_cost_usd_total", "judge" => judge)
-                .increment(reply.cost_usd);
+        let seconds = started.elapsed().as_secs_f64();
+        self.record_metrics(&result, seconds);
+        if let (Ok(reply), Some(limiter)) = (&result, &self.tokens) {
+            let used = reply.prompt_tokens + reply.completion_tokens;
+            limiter.adjust(used as f64 - estimate as f64);
         }
         result
+    }
+
+    /// Records one attempt under the names of INTEGRATION.md §2 (labels: the judge model and
+    /// a closed set of outcomes).
+    fn record_metrics(&self, result: &Result<ChatReply, JudgeError>, seconds: f64) {
+        let model = self.config.model.clone();
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(err) => err.metric_outcome(),
+        };
+        metrics::counter!("evalgate_judge_requests_total", "judge_model" => model.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("evalgate_judge_request_duration_seconds", "judge_model" => model.clone())
+            .record(seconds);
+        if let Ok(reply) = result {
+            metrics::counter!("evalgate_judge_tokens_total", "judge_model" => model.clone(), "type" => "prompt")
+                .increment(reply.prompt_tokens);
+            metrics::counter!("evalgate_judge_tokens_total", "judge_model" => model, "type" => "completion")
+                .increment(reply.completion_tokens);
+        }
     }
 
     async fn send(&self, body: &Value, api_key_opt: Option<&str>) -> Result<ChatReply, JudgeError> {

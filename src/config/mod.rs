@@ -75,6 +75,8 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_TEST_PG_URL",
     "EVALGATE_REQUIRE_PG",
     "EVALGATE_REQUIRE_PROMETHEUS",
+    "EVALGATE_ADMIN_TOKEN",
+    "EVALGATE_FAILPOINT",
 ];
 
 impl Config {
@@ -124,6 +126,9 @@ impl Config {
         self.ingest
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
+        self.evals
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
         for (name, judge) in &self.judges {
             judge
                 .validate()
@@ -136,6 +141,9 @@ impl Config {
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         self.schedule
+            .validate()
+            .map_err(|(key, msg)| invalid(key, msg))?;
+        self.server
             .validate()
             .map_err(|(key, msg)| invalid(key, msg))?;
         self.gates

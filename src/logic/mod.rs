@@ -8,6 +8,7 @@ pub mod hash;
 pub mod rollout;
 pub mod routing;
 pub mod sampling;
+pub mod schedule;
 pub mod similarity;
 pub mod stats;
 pub mod synth;

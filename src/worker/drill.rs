@@ -2,7 +2,7 @@
 //! real rollback path (`FlagSinks::write_verified`, the one the controller uses) against a drill
 //! flag through every sink: arm it above 0% when it is not, write 0%, read it back, measure the
 //! time until each sink shows it, and restore each sink's previous value. The drill also reports
-//! DRIFT: every active rollout whose flag a sink does not hold at the controller's split. The
+//! DRIFT: every flag whose latest rollout's split (active or over) a sink does not hold. The
 //! result is recorded in `drills`; a failed sink or any drift makes the drill fail (exit 1).
 
 use std::process::ExitCode;
@@ -209,14 +209,20 @@ pub async fn drill_with(
     Ok(report)
 }
 
-/// Every active, started rollout whose flag a sink does not hold at the controller's split.
+/// Every flag whose latest started rollout (active or over: a rolled-back canary must stay at
+/// 0%) a sink does not hold at the controller's split.
 pub async fn find_drift(store: &Store, sinks: &FlagSinks) -> anyhow::Result<Vec<Drift>> {
-    let mut drift = Vec::new();
-    for row in store.list_active_rollouts().await? {
+    let mut latest_by_flag = std::collections::BTreeMap::new();
+    for row in store.list_rollouts().await? {
         let rollout = LoadedRollout::from_row(row)?;
         if rollout.state.phase == Phase::Pending {
             continue;
         }
+        // Oldest first, so the newest rollout of a flag wins.
+        latest_by_flag.insert(rollout.row.flag_key.clone(), rollout);
+    }
+    let mut drift = Vec::new();
+    for rollout in latest_by_flag.into_values() {
         let wanted = rollout.state.split_bp;
         let expected = rollout.split_write(wanted, DRILL_ACTOR, rollout.row.updated_at);
         for (sink, read) in sinks.read_all(&rollout.row.flag_key).await {

@@ -1,9 +1,351 @@
-//! `evalgate rescore` (not built yet: owned by its issue).
+//! `evalgate rescore`: re-scores history with the current evaluator versions through the one
+//! scoring engine. It streams keyset pages (constant memory in the number of requests), prints
+//! the estimated judge cost first and refuses to exceed `--budget`, shows a progress bar with
+//! rate and ETA, and writes pass-rate series for the current versions next to the older ones
+//! (series are keyed by evaluator version). Scores are unique per (request, evaluator,
+//! version), so a rerun skips finished work and pays nothing twice.
 
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::adapters::judge_limits::TickBudget;
+use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::RescoreArgs;
+use crate::clock::parse_time;
+use crate::domain::{Arm, Outcome, Request, Timestamp};
+use crate::evaluators::Suite;
+use crate::evaluators::versions::judge_of;
+use crate::logic::gates::series::{OVERALL, point_from_counts};
+use crate::worker::scoring::{ScoringEngine, judge_http_client};
+use crate::worker::tick::load_suite_map;
+
+/// Requests per page.
+const PAGE: i64 = 500;
+/// Tokens a judge call is assumed to spend beyond the request's own text.
+const PROMPT_OVERHEAD_TOKENS: f64 = 250.0;
+/// Completion tokens a judge reply is assumed to spend.
+const REPLY_TOKENS: f64 = 150.0;
+
+/// Counts per (rollout, arm, window start, evaluator): pass, fail, unscorable.
+type SeriesCounts = BTreeMap<(String, Arm, Timestamp, String), [u64; 3]>;
 
 /// Runs `evalgate rescore`.
-pub async fn run(_ctx: &Context, _args: RescoreArgs) -> CmdResult {
-    anyhow::bail!("`evalgate rescore` is not built yet")
+pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
+    let from = parse_time("--from", &args.from)?;
+    let to = parse_time("--to", &args.to)?;
+    anyhow::ensure!(from < to, "--from must be before --to");
+    let arm = match &args.arm {
+        Some(text) => Some(
+            Arm::parse(text).with_context(|| format!("--arm `{text}`: use baseline or canary"))?,
+        ),
+        None => None,
+    };
+    let suite = select_suite(ctx, &args)?;
+    let store = ctx.store().await?;
+    let filter = HistoryFilter {
+        from,
+        to,
+        rollout_id: args.rollout.clone(),
+        arm,
+    };
+    let total = store
+        .count_history(&filter)
+        .await
+        .context("cannot count the history")?;
+    let engine = ScoringEngine::new(
+        Some(store.clone()),
+        &ctx.config.judges,
+        judge_http_client()?,
+        ctx.clock.clone(),
+    );
+    let estimate = estimate_cost(ctx, &store, &filter, &suite, total).await?;
+    println!(
+        "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per request)",
+        from.to_rfc3339(),
+        to.to_rfc3339(),
+        suite.name,
+        suite.assertions.len(),
+        judge_calls_per_request(&suite)
+    );
+    println!("estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)");
+    if let Some(budget) = args.budget
+        && estimate > budget
+    {
+        println!(
+            "refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if args.dry_run {
+        println!("dry run: nothing scored");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = rescore(ctx, &store, &engine, &suite, &filter, total, args.budget).await?;
+    println!(
+        "rescored {} requests: {} new scores, {} reused; judge spend ${:.4}; {} series points written",
+        outcome.requests,
+        outcome.inserted,
+        outcome.reused,
+        outcome.judge_cost_usd,
+        outcome.series_points
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a rescore did.
+#[derive(Debug, Clone, Default)]
+pub struct RescoreOutcome {
+    /// Requests visited.
+    pub requests: u64,
+    /// Scores written.
+    pub inserted: u64,
+    /// Scores already stored for the current versions.
+    pub reused: u64,
+    /// Judge spend.
+    pub judge_cost_usd: f64,
+    /// Pass-rate series points written.
+    pub series_points: usize,
+}
+
+/// Streams the filter's requests through the engine and writes the series.
+pub async fn rescore(
+    ctx: &Context,
+    store: &Store,
+    engine: &ScoringEngine,
+    suite: &Suite,
+    filter: &HistoryFilter,
+    total: u64,
+    budget_opt: Option<f64>,
+) -> anyhow::Result<RescoreOutcome> {
+    let bar = progress_bar(total);
+    let mut outcome = RescoreOutcome::default();
+    let mut counts = SeriesCounts::new();
+    let mut cursor: Option<HistoryCursor> = None;
+    loop {
+        let page = store
+            .history_page(filter, cursor.as_ref(), PAGE)
+            .await
+            .context("cannot read history")?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        let ids: Vec<String> = page.into_iter().map(|entry| entry.request_id).collect();
+        let requests = store
+            .get_requests(&ids)
+            .await
+            .context("cannot read requests")?;
+        let budgets = remaining_budgets(engine, budget_opt, outcome.judge_cost_usd);
+        let report = engine.score(suite, &requests, &budgets).await?;
+        outcome.requests += requests.len() as u64;
+        outcome.inserted += report.inserted;
+        outcome.reused += report.reused as u64;
+        outcome.judge_cost_usd += report.judge_cost_usd;
+        accumulate(ctx, &mut counts, &requests, &report.scores, suite);
+        bar.inc(requests.len() as u64);
+        tracing::debug!(done = outcome.requests, total, "rescore page");
+        cursor = Some(last);
+    }
+    bar.finish_and_clear();
+    outcome.series_points = write_series(ctx, store, engine, suite, counts).await?;
+    Ok(outcome)
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{spinner} rescoring [{bar:40}] {pos}/{len} requests  {per_sec}  eta {eta}",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Each judge's cap for the next page: what is left of `--budget` (no cap without one).
+fn remaining_budgets(
+    engine: &ScoringEngine,
+    budget_opt: Option<f64>,
+    spent: f64,
+) -> BTreeMap<String, TickBudget> {
+    let Some(budget) = budget_opt else {
+        return BTreeMap::new();
+    };
+    let left = (budget - spent).max(0.0);
+    engine
+        .judge_configs()
+        .into_keys()
+        .map(|name| {
+            (
+                name,
+                TickBudget {
+                    usd: left,
+                    ..TickBudget::default()
+                },
+            )
+        })
+        .collect()
+}
+
+fn accumulate(
+    ctx: &Context,
+    counts: &mut SeriesCounts,
+    requests: &[Request],
+    scores: &[crate::domain::Score],
+    suite: &Suite,
+) {
+    let by_id: BTreeMap<&str, &Request> = requests
+        .iter()
+        .map(|r| (r.request_id.as_str(), r))
+        .collect();
+    let window = ctx.config.sampling.window.as_secs().max(1);
+    let delay = ctx.config.sampling.readiness_delay.as_secs();
+    for score in scores {
+        let Some(request) = by_id.get(score.request_id.as_str()) else {
+            continue;
+        };
+        let Some(rollout_id) = &request.rollout_id else {
+            continue;
+        };
+        let shifted = request.ts.timestamp() + delay;
+        let start_secs = shifted - shifted.rem_euclid(window) - delay;
+        let Some(window_start) = Timestamp::from_timestamp(start_secs, 0) else {
+            continue;
+        };
+        let evaluator = if score.evaluator == suite.name {
+            OVERALL.to_string()
+        } else {
+            score.evaluator.clone()
+        };
+        let entry = counts
+            .entry((rollout_id.clone(), request.arm, window_start, evaluator))
+            .or_default();
+        match score.outcome {
+            Outcome::Pass => entry[0] += 1,
+            Outcome::Fail => entry[1] += 1,
+            Outcome::Unscorable => entry[2] += 1,
+        }
+    }
+}
+
+async fn write_series(
+    ctx: &Context,
+    store: &Store,
+    engine: &ScoringEngine,
+    suite: &Suite,
+    counts: SeriesCounts,
+) -> anyhow::Result<usize> {
+    let versions: BTreeMap<String, String> = engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|id| (id.name, id.version))
+        .collect();
+    let window = ctx.config.sampling.window.to_chrono();
+    let mut by_rollout: BTreeMap<String, Vec<PassRateRow>> = BTreeMap::new();
+    for ((rollout_id, arm, window_start, evaluator), [passes, fails, unscorable]) in counts {
+        let name = if evaluator == OVERALL {
+            suite.name.as_str()
+        } else {
+            evaluator.as_str()
+        };
+        let version = versions.get(name).cloned().unwrap_or_default();
+        let point = point_from_counts(arm, &evaluator, passes, fails, unscorable);
+        by_rollout.entry(rollout_id).or_default().push(PassRateRow {
+            window_start,
+            window_end: window_start + window,
+            evaluator_version: version,
+            point,
+        });
+    }
+    let mut written = 0;
+    for (rollout_id, rows) in by_rollout {
+        store
+            .upsert_pass_rate_series(&rollout_id, &rows)
+            .await
+            .context("cannot write the series")?;
+        written += rows.len();
+    }
+    Ok(written)
+}
+
+fn select_suite(ctx: &Context, args: &RescoreArgs) -> anyhow::Result<Suite> {
+    let suites = load_suite_map(ctx)?;
+    let name = args
+        .suite
+        .clone()
+        .unwrap_or_else(|| ctx.config.evals.default_suite.clone());
+    let mut suite = suites.get(&name).cloned().with_context(|| {
+        format!(
+            "no suite named `{name}` in {}",
+            ctx.config.evals.dir.display()
+        )
+    })?;
+    if let Some(evaluator) = &args.evaluator {
+        let full = |id: &str| format!("{}/{id}", suite.name);
+        suite
+            .assertions
+            .retain(|assertion| &assertion.id == evaluator || &full(&assertion.id) == evaluator);
+        anyhow::ensure!(
+            !suite.assertions.is_empty(),
+            "suite `{name}` has no evaluator `{evaluator}`"
+        );
+    }
+    Ok(suite)
+}
+
+fn judge_calls_per_request(suite: &Suite) -> usize {
+    suite
+        .assertions
+        .iter()
+        .filter(|assertion| judge_of(assertion).is_some())
+        .map(|assertion| {
+            if assertion.type_name.ends_with("pairwise") {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// The judge cost upper bound: the first page's mean text length, priced per judge.
+async fn estimate_cost(
+    ctx: &Context,
+    store: &Store,
+    filter: &HistoryFilter,
+    suite: &Suite,
+    total: u64,
+) -> anyhow::Result<f64> {
+    if judge_calls_per_request(suite) == 0 || total == 0 {
+        return Ok(0.0);
+    }
+    let page = store.history_page(filter, None, 200).await?;
+    let ids: Vec<String> = page.into_iter().map(|entry| entry.request_id).collect();
+    let requests = store.get_requests(&ids).await?;
+    let chars: usize = requests
+        .iter()
+        .map(|r| r.input.len() + r.output.len() + r.reference.as_deref().map_or(0, str::len))
+        .sum();
+    let mean_tokens = chars as f64 / requests.len().max(1) as f64 / 4.0 + PROMPT_OVERHEAD_TOKENS;
+    let mut per_request = 0.0;
+    for assertion in &suite.assertions {
+        let Some(judge) = judge_of(assertion) else {
+            continue;
+        };
+        let Some(config) = ctx.config.judges.get(judge) else {
+            continue;
+        };
+        let calls = if assertion.type_name.ends_with("pairwise") {
+            2.0
+        } else {
+            1.0
+        };
+        let call = mean_tokens * config.price_per_million_input / 1e6
+            + REPLY_TOKENS * config.price_per_million_output / 1e6;
+        per_request += calls * call;
+    }
+    Ok(per_request * total as f64)
 }

@@ -1,9 +1,289 @@
-//! `evalgate serve` (not built yet: owned by its issue).
+//! `evalgate serve`: the HTTP API and the scheduler loop in one process, stopped cleanly by
+//! SIGTERM/SIGINT within `schedule.shutdown_deadline`. The loop is a few lines around
+//! [`Scheduler::serve_once`]; on PostgreSQL only the replica holding the advisory lock schedules,
+//! the others serve HTTP.
 
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::adapters::http::{
+    self, AdminToken, AppState, ControlOutcome, RolloutControls, SchedulerHeartbeat,
+};
+use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
+use crate::domain::rollout::{Command, Input, TransitionKind};
+use crate::domain::{Outcome, Timestamp};
+use crate::metrics::{self, RolloutSnapshot, SeriesGauge};
+use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
+use crate::worker::tick::{self, TickReport};
+use crate::worker::{controller, drill};
+
+/// How often histogram buffers are drained.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The production jobs: the tick pipeline and the rollback drill, then a metrics refresh.
+pub struct PipelineJobs {
+    ctx: Context,
+    store: Store,
+}
+
+impl PipelineJobs {
+    /// Jobs over `ctx` and `store`.
+    pub fn new(ctx: Context, store: Store) -> PipelineJobs {
+        PipelineJobs { ctx, store }
+    }
+}
+
+impl Jobs for PipelineJobs {
+    fn tick(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<TickReport>> {
+        Box::pin(async move {
+            let report = tick::tick_all(&self.ctx, &self.store, at).await?;
+            refresh_metrics(&self.store, self.ctx.clock.now()).await;
+            Ok(report)
+        })
+    }
+
+    fn drill(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move {
+            let report = drill::drill_once(&self.ctx, &self.store, self.ctx.clock.now()).await?;
+            tracing::info!(drill_at = %at, ok = report.ok, flag = %report.flag_key, "rollback drill ran");
+            anyhow::ensure!(
+                report.ok,
+                "rollback drill of {} failed: {}",
+                report.flag_key,
+                drill::render(&report)
+            );
+            Ok(())
+        })
+    }
+}
+
+/// The mutating HTTP endpoints backed by the real controller.
+pub struct ControllerControls {
+    ctx: Context,
+    store: Store,
+}
+
+impl ControllerControls {
+    /// Controls over `ctx` and `store`.
+    pub fn new(ctx: Context, store: Store) -> ControllerControls {
+        ControllerControls { ctx, store }
+    }
+}
+
+impl RolloutControls for ControllerControls {
+    fn apply(
+        &self,
+        rollout_id: String,
+        command: Command,
+    ) -> BoxFuture<'_, anyhow::Result<ControlOutcome>> {
+        Box::pin(async move {
+            let now = self.ctx.clock.now();
+            let input = Input::commands(vec![command]);
+            let report =
+                controller::control_once(&self.ctx, &self.store, &rollout_id, input, now).await?;
+            let accepted = report.kind != TransitionKind::Rejected;
+            refresh_metrics(&self.store, now).await;
+            Ok(ControlOutcome {
+                accepted,
+                report: serde_json::to_value(&report)?,
+            })
+        })
+    }
+}
+
+/// Mirrors the store into the gauges: the ingest lag, and per active rollout its latest pass
+/// ratios, verdict counts, canary share, halted flag and halt signals. Rollouts that are no
+/// longer active disappear from `/metrics`.
+pub async fn refresh_metrics(store: &Store, now: Timestamp) {
+    match store.newest_request_ts().await {
+        Ok(Some(newest)) => {
+            metrics::set_ingest_lag((now - newest).num_milliseconds() as f64 / 1000.0)
+        }
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the newest request time"),
+    }
+    match rollout_snapshots(store).await {
+        Ok(snapshots) => metrics::sync_rollouts(snapshots),
+        Err(err) => tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot refresh the rollout gauges"
+        ),
+    }
+}
+
+async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>> {
+    let mut out = Vec::new();
+    for row in store.list_active_rollouts().await? {
+        let split_bp = match store.get_split(&row.flag_key).await? {
+            Some(split) => Some(f64::from(split.basis_points)),
+            None => row
+                .state
+                .get("split_bp")
+                .and_then(serde_json::Value::as_f64),
+        };
+        let mut snapshot = RolloutSnapshot {
+            rollout_id: row.id.clone(),
+            canary_ratio: split_bp.map(|bp| bp / 10_000.0),
+            halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
+            ..RolloutSnapshot::default()
+        };
+        for series in store.latest_series(&row.id).await? {
+            let (passes, fails, unscorable) = series.totals;
+            for (outcome, total) in [
+                (Outcome::Pass, passes),
+                (Outcome::Fail, fails),
+                (Outcome::Unscorable, unscorable),
+            ] {
+                let count = u64::try_from(total).unwrap_or(0);
+                snapshot.scored.push((
+                    series.arm.clone(),
+                    series.evaluator.clone(),
+                    outcome,
+                    count,
+                ));
+            }
+            snapshot.series.push(SeriesGauge {
+                arm: series.arm,
+                evaluator: series.evaluator,
+                ratio: series.rate,
+                samples: u64::try_from(series.samples).unwrap_or(0),
+            });
+        }
+        for (metric, count) in store.halt_signal_counts(&row.id).await? {
+            snapshot
+                .halt_signals
+                .push((metric, u64::try_from(count).unwrap_or(0)));
+        }
+        out.push(snapshot);
+    }
+    Ok(out)
+}
+
+/// Runs the scheduler until `cancel` fires, then releases the scheduler lock.
+pub async fn scheduler_loop(
+    mut scheduler: Scheduler,
+    store: Store,
+    jobs: Arc<dyn Jobs>,
+    clock: Arc<dyn crate::clock::Clock>,
+    cancel: CancellationToken,
+) {
+    while !cancel.is_cancelled() {
+        let pass = scheduler.serve_once(&store, jobs.as_ref(), &cancel).await;
+        let wait = (pass.next_wake - clock.now()).clamp(chrono::TimeDelta::zero(), LOOP_EVERY);
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
+        }
+    }
+    scheduler.release().await;
+}
 
 /// Runs `evalgate serve`.
-pub async fn run(_ctx: &Context, _args: ServeArgs) -> CmdResult {
-    anyhow::bail!("`evalgate serve` is not built yet")
+pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
+    let store = ctx.store().await?;
+    metrics::install()?;
+    refresh_metrics(&store, ctx.clock.now()).await;
+    let bind = args.bind.unwrap_or_else(|| ctx.config.server.bind.clone());
+    let listener = tokio::net::TcpListener::bind(&bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let local = listener.local_addr()?;
+    let token_env = &ctx.config.server.admin_token_env;
+    let admin_token = std::env::var(token_env)
+        .ok()
+        .and_then(|token| AdminToken::new(&token));
+    if admin_token.is_none() {
+        tracing::warn!(variable = %token_env, "no admin token: mutating endpoints are disabled");
+    }
+    let heartbeat = SchedulerHeartbeat::default();
+    let state = AppState {
+        store: store.clone(),
+        clock: ctx.clock.clone(),
+        heartbeat: heartbeat.clone(),
+        admin_token,
+        controls: Some(Arc::new(ControllerControls::new(
+            ctx.clone(),
+            store.clone(),
+        ))),
+    };
+    let cancel = CancellationToken::new();
+    let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
+    let jobs: Arc<dyn Jobs> = Arc::new(PipelineJobs::new(ctx.clone(), store.clone()));
+    let scheduler_task = tokio::spawn(scheduler_loop(
+        scheduler,
+        store.clone(),
+        jobs,
+        ctx.clock.clone(),
+        cancel.clone(),
+    ));
+    let upkeep_task = tokio::spawn(upkeep_loop(cancel.clone()));
+    let server = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let mut http_task = tokio::spawn(async move { server.await });
+    tracing::info!(addr = %local, store = store.backend(), "evalgate serve listening on http://{local}");
+
+    let signal = tokio::select! {
+        signal = shutdown_signal() => signal?,
+        joined = &mut http_task => {
+            cancel.cancel();
+            let served = joined.context("http server task panicked")?;
+            served.context("http server failed")?;
+            "http server stopped"
+        }
+    };
+    tracing::info!(signal, "shutting down");
+    cancel.cancel();
+    let deadline = ctx.config.schedule.shutdown_deadline.to_std();
+    let drained = tokio::time::timeout(deadline, async {
+        let _ = scheduler_task.await;
+        let _ = upkeep_task.await;
+        let _ = http_task.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            deadline_secs = deadline.as_secs(),
+            "shutdown deadline passed; exiting with work in flight (ticks are redone on restart)"
+        );
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn upkeep_loop(cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => metrics::run_upkeep(),
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for ctrl-c")?;
+        Ok("ctrl-c")
+    }
 }

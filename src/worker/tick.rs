@@ -1,19 +1,29 @@
 //! One tick of the pipeline (DESIGN.md §1) for every active rollout, and `evalgate tick`.
-//! (The pipeline itself is being built; `tick_all` is the entry point the scheduler calls.)
+//! [`Pipeline`] holds what outlives a tick (the loaded suites and the scoring engine with its
+//! judge clients, rate limits and cache); [`tick_all`] is the entry point the scheduler calls.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::TickArgs;
+use crate::clock::parse_time;
 use crate::domain::Timestamp;
+use crate::domain::rollout::RolloutState;
+use crate::evaluators::{Suite, load_suites};
+use crate::worker::pipeline::{self, RolloutTick, TickEnv};
+use crate::worker::scoring::{ScoringEngine, judge_http_client};
 
 /// What one tick did, for logs, `evalgate tick` and the metrics gauges.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TickReport {
     /// The tick time.
     pub at: Option<Timestamp>,
-    /// One line per rollout: what was decided and why.
+    /// One entry per active rollout.
     pub rollouts: Vec<RolloutTickReport>,
 }
 
@@ -26,18 +36,200 @@ pub struct RolloutTickReport {
     pub window_start: Option<Timestamp>,
     /// A one-line summary of the decision.
     pub decision: String,
+    /// The full tick, when it ran.
+    pub detail: Option<RolloutTick>,
+    /// Why the tick failed, when it did (the other rollouts still ticked).
+    pub error: Option<String>,
 }
 
-/// Runs the tick at `at` for every active rollout. Idempotent per (rollout, window start).
-pub async fn tick_all(
-    _ctx: &Context,
-    _store: &Store,
-    _at: Timestamp,
-) -> anyhow::Result<TickReport> {
-    anyhow::bail!("the tick pipeline is not built yet")
+/// The long-lived half of the pipeline.
+pub struct Pipeline {
+    /// Suites by name.
+    pub suites: BTreeMap<String, Suite>,
+    /// The one scoring path.
+    pub engine: ScoringEngine,
+    /// This process's name in the scoring queue.
+    pub worker_id: String,
+}
+
+impl Pipeline {
+    /// Loads the suites of `evals.dir` and builds the scoring engine over `store`.
+    pub fn load(ctx: &Context, store: &Store, worker_id: &str) -> anyhow::Result<Pipeline> {
+        let suites = load_suite_map(ctx)?;
+        let http = judge_http_client()?;
+        let engine = ScoringEngine::new(
+            Some(store.clone()),
+            &ctx.config.judges,
+            http,
+            ctx.clock.clone(),
+        );
+        Ok(Pipeline {
+            suites,
+            engine,
+            worker_id: worker_id.to_string(),
+        })
+    }
+
+    /// The environment a tick runs in.
+    pub fn env<'a>(&'a self, ctx: &'a Context, store: &'a Store) -> TickEnv<'a> {
+        TickEnv {
+            ctx,
+            store,
+            suites: &self.suites,
+            engine: &self.engine,
+            worker_id: &self.worker_id,
+        }
+    }
+
+    /// Runs the tick at `at` for every active rollout; one rollout's failure does not stop the
+    /// others (it is logged, reported, and the tick is redone next time).
+    pub async fn tick_all(
+        &self,
+        ctx: &Context,
+        store: &Store,
+        at: Timestamp,
+    ) -> anyhow::Result<TickReport> {
+        let env = self.env(ctx, store);
+        let rows = store
+            .list_active_rollouts()
+            .await
+            .context("cannot list active rollouts")?;
+        let mut report = TickReport {
+            at: Some(at),
+            rollouts: Vec::new(),
+        };
+        for row in rows {
+            let state: RolloutState = match serde_json::from_value(row.state.clone()) {
+                Ok(state) => state,
+                Err(err) => {
+                    tracing::error!(rollout_id = %row.id, error = %err, "unreadable rollout state");
+                    continue;
+                }
+            };
+            if !pipeline::is_tickable(&state.phase) {
+                continue;
+            }
+            let entry = match pipeline::tick_rollout(&env, &row, at).await {
+                Ok(tick) => RolloutTickReport {
+                    rollout_id: row.id.clone(),
+                    window_start: tick.window_start,
+                    decision: summary(&tick),
+                    detail: Some(tick),
+                    error: None,
+                },
+                Err(err) => {
+                    tracing::error!(rollout_id = %row.id, error = %format!("{err:#}"), "tick failed");
+                    RolloutTickReport {
+                        rollout_id: row.id.clone(),
+                        decision: "failed".to_string(),
+                        error: Some(format!("{err:#}")),
+                        ..RolloutTickReport::default()
+                    }
+                }
+            };
+            report.rollouts.push(entry);
+        }
+        Ok(report)
+    }
+}
+
+/// Loads every suite of `evals.dir`; a broken suite is an error naming file:line:col.
+pub fn load_suite_map(ctx: &Context) -> anyhow::Result<BTreeMap<String, Suite>> {
+    let judge_names: BTreeSet<String> = ctx.config.judges.keys().cloned().collect();
+    let dir = &ctx.config.evals.dir;
+    let suites = load_suites(dir, &judge_names).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "eval suites in {} are invalid:\n{}",
+            dir.display(),
+            lines.join("\n")
+        )
+    })?;
+    Ok(suites
+        .into_iter()
+        .map(|suite| (suite.name.clone(), suite))
+        .collect())
+}
+
+/// Runs the tick at `at` for every active rollout (builds a pipeline for this one call).
+pub async fn tick_all(ctx: &Context, store: &Store, at: Timestamp) -> anyhow::Result<TickReport> {
+    let pipeline = Pipeline::load(ctx, store, &worker_name())?;
+    pipeline.tick_all(ctx, store, at).await
+}
+
+/// A name for this process in the scoring queue: host and pid.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
+
+fn summary(tick: &RolloutTick) -> String {
+    if tick.already_done {
+        return format!("already done: {}", tick.transition);
+    }
+    format!("{}: {}", tick.transition, tick.reason)
 }
 
 /// Runs `evalgate tick`.
-pub async fn run(_ctx: &Context, _args: TickArgs) -> CmdResult {
-    anyhow::bail!("`evalgate tick` is not built yet")
+pub async fn run(ctx: &Context, args: TickArgs) -> CmdResult {
+    let at = match &args.at {
+        Some(text) => parse_time("--at", text)?,
+        None => ctx.clock.now(),
+    };
+    let store = ctx.store().await?;
+    let report = tick_all(ctx, &store, at).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    let failed = report.rollouts.iter().any(|entry| entry.error.is_some());
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_report(report: &TickReport) {
+    let at = report.at.map(|at| at.to_rfc3339()).unwrap_or_default();
+    if report.rollouts.is_empty() {
+        println!("tick at {at}: no active rollout");
+        return;
+    }
+    println!("tick at {at}");
+    for entry in &report.rollouts {
+        println!("\n{}: {}", entry.rollout_id, entry.decision);
+        if let Some(error) = &entry.error {
+            println!("  error: {error}");
+        }
+        let Some(tick) = &entry.detail else { continue };
+        let rate =
+            |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+        println!(
+            "  window {} .. {}  stage {}  split {} bp  sampled {}/{} (baseline/canary)",
+            tick.window_start
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            tick.window_end
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            tick.stage_index,
+            tick.split_bp,
+            tick.sampled.0,
+            tick.sampled.1,
+        );
+        println!(
+            "  pass rate {} vs {}  unscorable {}/{}  phase {} at {} bp",
+            rate(tick.pass_rate.0),
+            rate(tick.pass_rate.1),
+            tick.unscorable.0,
+            tick.unscorable.1,
+            tick.phase,
+            tick.split_after_bp,
+        );
+        for verdict in &tick.verdicts {
+            println!("    {:<28} {}", verdict.metric, verdict.verdict.reason());
+        }
+    }
 }

@@ -2,9 +2,13 @@
 //! with `$N` placeholders (they work on both backends). Each table family's queries live in their
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
+mod api_reads;
+pub mod leader;
 mod review;
 mod rollouts;
+mod scheduler;
 
+pub use api_reads::LatestSeries;
 pub use review::{FailedScore, ServedResponse};
 pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 

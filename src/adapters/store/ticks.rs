@@ -101,6 +101,8 @@ const CLAIM_SQLITE: &str = "UPDATE score_queue SET status = 'claimed', claimed_b
      RETURNING rollout_id, window_start, request_id, suite";
 const COMPLETE: &str = "UPDATE score_queue SET status = 'done' \
      WHERE rollout_id = $1 AND window_start = $2 AND request_id = $3";
+const RELEASE: &str = "UPDATE score_queue SET status = 'pending', claimed_by = NULL, claimed_at = NULL \
+     WHERE rollout_id = $1 AND window_start = $2 AND status = 'claimed'";
 const OPEN_ITEMS: &str = "SELECT COUNT(*) FROM score_queue \
      WHERE rollout_id = $1 AND window_start = $2 AND status <> 'done'";
 const CLAIMS_BY: &str = "SELECT claimed_by, COUNT(*) FROM score_queue \
@@ -239,6 +241,15 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Puts a tick's claimed items back to pending (a resumed tick's claims may belong to a
+    /// process that died; if its owner is alive after all, the work is done twice, harmlessly,
+    /// because scores are unique per evaluator version). Returns how many were released.
+    pub async fn release_claims(&self, key: &TickKey) -> StoreResult<u64> {
+        let released = with_pool!(self, pool => sqlx::query(RELEASE)
+            .bind(&key.rollout_id).bind(key.window_start).execute(pool).await?.rows_affected());
+        Ok(released)
     }
 
     /// Items of a tick not yet done.

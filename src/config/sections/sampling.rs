@@ -18,6 +18,9 @@ pub struct SamplingConfig {
     pub per_tenant_cap: u32,
     /// Seed of the deterministic sampling order.
     pub seed: u64,
+    /// How long feedback (thumbs, regenerations, escalations, refunds) takes to arrive: each tick
+    /// gates the feedback of the cohort whose window ended this long before its own.
+    pub feedback_maturity: HumanDuration,
 }
 
 impl Default for SamplingConfig {
@@ -28,6 +31,7 @@ impl Default for SamplingConfig {
             readiness_delay: HumanDuration::from_mins(5),
             per_tenant_cap: 3,
             seed: 0,
+            feedback_maturity: HumanDuration::from_hours(2),
         }
     }
 }

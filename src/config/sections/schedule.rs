@@ -1,15 +1,94 @@
-//! `[schedule]`: the daemon's cron schedules (filled in by the daemon issue).
+//! `[schedule]`: the daemon's cron schedules (ticks and rollback drills), how many missed tick
+//! windows a restarted daemon catches up, and how long shutdown may take.
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::HumanDuration;
+use crate::logic::schedule::Schedule;
+
 /// The `[schedule]` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ScheduleConfig {}
+pub struct ScheduleConfig {
+    /// When ticks run: a five-field cron expression in UTC (default every 15 minutes).
+    pub ticks: String,
+    /// When rollback drills run (default 03:00 UTC on the first of each month).
+    pub drills: String,
+    /// At most this many missed tick windows are caught up after downtime, oldest first; older
+    /// ones are skipped with a warning.
+    pub catch_up_max: u32,
+    /// How long SIGTERM/SIGINT may take to stop the daemon (HTTP drain and the running tick).
+    pub shutdown_deadline: HumanDuration,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            ticks: "*/15 * * * *".to_string(),
+            drills: "0 3 1 * *".to_string(),
+            catch_up_max: 8,
+            shutdown_deadline: HumanDuration::from_secs(30),
+        }
+    }
+}
 
 impl ScheduleConfig {
-    /// Checks the values.
+    /// Checks that both schedules parse and the bounds are sane.
     pub fn validate(&self) -> Result<(), super::Invalid> {
+        Schedule::parse(&self.ticks).map_err(|msg| ("schedule.ticks", msg))?;
+        Schedule::parse(&self.drills).map_err(|msg| ("schedule.drills", msg))?;
+        if self.catch_up_max == 0 {
+            return Err((
+                "schedule.catch_up_max",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        if self.shutdown_deadline.as_secs() < 1 {
+            return Err((
+                "schedule.shutdown_deadline",
+                format!("is {}; allowed: at least 1s", self.shutdown_deadline),
+            ));
+        }
         Ok(())
+    }
+
+    /// The parsed tick schedule.
+    pub fn tick_schedule(&self) -> Result<Schedule, String> {
+        Schedule::parse(&self.ticks)
+    }
+
+    /// The parsed drill schedule.
+    pub fn drill_schedule(&self) -> Result<Schedule, String> {
+        Schedule::parse(&self.drills)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn a_bad_tick_cron_names_the_key_and_an_example() {
+        let err = Config::from_toml_str("evalgate.toml", "[schedule]\nticks = \"every 15m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schedule.ticks"), "{err}");
+        assert!(err.contains("*/15 * * * *"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_every_fifteen_minutes_and_monthly_drills() {
+        let config = Config::from_toml_str("t", "").unwrap();
+        assert_eq!(config.schedule.ticks, "*/15 * * * *");
+        assert_eq!(config.schedule.drills, "0 3 1 * *");
+        assert!(config.schedule.catch_up_max >= 1);
+    }
+
+    #[test]
+    fn zero_catch_up_is_rejected() {
+        let err = Config::from_toml_str("t", "[schedule]\ncatch_up_max = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schedule.catch_up_max"), "{err}");
     }
 }

@@ -40,11 +40,23 @@ pub struct PassRatePoint {
 
 fn point(arm: Arm, evaluator: &str, outcomes: &[Outcome]) -> PassRatePoint {
     let count = |o: Outcome| outcomes.iter().filter(|&&x| x == o).count() as u64;
-    let (passes, fails, unscorable) = (
+    point_from_counts(
+        arm,
+        evaluator,
         count(Outcome::Pass),
         count(Outcome::Fail),
         count(Outcome::Unscorable),
-    );
+    )
+}
+
+/// A pass-rate point from outcome counts (rescore aggregates counts, not outcomes).
+pub fn point_from_counts(
+    arm: Arm,
+    evaluator: &str,
+    passes: u64,
+    fails: u64,
+    unscorable: u64,
+) -> PassRatePoint {
     let n = passes + fails;
     let interval = wilson_interval(passes, n, 0.05);
     PassRatePoint {

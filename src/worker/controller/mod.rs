@@ -6,7 +6,8 @@
 //! A sink that does not show a RAISED split after its retries makes the rollout hold at the old
 //! split instead (the sinks that took the raise are put back), with a loud alert. A LOWERED split
 //! (rollback, kill) that a sink does not show still ends the rollout, is alerted as critical, and
-//! is written again on the next decision: every `control_once` first checks that the sinks hold
+//! is written again on the next decision (the rollout stays active until every sink shows it):
+//! every `control_once` first checks that the sinks hold
 //! the stored split and rewrites those that drifted, holding a live rollout whose sinks cannot be
 //! fixed. The controller never silently believes a split the gateway does not see.
 
@@ -219,7 +220,10 @@ async fn apply_with(
         expected_version: rollout.row.version,
         state: serde_json::to_value(&transition.next).context("cannot encode the state")?,
         phase: transition.next.phase.name().to_string(),
-        active: !transition.next.phase.is_terminal(),
+        // A rollout stays active (ticks keep calling it, and reconcile keeps rewriting) until
+        // every sink shows its final split: a rollback no gateway sees is not over.
+        active: !transition.next.phase.is_terminal()
+            || !extras.sink_reports.iter().all(SinkWriteReport::is_verified),
         wake_at: transition.wake_at,
         last_reason: transition.reason.clone(),
         last_evidence: latest_evidence(rollout, &transition, extras),

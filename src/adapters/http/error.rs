@@ -1,0 +1,65 @@
+//! The API's error type: a status and a JSON body `{"error": "..."}`. Internal errors are logged
+//! with their cause and answered without it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// What a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or a wrong bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The mutating endpoints are disabled (no admin token configured).
+    #[error(
+        "mutating endpoints are disabled: set the environment variable named by server.admin_token_env"
+    )]
+    Disabled,
+    /// Nothing with that id or key.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is malformed or not allowed in the current state.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The command is not allowed in the rollout's current phase; the body says why.
+    #[error("the command was rejected in the rollout's current phase")]
+    Conflict(serde_json::Value),
+    /// The store or something else failed.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::adapters::store::StoreError> for ApiError {
+    fn from(err: crate::adapters::store::StoreError) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Disabled => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "api request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

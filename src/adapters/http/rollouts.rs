@@ -1,0 +1,212 @@
+//! The rollout API: list, one rollout with its gate evidence and audit trail, its pass-rate
+//! series, the flag gateways poll, and the mutating controls (approve, halt, resume, rollback,
+//! kill) behind the bearer token. Controls go through [`RolloutControls`], which `serve` backs
+//! with the real controller; a request without a valid token is refused before anything runs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, auth};
+use crate::adapters::store::RolloutRow;
+use crate::domain::rollout::Command;
+
+/// Applies a manual command to a rollout; returns whether it was accepted and a JSON report.
+pub trait RolloutControls: Send + Sync {
+    /// Applies `command` to `rollout_id`.
+    fn apply(
+        &self,
+        rollout_id: String,
+        command: Command,
+    ) -> BoxFuture<'_, anyhow::Result<ControlOutcome>>;
+}
+
+/// What a control request did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlOutcome {
+    /// False when the state machine refused the command in the current phase.
+    pub accepted: bool,
+    /// The controller's report (transition, sinks, notifications).
+    pub report: Value,
+}
+
+/// The body of a control request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlBody {
+    /// Why (required for halt, rollback and kill).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who (recorded in the audit trail).
+    pub actor: String,
+}
+
+fn summary(row: &RolloutRow) -> Value {
+    json!({
+        "id": row.id,
+        "flag_key": row.flag_key,
+        "owner": row.owner,
+        "suite": row.suite,
+        "baseline_target": row.baseline_target,
+        "canary_target": row.canary_target,
+        "phase": row.phase,
+        "active": row.active,
+        "split_bp": row.state.get("split_bp"),
+        "stage_index": row.state.get("stage_index"),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })
+}
+
+/// `GET /api/v1/rollouts`: every rollout, newest first.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows = state.store.list_rollouts().await?;
+    let items: Vec<Value> = rows.iter().map(summary).collect();
+    Ok(Json(json!({ "rollouts": items })))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<RolloutRow, ApiError> {
+    state
+        .store
+        .get_rollout(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("rollout `{id}`")))
+}
+
+/// `GET /api/v1/rollouts/{id}`: the rollout, its plan and state, the latest gate evidence per
+/// metric, its halt signals and its audit trail.
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = load(&state, &id).await?;
+    let latest = state.store.latest_gate_updates(&id).await?;
+    let halts: Vec<Value> = state
+        .store
+        .halt_signals(&id)
+        .await?
+        .into_iter()
+        .map(|h| {
+            json!({
+                "stage": h.stage, "metric": h.metric, "role": h.role, "at": h.at,
+                "window_start": h.window_start, "reason": h.reason, "evidence": h.evidence,
+            })
+        })
+        .collect();
+    let events = state.store.list_rollout_events(&id).await?;
+    let split = state.store.get_split(&row.flag_key).await?;
+    Ok(Json(json!({
+        "rollout": summary(&row),
+        "plan": row.plan,
+        "state": row.state,
+        "split": split,
+        "gate_evidence": latest,
+        "halt_signals": halts,
+        "events": events,
+    })))
+}
+
+/// `GET /api/v1/rollouts/{id}/series`: the pass-rate series, oldest window first.
+pub async fn series(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    load(&state, &id).await?;
+    let rows = state.store.pass_rate_series(&id).await?;
+    let points: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let p = &row.point;
+            json!({
+                "window_start": row.window_start, "window_end": row.window_end,
+                "arm": p.arm.as_str(), "evaluator": p.evaluator,
+                "evaluator_version": row.evaluator_version,
+                "n": p.n, "passes": p.passes, "fails": p.fails, "unscorable": p.unscorable,
+                "rate": p.rate, "wilson_low": p.wilson_low, "wilson_high": p.wilson_high,
+                "interval_kind": p.interval_kind,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "rollout_id": id, "series": points })))
+}
+
+/// `GET /v1/flags/{key}`: the traffic split gateways route by.
+pub async fn flag(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let split = state
+        .store
+        .get_split(&key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("flag `{key}`")))?;
+    Ok(Json(json!({
+        "flag_key": split.flag_key,
+        "basis_points": split.basis_points,
+        "generation": split.generation,
+        "salt": split.salt,
+        "always": split.always,
+        "never": split.never,
+        "updated_at": split.updated_at,
+    })))
+}
+
+/// `POST /api/v1/rollouts/{id}/{action}` with `{reason, actor}` and a bearer token.
+pub async fn control(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<ControlBody>>,
+) -> Result<Json<Value>, ApiError> {
+    auth::authorize(state.admin_token.as_ref(), &headers)?;
+    let Some(controls) = state.controls.clone() else {
+        return Err(ApiError::Disabled);
+    };
+    let Some(Json(body)) = body else {
+        return Err(ApiError::BadRequest(
+            "expected a JSON body {\"actor\": …, \"reason\": …}".to_string(),
+        ));
+    };
+    let command = command_for(&action, body)?;
+    load(&state, &id).await?;
+    let outcome = controls.apply(id, command).await?;
+    if !outcome.accepted {
+        return Err(ApiError::Conflict(outcome.report));
+    }
+    Ok(Json(outcome.report))
+}
+
+fn command_for(action: &str, body: ControlBody) -> Result<Command, ApiError> {
+    let actor = body.actor.trim().to_string();
+    if actor.is_empty() {
+        return Err(ApiError::BadRequest("`actor` is empty".to_string()));
+    }
+    let reason = || {
+        body.reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| ApiError::BadRequest(format!("`{action}` needs a `reason`")))
+    };
+    match action {
+        "approve" => Ok(Command::Approve { actor }),
+        "resume" => Ok(Command::Resume { actor }),
+        "halt" => Ok(Command::Halt {
+            actor,
+            reason: reason()?,
+        }),
+        "rollback" => Ok(Command::Rollback {
+            actor,
+            reason: reason()?,
+        }),
+        "kill" => Ok(Command::Kill {
+            actor,
+            reason: reason()?,
+        }),
+        other => Err(ApiError::NotFound(format!(
+            "action `{other}` (allowed: approve, halt, resume, rollback, kill)"
+        ))),
+    }
+}

@@ -1,0 +1,107 @@
+//! Reads the HTTP API and the metrics feed need beyond what the owning areas expose: the latest
+//! gate evidence of a rollout, and the per-rollout numbers `/metrics` mirrors (latest pass ratio
+//! per arm and evaluator, cumulative verdict counts, halt signals per metric).
+
+use sqlx::Row as _;
+
+use super::{Store, StoreResult};
+use crate::domain::Timestamp;
+use crate::with_pool;
+
+const LATEST_GATE_UPDATES_SQL: &str = "SELECT metric, stage, window_start, verdict, reason, evidence, \
+     ln_e_value, bet, at FROM gate_updates \
+     WHERE rollout_id = $1 AND window_start = \
+       (SELECT MAX(window_start) FROM gate_updates WHERE rollout_id = $1) \
+     ORDER BY metric";
+
+/// Latest pass-rate point per (arm, evaluator), for the newest evaluator version of each pair.
+const LATEST_SERIES_SQL: &str = "SELECT s.arm, s.evaluator, s.rate, s.n - s.unscorable, s.passes, s.fails, s.unscorable, \
+       (SELECT CAST(SUM(t.passes) AS BIGINT) FROM pass_rate_series t WHERE t.rollout_id = s.rollout_id AND t.arm = s.arm \
+          AND t.evaluator = s.evaluator AND t.evaluator_version = s.evaluator_version), \
+       (SELECT CAST(SUM(t.fails) AS BIGINT) FROM pass_rate_series t WHERE t.rollout_id = s.rollout_id AND t.arm = s.arm \
+          AND t.evaluator = s.evaluator AND t.evaluator_version = s.evaluator_version), \
+       (SELECT CAST(SUM(t.unscorable) AS BIGINT) FROM pass_rate_series t WHERE t.rollout_id = s.rollout_id AND t.arm = s.arm \
+          AND t.evaluator = s.evaluator AND t.evaluator_version = s.evaluator_version) \
+     FROM pass_rate_series s \
+     WHERE s.rollout_id = $1 AND s.window_end = \
+       (SELECT MAX(u.window_end) FROM pass_rate_series u \
+         WHERE u.rollout_id = s.rollout_id AND u.arm = s.arm AND u.evaluator = s.evaluator) \
+     ORDER BY s.arm, s.evaluator, s.evaluator_version";
+
+const HALT_COUNTS_SQL: &str = "SELECT metric, COUNT(*) FROM halt_signals WHERE rollout_id = $1 \
+     GROUP BY metric ORDER BY metric";
+
+/// The latest pass ratio of one (arm, evaluator) and the cumulative verdict counts behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestSeries {
+    /// `baseline` or `canary`.
+    pub arm: String,
+    /// The evaluator.
+    pub evaluator: String,
+    /// Passes over scorable samples of the newest window.
+    pub rate: Option<f64>,
+    /// Scorable samples of the newest window.
+    pub samples: i64,
+    /// Cumulative passes, fails and unscorable over every window of this evaluator version.
+    pub totals: (i64, i64, i64),
+}
+
+impl Store {
+    /// The gate updates of the newest window of a rollout (one per metric), as JSON.
+    pub async fn latest_gate_updates(
+        &self,
+        rollout_id: &str,
+    ) -> StoreResult<Vec<serde_json::Value>> {
+        let rows = with_pool!(self, pool => {
+            let rows = sqlx::query(LATEST_GATE_UPDATES_SQL).bind(rollout_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let evidence: sqlx::types::Json<serde_json::Value> = row.try_get(5)?;
+                out.push(serde_json::json!({
+                    "metric": row.try_get::<String, _>(0)?,
+                    "stage": row.try_get::<i64, _>(1)?,
+                    "window_start": row.try_get::<Timestamp, _>(2)?,
+                    "verdict": row.try_get::<String, _>(3)?,
+                    "reason": row.try_get::<String, _>(4)?,
+                    "evidence": evidence.0,
+                    "ln_e_value": row.try_get::<Option<f64>, _>(6)?,
+                    "bet": row.try_get::<Option<f64>, _>(7)?,
+                    "at": row.try_get::<Timestamp, _>(8)?,
+                }));
+            }
+            out
+        });
+        Ok(rows)
+    }
+
+    /// The latest pass ratio per (arm, evaluator) of a rollout with cumulative verdict counts.
+    pub async fn latest_series(&self, rollout_id: &str) -> StoreResult<Vec<LatestSeries>> {
+        let rows = with_pool!(self, pool => {
+            let rows = sqlx::query(LATEST_SERIES_SQL).bind(rollout_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(LatestSeries {
+                    arm: row.try_get(0)?,
+                    evaluator: row.try_get(1)?,
+                    rate: row.try_get(2)?,
+                    samples: row.try_get(3)?,
+                    totals: (
+                        row.try_get::<Option<i64>, _>(7)?.unwrap_or(0),
+                        row.try_get::<Option<i64>, _>(8)?.unwrap_or(0),
+                        row.try_get::<Option<i64>, _>(9)?.unwrap_or(0),
+                    ),
+                });
+            }
+            out
+        });
+        Ok(rows)
+    }
+
+    /// Halt signals per metric of a rollout.
+    pub async fn halt_signal_counts(&self, rollout_id: &str) -> StoreResult<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(HALT_COUNTS_SQL).bind(rollout_id).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,576 @@
+//! One tick of one rollout, end to end (DESIGN.md §1): sample → score → telemetry → gates →
+//! series and signals → controller. A tick is keyed by (rollout, window start) in `ticks`; every
+//! step is idempotent or recorded before the next begins, so a crash or a kill at any point,
+//! followed by a restart, finishes or redoes the tick with nothing counted twice:
+//!
+//! - sampling is deterministic for (seed, window), and scores are unique per (request,
+//!   evaluator, version), so redoing sampling and scoring adds nothing twice;
+//! - the gates start from the states as they were *before* this window
+//!   (`Store::load_gate_states`), so a redone evaluation gives the same result, and
+//!   `save_gate_tick` writes states and replay records in one transaction; series and halt
+//!   signals are upserts keyed by window;
+//! - the tick row moves `running` → `gated` (verdicts stored) → `done` (controller applied);
+//!   a tick found `gated` skips straight to the controller with the stored verdicts.
+
+mod gather;
+mod queue;
+mod references;
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::store::{
+    MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus,
+};
+use crate::app::Context;
+use crate::domain::plan::Plan;
+use crate::domain::rollout::{Input, Phase, RolloutState};
+use crate::domain::{Arm, MetricVerdict, Timestamp};
+use crate::evaluators::Suite;
+use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
+use crate::logic::hash::sha256_u64;
+use crate::logic::sampling::{self, SamplePlan};
+use crate::worker::failpoint;
+use crate::worker::scoring::ScoringEngine;
+
+pub use gather::{TickSample, TickWindows, sample_tick};
+pub use queue::score_worker_once;
+
+/// Everything a tick needs besides the rollout and the time.
+pub struct TickEnv<'a> {
+    /// Config and clock.
+    pub ctx: &'a Context,
+    /// The store.
+    pub store: &'a Store,
+    /// Loaded suites by name.
+    pub suites: &'a BTreeMap<String, Suite>,
+    /// The one scoring path.
+    pub engine: &'a ScoringEngine,
+    /// This process's name in the scoring queue and the tick rows.
+    pub worker_id: &'a str,
+}
+
+/// What one tick decided for one rollout; stored in the tick row and printed by `evalgate tick`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RolloutTick {
+    /// The rollout.
+    pub rollout_id: String,
+    /// The tick time.
+    pub at: Option<Timestamp>,
+    /// The canary window scored.
+    pub window_start: Option<Timestamp>,
+    /// End of that window.
+    pub window_end: Option<Timestamp>,
+    /// The stage the tick ran in.
+    pub stage_index: usize,
+    /// The split during the tick.
+    pub split_bp: u32,
+    /// Sampled units per arm (baseline, canary).
+    pub sampled: (usize, usize),
+    /// Suite pass rate per arm over scorable units, when any.
+    pub pass_rate: (Option<f64>, Option<f64>),
+    /// Unscorable units per arm.
+    pub unscorable: (usize, usize),
+    /// Scores written this tick (0 on a redo that found them stored).
+    pub scores_written: u64,
+    /// The gate verdicts.
+    pub verdicts: Vec<MetricVerdict>,
+    /// Σ α of the gates (the rollout's false-halt budget).
+    pub false_halt_budget: f64,
+    /// What the controller did (`stay`, `promoted`, `rolled_back` …).
+    pub transition: String,
+    /// Why.
+    pub reason: String,
+    /// The phase after the tick.
+    pub phase: String,
+    /// The split after the tick.
+    pub split_after_bp: u32,
+    /// How many times the tick was started (more than 1 after a crash).
+    pub attempts: i64,
+    /// True when the tick had already finished and was not redone.
+    pub already_done: bool,
+}
+
+/// Runs the tick at `at` for one rollout. Idempotent per (rollout, window start).
+#[tracing::instrument(skip_all, fields(rollout_id = %row.id, at = %at))]
+pub async fn tick_rollout(
+    env: &TickEnv<'_>,
+    row: &RolloutRow,
+    at: Timestamp,
+) -> anyhow::Result<RolloutTick> {
+    let state: RolloutState =
+        serde_json::from_value(row.state.clone()).context("cannot read the rollout state")?;
+    let plan: Plan =
+        serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
+    let sampling_cfg = &env.ctx.config.sampling;
+    let (from, to) = sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay);
+    let key = TickKey {
+        rollout_id: row.id.clone(),
+        window_start: from,
+    };
+    let pairing_seed = pairing_seed(sampling_cfg.seed, &row.id, from);
+    let claim = env
+        .store
+        .begin_tick(
+            &key,
+            to,
+            at,
+            state.stage_index as i64,
+            pairing_seed,
+            env.worker_id,
+        )
+        .await
+        .context("cannot record the tick")?;
+    let mut report = match claim {
+        TickClaim::Done { report } => return Ok(finished(report, &row.id)),
+        TickClaim::Resume {
+            status: TickStatus::Gated,
+            attempts,
+            report: Some(stored),
+        } => {
+            let mut report: RolloutTick = serde_json::from_value(stored).unwrap_or_default();
+            report.attempts = attempts;
+            report
+        }
+        TickClaim::Resume { attempts, .. } => {
+            let released = env
+                .store
+                .release_claims(&key)
+                .await
+                .context("cannot release old claims")?;
+            tracing::warn!(attempts, released, "redoing a tick that did not finish");
+            let mut report = evaluate(env, row, &state, &plan, &key, to, at, pairing_seed).await?;
+            report.attempts = attempts;
+            report
+        }
+        TickClaim::Fresh => {
+            let mut report = evaluate(env, row, &state, &plan, &key, to, at, pairing_seed).await?;
+            report.attempts = 1;
+            report
+        }
+    };
+    control(env, row, &key, &mut report, at).await?;
+    Ok(report)
+}
+
+fn finished(report_opt: Option<serde_json::Value>, rollout_id: &str) -> RolloutTick {
+    let mut report: RolloutTick = report_opt
+        .and_then(|value| serde_json::from_value(value).ok())
+        .unwrap_or_else(|| RolloutTick {
+            rollout_id: rollout_id.to_string(),
+            ..RolloutTick::default()
+        });
+    report.already_done = true;
+    report
+}
+
+/// The tick's data, gathered and scored: what the gates are fed.
+pub struct Gathered {
+    /// The gates' input.
+    pub input: TickInput,
+    /// What was sampled.
+    pub sample: TickSample,
+    /// The stage plan (with references when the stage's tests start this tick).
+    pub stage_plan: gates::StagePlan,
+    /// Scores this process wrote.
+    pub scores_written: u64,
+}
+
+/// How a gathered tick gets its scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    /// Through the shared queue (live ticks: replicas may help).
+    Queue,
+    /// Straight through the engine (backtests).
+    Direct,
+}
+
+/// Samples, scores and reads telemetry and feedback for one tick of one rollout. Reads only,
+/// apart from the scores (which are facts about requests, unique per evaluator version).
+#[allow(clippy::too_many_arguments)]
+pub async fn gather_tick(
+    env: &TickEnv<'_>,
+    row: &RolloutRow,
+    state: &RolloutState,
+    plan: &Plan,
+    key: &TickKey,
+    window_end: Timestamp,
+    pairing_seed: u64,
+    scoring: Scoring,
+    states: &BTreeMap<String, gates::GateState>,
+) -> anyhow::Result<Gathered> {
+    let config = &env.ctx.config;
+    let suite = suite_of(env, row)?;
+    let windows = windows_for(env, state, plan, key.window_start, window_end);
+    let sample_plan = SamplePlan {
+        n_per_arm: config.sampling.n_per_arm,
+        per_tenant_cap: config.sampling.per_tenant_cap,
+        seed: config.sampling.seed,
+    };
+    let sample = sample_tick(env.store, &sample_plan, &row.id, &windows).await?;
+    let scores_written = match scoring {
+        Scoring::Queue => queue::score_tick(env, key, suite, &sample.requests).await?,
+        Scoring::Direct => {
+            let budgets = env.engine.default_budgets();
+            env.engine
+                .score(suite, &sample.requests, &budgets)
+                .await?
+                .inserted
+        }
+    };
+    let arms = arm_scores(env, suite, &sample).await?;
+    let telemetry = gather::telemetry(env.store, &row.id, &windows).await?;
+    let feedback = gather::feedback_cohort(env.store, &row.id, &windows).await?;
+    let input = TickInput {
+        window_start: Some(key.window_start),
+        window_end: Some(window_end),
+        pairing_seed,
+        canary_share: Some(f64::from(state.split_bp) / 10_000.0),
+        eval: EvalSample {
+            arms,
+            wanted_per_arm: u64::from(config.sampling.n_per_arm),
+        },
+        telemetry,
+        feedback,
+    };
+    let stage_index = state.stage_index;
+    let needs_references = states.is_empty()
+        || states
+            .values()
+            .any(|gate| gate.stage as usize != stage_index);
+    let stage_plan = match plan.stage(stage_index) {
+        Some(spec) => {
+            let facts = references::StageFacts {
+                stage_index,
+                spec,
+                stage_started_at: state.stage_started_at.unwrap_or(key.window_start),
+                window: config.sampling.window,
+                n_per_arm: config.sampling.n_per_arm,
+                canary_requests: input.telemetry.canary.len(),
+                canary_feedback: input
+                    .feedback
+                    .as_ref()
+                    .map_or(0, |cohort| cohort.arms.canary.len()),
+            };
+            references::stage_plan(env.store, &config.gates, &row.id, &facts, needs_references)
+                .await?
+        }
+        None => gates::StagePlan::default(),
+    };
+    Ok(Gathered {
+        input,
+        sample,
+        stage_plan,
+        scores_written,
+    })
+}
+
+/// The suite a rollout is scored with.
+pub fn suite_of<'a>(env: &'a TickEnv<'_>, row: &RolloutRow) -> anyhow::Result<&'a Suite> {
+    let name = row
+        .suite
+        .clone()
+        .unwrap_or_else(|| env.ctx.config.evals.default_suite.clone());
+    env.suites.get(&name).with_context(|| {
+        format!(
+            "rollout {} names suite `{name}`, which is not loaded",
+            row.id
+        )
+    })
+}
+
+/// The seed of a tick's outcome-blind pairing shuffle: derived from the sampling seed, the
+/// rollout and the window, and stored with the tick so the decision can be replayed.
+pub fn pairing_seed(sampling_seed: u64, rollout_id: &str, window_start: Timestamp) -> u64 {
+    sha256_u64(&[
+        &sampling_seed.to_be_bytes(),
+        rollout_id.as_bytes(),
+        &window_start.timestamp().to_be_bytes(),
+    ])
+}
+
+/// Sample, score, read telemetry, update the gates and persist them; the tick ends `gated`.
+#[allow(clippy::too_many_arguments)]
+async fn evaluate(
+    env: &TickEnv<'_>,
+    row: &RolloutRow,
+    state: &RolloutState,
+    plan: &Plan,
+    key: &TickKey,
+    window_end: Timestamp,
+    at: Timestamp,
+    pairing_seed: u64,
+) -> anyhow::Result<RolloutTick> {
+    let states = env
+        .store
+        .load_gate_states(&row.id, key.window_start)
+        .await
+        .context("cannot load the gate states")?;
+    let gathered = gather_tick(
+        env,
+        row,
+        state,
+        plan,
+        key,
+        window_end,
+        pairing_seed,
+        Scoring::Queue,
+        &states,
+    )
+    .await?;
+    failpoint::hit("tick_after_scoring");
+    let evaluation = gates::evaluate_tick(
+        &env.ctx.config.gates,
+        &gathered.stage_plan,
+        &states,
+        &gathered.input,
+        at,
+    );
+    let suite = suite_of(env, row)?;
+    persist(
+        env,
+        &row.id,
+        state,
+        key,
+        window_end,
+        at,
+        &gathered.input,
+        &evaluation,
+        suite,
+    )
+    .await?;
+    failpoint::hit("tick_after_persist");
+    let report = tick_report(row, state, key, window_end, at, &gathered, &evaluation);
+    let value = serde_json::to_value(&report).context("cannot serialise the tick report")?;
+    env.store
+        .mark_tick(key, TickStatus::Gated, &value, None)
+        .await
+        .context("cannot mark the tick gated")?;
+    Ok(report)
+}
+
+/// The report of an evaluated tick (before the controller runs).
+pub fn tick_report(
+    row: &RolloutRow,
+    state: &RolloutState,
+    key: &TickKey,
+    window_end: Timestamp,
+    at: Timestamp,
+    gathered: &Gathered,
+    evaluation: &gates::TickEvaluation,
+) -> RolloutTick {
+    let arms = &gathered.input.eval.arms;
+    RolloutTick {
+        rollout_id: row.id.clone(),
+        at: Some(at),
+        window_start: Some(key.window_start),
+        window_end: Some(window_end),
+        stage_index: state.stage_index,
+        split_bp: state.split_bp,
+        sampled: (
+            gathered.sample.arms.baseline.selected.len(),
+            gathered.sample.arms.canary.selected.len(),
+        ),
+        pass_rate: (suite_rate(&arms.baseline), suite_rate(&arms.canary)),
+        unscorable: (
+            unscorable_count(&arms.baseline),
+            unscorable_count(&arms.canary),
+        ),
+        scores_written: gathered.scores_written,
+        verdicts: evaluation.verdicts.clone(),
+        false_halt_budget: evaluation.false_halt_budget,
+        ..RolloutTick::default()
+    }
+}
+
+/// The windows of each arm: at 100% there is no concurrent baseline, so the baseline is the
+/// last window before the rollout reached 100% (the pre-rollout baseline of monitoring).
+fn windows_for(
+    env: &TickEnv<'_>,
+    state: &RolloutState,
+    plan: &Plan,
+    from: Timestamp,
+    to: Timestamp,
+) -> TickWindows {
+    let sampling_cfg = &env.ctx.config.sampling;
+    let full = plan
+        .stage(state.stage_index)
+        .is_some_and(|spec| spec.canary_basis_points >= 10_000);
+    let baseline = match (full, state.stage_started_at) {
+        (true, Some(started)) => {
+            sampling::window_for(started, sampling_cfg.window, sampling_cfg.readiness_delay)
+        }
+        _ => (from, to),
+    };
+    TickWindows {
+        canary: (from, to),
+        baseline,
+        cohort_shift: sampling_cfg.feedback_maturity.to_chrono(),
+    }
+}
+
+async fn arm_scores(
+    env: &TickEnv<'_>,
+    suite: &Suite,
+    sample: &TickSample,
+) -> anyhow::Result<PerArm<ArmScores>> {
+    let versions: Vec<String> = env
+        .engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|evaluator| evaluator.version)
+        .collect();
+    let mut arms = PerArm::default();
+    for arm in Arm::ALL {
+        let ids = match arm {
+            Arm::Baseline => &sample.arms.baseline.selected,
+            Arm::Canary => &sample.arms.canary.selected,
+        };
+        let scores = env
+            .store
+            .scores_for(ids, &versions)
+            .await
+            .with_context(|| format!("cannot read the {arm} scores"))?;
+        let arm_scores = ArmScores::from_scores(&scores, &suite.name);
+        match arm {
+            Arm::Baseline => arms.baseline = arm_scores,
+            Arm::Canary => arms.canary = arm_scores,
+        }
+    }
+    Ok(arms)
+}
+
+fn suite_rate(arm: &ArmScores) -> Option<f64> {
+    let passes = arm
+        .overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Pass)
+        .count();
+    let fails = arm
+        .overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Fail)
+        .count();
+    let scorable = passes + fails;
+    (scorable > 0).then(|| passes as f64 / scorable as f64)
+}
+
+fn unscorable_count(arm: &ArmScores) -> usize {
+    arm.overall
+        .iter()
+        .filter(|o| **o == crate::domain::Outcome::Unscorable)
+        .count()
+}
+
+/// Saves the gate states with their replay records, the series and the halt signals.
+#[allow(clippy::too_many_arguments)]
+async fn persist(
+    env: &TickEnv<'_>,
+    rollout_id: &str,
+    state: &RolloutState,
+    key: &TickKey,
+    window_end: Timestamp,
+    at: Timestamp,
+    input: &TickInput,
+    evaluation: &gates::TickEvaluation,
+    suite: &Suite,
+) -> anyhow::Result<()> {
+    let store = env.store;
+    store
+        .save_gate_tick(
+            rollout_id,
+            key.window_start,
+            &evaluation.states,
+            &evaluation.updates,
+            &evaluation.verdicts,
+        )
+        .await
+        .context("cannot save the gate states")?;
+    let versions: BTreeMap<String, String> = env
+        .engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|evaluator| (evaluator.name, evaluator.version))
+        .collect();
+    let pass_rows: Vec<PassRateRow> = gates::series::pass_rate_points(input)
+        .into_iter()
+        .map(|point| PassRateRow {
+            window_start: key.window_start,
+            window_end,
+            evaluator_version: series_version(&versions, &point.evaluator, &suite.name),
+            point,
+        })
+        .collect();
+    store
+        .upsert_pass_rate_series(rollout_id, &pass_rows)
+        .await
+        .context("cannot write the pass-rate series")?;
+    let metric_rows: Vec<MetricRow> = gates::series::metric_points(input)
+        .into_iter()
+        .map(|point| MetricRow {
+            window_start: key.window_start,
+            window_end,
+            point,
+        })
+        .collect();
+    store
+        .upsert_metric_series(rollout_id, &metric_rows)
+        .await
+        .context("cannot write the metric series")?;
+    let stage = u32::try_from(state.stage_index).unwrap_or(u32::MAX);
+    store
+        .record_halt_signals(
+            rollout_id,
+            stage,
+            key.window_start,
+            at,
+            &evaluation.verdicts,
+        )
+        .await
+        .context("cannot record the halt signals")?;
+    Ok(())
+}
+
+fn series_version(versions: &BTreeMap<String, String>, evaluator: &str, suite: &str) -> String {
+    let name = if evaluator == gates::series::OVERALL {
+        suite
+    } else {
+        evaluator
+    };
+    versions.get(name).cloned().unwrap_or_default()
+}
+
+/// Runs the controller on the tick's verdicts and marks the tick done.
+async fn control(
+    env: &TickEnv<'_>,
+    row: &RolloutRow,
+    key: &TickKey,
+    report: &mut RolloutTick,
+    at: Timestamp,
+) -> anyhow::Result<()> {
+    let input = Input::verdicts(report.verdicts.clone());
+    let applied = crate::worker::controller::control_once(env.ctx, env.store, &row.id, input, at)
+        .await
+        .context("the controller step failed")?;
+    report.transition = serde_json::to_value(applied.kind)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default();
+    report.reason = applied.reason.clone();
+    report.phase = applied.after.phase.clone();
+    report.split_after_bp = applied.after.split_bp;
+    failpoint::hit("tick_after_control");
+    let value = serde_json::to_value(&*report).context("cannot serialise the tick report")?;
+    env.store
+        .mark_tick(key, TickStatus::Done, &value, Some(at))
+        .await
+        .context("cannot mark the tick done")?;
+    Ok(())
+}
+
+/// True when a rollout in `phase` is ticked (started and not over).
+pub fn is_tickable(phase: &Phase) -> bool {
+    !phase.is_terminal() && !matches!(phase, Phase::Pending)
+}

@@ -1,0 +1,131 @@
+//! The scoring work of a tick goes through the `score_queue` table, so several `serve` replicas
+//! on one PostgreSQL share it (claims use `FOR UPDATE SKIP LOCKED`) while the tick itself is
+//! computed once, by the leader. On SQLite the leader is the only worker; the path is the same.
+//! Claims older than `STALE_AFTER` are taken over, so a replica that dies loses no work; the
+//! scores themselves are unique per (request, evaluator, version), so nothing counts twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::TickEnv;
+use crate::adapters::store::{QueueItem, TickKey};
+use crate::domain::{Arm, Request, Timestamp};
+use crate::evaluators::Suite;
+
+/// Items claimed per round: a whole tick at the default N, a share of it with replicas.
+const CLAIM_BATCH: i64 = 128;
+/// A claim older than this is presumed dead and taken over.
+const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+/// How long the leader waits between looks while other replicas hold the last claims.
+const POLL: Duration = Duration::from_millis(100);
+/// How long the leader waits for other replicas before it gives up on the tick (it is redone).
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+/// What one round of queue work did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkRound {
+    /// Items claimed.
+    pub claimed: usize,
+    /// Scores written.
+    pub written: u64,
+}
+
+/// Queues the tick's requests (arms interleaved) and works the queue until every item of the
+/// tick is done, by this process or by others. Returns the scores this process wrote.
+pub async fn score_tick(
+    env: &TickEnv<'_>,
+    key: &TickKey,
+    suite: &Suite,
+    requests: &[Request],
+) -> anyhow::Result<u64> {
+    let ids = interleaved_ids(requests);
+    env.store
+        .enqueue_scoring(key, &suite.name, &ids)
+        .await
+        .context("cannot queue the scoring")?;
+    let mut written = 0;
+    let mut waited = Duration::ZERO;
+    loop {
+        let round = score_worker_once(env, env.ctx.clock.now()).await?;
+        written += round.written;
+        if round.claimed > 0 {
+            continue;
+        }
+        if env
+            .store
+            .open_scoring(key)
+            .await
+            .context("cannot read the scoring queue")?
+            == 0
+        {
+            return Ok(written);
+        }
+        anyhow::ensure!(
+            waited < WAIT_LIMIT,
+            "other replicas did not finish the tick's scoring"
+        );
+        tokio::time::sleep(POLL).await;
+        waited += POLL;
+    }
+}
+
+/// One round of queue work: claim a batch, score it with the one scoring engine, mark it done.
+/// Non-leader replicas call this in their loop.
+pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Result<WorkRound> {
+    let items = env
+        .store
+        .claim_scoring(env.worker_id, now, now - STALE_AFTER, CLAIM_BATCH)
+        .await
+        .context("cannot claim scoring work")?;
+    if items.is_empty() {
+        return Ok(WorkRound::default());
+    }
+    let mut by_suite: BTreeMap<&str, Vec<&QueueItem>> = BTreeMap::new();
+    for item in &items {
+        by_suite.entry(item.suite.as_str()).or_default().push(item);
+    }
+    let mut written = 0;
+    for (suite_name, suite_items) in by_suite {
+        let suite = env.suites.get(suite_name).with_context(|| {
+            format!("queued work names suite `{suite_name}`, which is not loaded")
+        })?;
+        let ids: Vec<String> = suite_items
+            .iter()
+            .map(|item| item.request_id.clone())
+            .collect();
+        let requests = env
+            .store
+            .get_requests(&ids)
+            .await
+            .context("cannot read queued requests")?;
+        let budgets = env.engine.default_budgets();
+        let report = env.engine.score(suite, &requests, &budgets).await?;
+        written += report.inserted;
+        crate::worker::failpoint::hit("scoring_after_batch");
+    }
+    env.store
+        .complete_scoring(&items)
+        .await
+        .context("cannot complete scoring work")?;
+    Ok(WorkRound {
+        claimed: items.len(),
+        written,
+    })
+}
+
+/// Request ids alternating baseline, canary, baseline, … so judge drift cannot favour an arm.
+fn interleaved_ids(requests: &[Request]) -> Vec<String> {
+    let baseline = requests.iter().filter(|r| r.arm == Arm::Baseline);
+    let mut canary = requests.iter().filter(|r| r.arm == Arm::Canary);
+    let mut ids = Vec::with_capacity(requests.len());
+    for request in baseline {
+        ids.push(request.request_id.clone());
+        if let Some(other) = canary.next() {
+            ids.push(other.request_id.clone());
+        }
+    }
+    ids.extend(canary.map(|r| r.request_id.clone()));
+    ids
+}

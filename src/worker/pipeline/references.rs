@@ -1,0 +1,169 @@
+//! The stage plan the gates freeze at stage start: ticks per stage, expected samples, and the
+//! historical references (baseline latency quantiles, mean cost and tokens, the cost cap) read
+//! from the baseline's history before the stage began.
+
+use anyhow::Context as _;
+
+use crate::adapters::store::{Store, TelemetryRow};
+use crate::config::GatesConfig;
+use crate::domain::plan::StageSpec;
+use crate::domain::{Arm, HumanDuration, RequestStatus, Timestamp};
+use crate::logic::gates::{LatencyReference, References, StagePlan};
+
+/// How much baseline history the references look at.
+const HISTORY: chrono::Duration = chrono::Duration::hours(24);
+
+/// What a stage plan is built from.
+pub struct StageFacts<'a> {
+    /// The stage index.
+    pub stage_index: usize,
+    /// The stage's spec.
+    pub spec: &'a StageSpec,
+    /// When it started.
+    pub stage_started_at: Timestamp,
+    /// One tick's window.
+    pub window: HumanDuration,
+    /// N per arm.
+    pub n_per_arm: u32,
+    /// Canary requests in this tick's window.
+    pub canary_requests: usize,
+    /// Canary feedback units in this tick's cohort.
+    pub canary_feedback: usize,
+}
+
+/// Builds the stage plan; reads history only when `with_references` (at stage start).
+pub async fn stage_plan(
+    store: &Store,
+    gates: &GatesConfig,
+    rollout_id: &str,
+    facts: &StageFacts<'_>,
+    with_references: bool,
+) -> anyhow::Result<StagePlan> {
+    let window_secs = facts.window.as_secs().max(1);
+    let ticks_min = facts
+        .spec
+        .min_duration
+        .as_secs()
+        .div_euclid(window_secs)
+        .max(1);
+    let references = if with_references {
+        let to = facts.stage_started_at;
+        let rows = store
+            .window_telemetry(Some(rollout_id), Arm::Baseline, to - HISTORY, to)
+            .await
+            .context("cannot read the baseline history for the stage references")?;
+        references(gates, &rows)
+    } else {
+        References::default()
+    };
+    Ok(StagePlan {
+        stage: u32::try_from(facts.stage_index).unwrap_or(u32::MAX),
+        ticks_min: u32::try_from(ticks_min).unwrap_or(u32::MAX),
+        eval_per_tick: f64::from(facts.n_per_arm),
+        requests_per_tick: facts.canary_requests as f64,
+        feedback_per_tick: facts.canary_feedback as f64,
+        references,
+    })
+}
+
+/// The references of baseline history (empty history → none: the gates freeze from the stage's
+/// first tick or fall back to their configured priors).
+pub fn references(gates: &GatesConfig, rows: &[TelemetryRow]) -> References {
+    let mut refs = References::default();
+    if rows.is_empty() {
+        return refs;
+    }
+    let errors = rows
+        .iter()
+        .filter(|row| row.status == RequestStatus::Error)
+        .count();
+    refs.rates
+        .insert("error_rate".to_string(), errors as f64 / rows.len() as f64);
+    let ok = || rows.iter().filter(|row| row.status == RequestStatus::Ok);
+    let latencies: Vec<f64> = ok().filter_map(|row| row.latency_ms).collect();
+    for metric in ["latency_p95", "latency_p99"] {
+        let Some(settings) = gates.settings(metric) else {
+            continue;
+        };
+        let reference = LatencyReference::from_history(
+            &latencies,
+            settings.quantile,
+            settings.must_catch,
+            settings.promotion_margin,
+        );
+        if let Some(reference) = reference {
+            refs.latency.insert(metric.to_string(), reference);
+        }
+    }
+    let costs: Vec<f64> = ok().filter_map(|row| row.cost_usd).collect();
+    if let Some(mean) = mean(&costs) {
+        refs.means.insert("cost_per_response".to_string(), mean);
+    }
+    if let Some(cap) = quantile(&costs, 0.995) {
+        refs.caps.insert("cost_per_response".to_string(), cap);
+    }
+    let tokens: Vec<f64> = ok()
+        .filter_map(|row| row.completion_tokens)
+        .map(|t| t as f64)
+        .collect();
+    if let Some(mean) = mean(&tokens) {
+        refs.means.insert("completion_tokens".to_string(), mean);
+    }
+    if let Some(cap) = quantile(&tokens, 0.995) {
+        refs.caps.insert("completion_tokens".to_string(), cap);
+    }
+    refs
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    Some(values.iter().sum::<f64>() / values.len() as f64)
+}
+
+fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: RequestStatus, latency: f64, cost: f64) -> TelemetryRow {
+        TelemetryRow {
+            request_id: format!("{latency}"),
+            tenant_id: "t".to_string(),
+            status,
+            latency_ms: Some(latency),
+            cost_usd: Some(cost),
+            completion_tokens: Some(100),
+        }
+    }
+
+    #[test]
+    fn references_come_from_ok_baseline_history_only() {
+        let mut rows: Vec<TelemetryRow> = (1..=100)
+            .map(|i| row(RequestStatus::Ok, f64::from(i) * 10.0, 0.01))
+            .collect();
+        rows.push(row(RequestStatus::Error, 99_999.0, 5.0));
+        let refs = references(&GatesConfig::default(), &rows);
+        assert!((refs.rates["error_rate"] - 1.0 / 101.0).abs() < 1e-12);
+        assert_eq!(refs.latency["latency_p95"].threshold_ms, 950.0);
+        assert_eq!(refs.latency["latency_p99"].threshold_ms, 990.0);
+        assert!((refs.means["cost_per_response"] - 0.01).abs() < 1e-12);
+        assert_eq!(refs.means["completion_tokens"], 100.0);
+    }
+
+    #[test]
+    fn empty_history_gives_no_references() {
+        let refs = references(&GatesConfig::default(), &[]);
+        assert!(refs.rates.is_empty() && refs.latency.is_empty() && refs.means.is_empty());
+    }
+}

@@ -362,20 +362,19 @@ impl JudgeClient {
     /// Records one attempt under the names of INTEGRATION.md §2 (labels: the judge model and
     /// a closed set of outcomes).
     fn record_metrics(&self, result: &Result<ChatReply, JudgeError>, seconds: f64) {
-        let model = self.config.model.clone();
+        let model = &self.config.model;
         let outcome = match result {
             Ok(_) => "ok",
             Err(err) => err.metric_outcome(),
         };
-        metrics::counter!("evalgate_judge_requests_total", "judge_model" => model.clone(), "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("evalgate_judge_request_duration_seconds", "judge_model" => model.clone())
-            .record(seconds);
+        crate::metrics::record_judge_request(model, outcome, seconds);
         if let Ok(reply) = result {
-            metrics::counter!("evalgate_judge_tokens_total", "judge_model" => model.clone(), "type" => "prompt")
-                .increment(reply.prompt_tokens);
-            metrics::counter!("evalgate_judge_tokens_total", "judge_model" => model, "type" => "completion")
-                .increment(reply.completion_tokens);
+            crate::metrics::record_judge_usage(
+                model,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cost_usd,
+            );
         }
     }
 

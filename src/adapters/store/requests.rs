@@ -55,9 +55,11 @@ pub struct TelemetryRow {
 const REQUEST_COLUMNS: &str = "request_id, ts, tenant_id, arm, model, rollout_id, input, output, \
      reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata";
 const REQUEST_COLUMN_COUNT: usize = 16;
-/// Rows per INSERT statement: 500 × 16 parameters stays far below both backends' limits.
-const REQUEST_ROWS_PER_STATEMENT: usize = 500;
-const FEEDBACK_ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per INSERT statement. Small on purpose: binding cost grows faster than linearly with the
+/// number of `$N` parameters in one SQLite statement; 500 rows (8,000 parameters) ingested ~7×
+/// slower than 40 rows (BENCHMARKS.md, "Store: ingest and sampling").
+const REQUEST_ROWS_PER_STATEMENT: usize = 40;
+const FEEDBACK_ROWS_PER_STATEMENT: usize = 100;
 /// Ids per `IN (…)` lookup.
 const IDS_PER_LOOKUP: usize = 500;
 

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod judge_cache;
+mod placeholders;
 mod scores;
 
 pub use judge_cache::CachedJudgment;
@@ -145,6 +146,14 @@ impl Store {
             Store::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The placeholder style of this backend's run-time built statements.
+    fn placeholders(&self) -> placeholders::Placeholders {
+        match self {
+            Store::Sqlite(_) => placeholders::Placeholders::Anonymous,
+            Store::Postgres(_) => placeholders::Placeholders::Numbered,
+        }
     }
 
     /// `sqlite` or `postgres`.

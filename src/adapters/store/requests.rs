@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
+use super::placeholders::Placeholders;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
 use crate::logic::sampling::Candidate;
@@ -55,11 +56,11 @@ pub struct TelemetryRow {
 const REQUEST_COLUMNS: &str = "request_id, ts, tenant_id, arm, model, rollout_id, input, output, \
      reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata";
 const REQUEST_COLUMN_COUNT: usize = 16;
-/// Rows per INSERT statement. Small on purpose: binding cost grows faster than linearly with the
-/// number of `$N` parameters in one SQLite statement; 500 rows (8,000 parameters) ingested ~7×
-/// slower than 40 rows (BENCHMARKS.md, "Store: ingest and sampling").
-const REQUEST_ROWS_PER_STATEMENT: usize = 40;
-const FEEDBACK_ROWS_PER_STATEMENT: usize = 100;
+/// Rows per INSERT statement (3,200 parameters). With `$N` placeholders SQLite bound a statement
+/// in O(parameters²) and 40 rows was the sweet spot; with `?` on SQLite (see `placeholders`) larger
+/// statements are faster on both backends (BENCHMARKS.md, "Store: ingest and sampling").
+const REQUEST_ROWS_PER_STATEMENT: usize = 200;
+const FEEDBACK_ROWS_PER_STATEMENT: usize = 500;
 /// Ids per `IN (…)` lookup.
 const IDS_PER_LOOKUP: usize = 500;
 
@@ -160,46 +161,25 @@ fn decode_kind(text: &str) -> StoreResult<FeedbackKind> {
     })
 }
 
-/// `($1, …, $cols), ($cols+1, …)` for `rows` rows.
-fn values_placeholders(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * columns + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-fn insert_requests_sql(rows: usize) -> String {
+fn insert_requests_sql(style: Placeholders, rows: usize) -> String {
     format!(
         "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
-        values_placeholders(rows, REQUEST_COLUMN_COUNT)
+        style.rows(rows, REQUEST_COLUMN_COUNT)
     )
 }
 
-fn insert_feedback_sql(rows: usize) -> String {
+fn insert_feedback_sql(style: Placeholders, rows: usize) -> String {
     format!(
         "INSERT INTO feedback (request_id, kind, at, value) VALUES {} \
          ON CONFLICT (request_id, kind, at) DO NOTHING",
-        values_placeholders(rows, 4)
+        style.rows(rows, 4)
     )
 }
 
-fn get_requests_sql(ids: usize) -> String {
-    let placeholders: Vec<String> = (1..=ids).map(|index| format!("${index}")).collect();
+fn get_requests_sql(style: Placeholders, ids: usize) -> String {
     format!(
         "SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN ({})",
-        placeholders.join(", ")
+        style.list(1, ids)
     )
 }
 
@@ -218,11 +198,12 @@ impl Store {
         if rows.is_empty() {
             return Ok(InsertReport::default());
         }
+        let style = self.placeholders();
         let inserted: u64 = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
             for chunk in rows.chunks(REQUEST_ROWS_PER_STATEMENT) {
-                let sql = insert_requests_sql(chunk.len());
+                let sql = insert_requests_sql(style, chunk.len());
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for row in chunk {
                     query = query
@@ -258,11 +239,12 @@ impl Store {
         if rows.is_empty() {
             return Ok(InsertReport::default());
         }
+        let style = self.placeholders();
         let inserted: u64 = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
             for chunk in rows.chunks(FEEDBACK_ROWS_PER_STATEMENT) {
-                let sql = insert_feedback_sql(chunk.len());
+                let sql = insert_feedback_sql(style, chunk.len());
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for row in chunk {
                     query = query
@@ -317,8 +299,9 @@ impl Store {
     #[tracing::instrument(skip_all, fields(ids = ids.len()))]
     pub async fn get_requests(&self, ids: &[String]) -> StoreResult<Vec<Request>> {
         let mut by_id: HashMap<String, Request> = HashMap::with_capacity(ids.len());
+        let style = self.placeholders();
         for chunk in ids.chunks(IDS_PER_LOOKUP) {
-            let sql = get_requests_sql(chunk.len());
+            let sql = get_requests_sql(style, chunk.len());
             let rows: Vec<RequestRow> = with_pool!(self, pool => {
                 let mut query = sqlx::query_as(AssertSqlSafe(sql));
                 for id in chunk {
@@ -430,12 +413,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_every_column_of_every_row() {
-        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert!(insert_requests_sql(1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (request_id) DO NOTHING"));
+    fn placeholders_cover_every_column_of_every_row() {
+        assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (request_id) DO NOTHING"));
         assert_eq!(
-            get_requests_sql(2),
+            insert_requests_sql(Placeholders::Anonymous, 2).matches('?').count(),
+            2 * REQUEST_COLUMN_COUNT
+        );
+        assert_eq!(
+            get_requests_sql(Placeholders::Numbered, 2),
             format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN ($1, $2)")
+        );
+        assert_eq!(
+            get_requests_sql(Placeholders::Anonymous, 2),
+            format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id IN (?, ?)")
         );
     }
 

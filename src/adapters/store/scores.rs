@@ -42,13 +42,6 @@ impl ScoreKey {
     }
 }
 
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|index| format!("${index}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
     /// Appends `scores` in one transaction; rows that exist are skipped. Returns how many rows
     /// were new.
@@ -88,15 +81,16 @@ impl Store {
         evaluator_versions: &[String],
     ) -> StoreResult<Vec<Score>> {
         let mut scores = Vec::new();
+        let style = self.placeholders();
         for ids in request_ids.chunks(CHUNK) {
             let mut sql = format!(
                 "{SELECT_COLUMNS} WHERE request_id IN ({})",
-                placeholders(1, ids.len())
+                style.list(1, ids.len())
             );
             if !evaluator_versions.is_empty() {
                 sql.push_str(&format!(
                     " AND evaluator_version IN ({})",
-                    placeholders(ids.len() + 1, evaluator_versions.len())
+                    style.list(ids.len() + 1, evaluator_versions.len())
                 ));
             }
             sql.push_str(" ORDER BY request_id, evaluator");

@@ -17,4 +17,5 @@ fn the_example_config_is_valid_and_shows_the_defaults() {
     assert_eq!(json(&example.ingest), json(&defaults.ingest));
     assert_eq!(json(&example.flags), json(&defaults.flags));
     assert_eq!(json(&example.notify), json(&defaults.notify));
+    assert_eq!(json(&example.schedule), json(&defaults.schedule));
 }

@@ -1,12 +1,11 @@
 //! `evalgate sample --at TIME`: prints what a tick at TIME would score: per arm, the window, the
 //! selected requests (tenant and a short output preview), how many were available, how many
 //! error rows were excluded, and the shortfall. It runs the same code as the tick pipeline
-//! (`window_candidates` → `logic::sampling::sample` with `tick_key`), so the output is the same
-//! every time for the same store.
+//! (`pipeline::sample_tick`: `window_candidates` → `logic::sampling::sample` with `tick_key`), so
+//! the output is the same every time for the same store.
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::adapters::store::Store;
@@ -16,6 +15,7 @@ use crate::clock::parse_time;
 use crate::config::SamplingConfig;
 use crate::domain::{Arm, Timestamp};
 use crate::logic::sampling::{self, ArmSample, SamplePlan};
+use crate::worker::pipeline::{TickSample, TickWindows, sample_tick};
 
 const PREVIEW_CHARS: usize = 60;
 
@@ -101,23 +101,27 @@ pub async fn sample_at(
         seed: config.seed,
     };
     let tick_key = sampling::tick_key(rollout_id_opt, from);
+    let windows = TickWindows {
+        canary: (from, to),
+        baseline: (from, to),
+        cohort_shift: chrono::Duration::zero(),
+    };
+    let TickSample {
+        arms: samples,
+        requests,
+    } = sample_tick(store, &plan, rollout_id_opt, &windows).await?;
     let mut arms = Vec::with_capacity(Arm::ALL.len());
-    for arm in Arm::ALL {
-        let candidates = store
-            .window_candidates(rollout_id_opt, arm, from, to)
-            .await
-            .with_context(|| format!("cannot read the {arm} window"))?;
-        let sample = sampling::sample(&plan, &tick_key, &candidates);
-        let rows = store
-            .get_requests(&sample.selected)
-            .await
-            .with_context(|| format!("cannot read the {arm} sample"))?;
-        let requests = rows
-            .into_iter()
+    for (arm, sample) in [
+        (Arm::Baseline, samples.baseline),
+        (Arm::Canary, samples.canary),
+    ] {
+        let requests = requests
+            .iter()
+            .filter(|row| row.arm == arm)
             .map(|row| SampledRequest {
                 preview: preview(&row.output),
-                request_id: row.request_id,
-                tenant_id: row.tenant_id,
+                request_id: row.request_id.clone(),
+                tenant_id: row.tenant_id.clone(),
                 ts: row.ts,
             })
             .collect();

@@ -1,7 +1,8 @@
 //! `evalgate serve`: the HTTP API and the scheduler loop in one process, stopped cleanly by
 //! SIGTERM/SIGINT within `schedule.shutdown_deadline`. The loop is a few lines around
 //! [`Scheduler::serve_once`]; on PostgreSQL only the replica holding the advisory lock schedules,
-//! the others serve HTTP.
+//! and every replica runs [`scoring_loop`], which takes its share of each tick's scoring work from
+//! the queue, so judge throughput grows with replicas while each tick is computed once.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,30 +21,42 @@ use crate::cli::ServeArgs;
 use crate::domain::rollout::{Command, Input, TransitionKind};
 use crate::domain::{Outcome, Timestamp};
 use crate::metrics::{self, RolloutSnapshot, SeriesGauge};
+use crate::worker::pipeline;
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
-use crate::worker::tick::{self, TickReport};
+use crate::worker::tick::{Pipeline, TickReport, worker_name};
 use crate::worker::{controller, drill};
 
 /// How often histogram buffers are drained.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long the scoring loop waits after finding the queue empty.
+const SCORING_IDLE: Duration = Duration::from_millis(250);
+/// How long the scoring loop backs off after a failed round (the claims go stale and are
+/// taken over, by this replica or another).
+const SCORING_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The production jobs: the tick pipeline and the rollback drill, then a metrics refresh.
 pub struct PipelineJobs {
     ctx: Context,
     store: Store,
+    pipeline: Arc<Pipeline>,
 }
 
 impl PipelineJobs {
-    /// Jobs over `ctx` and `store`.
-    pub fn new(ctx: Context, store: Store) -> PipelineJobs {
-        PipelineJobs { ctx, store }
+    /// Jobs over `ctx` and `store`, ticking with `pipeline` (its suites, judge clients, rate
+    /// limits and cache live as long as the daemon).
+    pub fn new(ctx: Context, store: Store, pipeline: Arc<Pipeline>) -> PipelineJobs {
+        PipelineJobs {
+            ctx,
+            store,
+            pipeline,
+        }
     }
 }
 
 impl Jobs for PipelineJobs {
     fn tick(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<TickReport>> {
         Box::pin(async move {
-            let report = tick::tick_all(&self.ctx, &self.store, at).await?;
+            let report = self.pipeline.tick_all(&self.ctx, &self.store, at).await?;
             refresh_metrics(&self.store, self.ctx.clock.now()).await;
             Ok(report)
         })
@@ -185,6 +198,41 @@ pub async fn scheduler_loop(
     scheduler.release().await;
 }
 
+/// Works the scoring queue until `cancel` fires: claims a batch, scores it, marks it done; waits
+/// [`SCORING_IDLE`] when the queue is empty. Runs in every replica on PostgreSQL, leader or not.
+pub async fn scoring_loop(
+    ctx: Context,
+    store: Store,
+    pipeline: Arc<Pipeline>,
+    cancel: CancellationToken,
+) {
+    let env = pipeline.env(&ctx, &store);
+    while !cancel.is_cancelled() {
+        let pause = match pipeline::score_worker_once(&env, ctx.clock.now()).await {
+            Ok(round) if round.claimed > 0 => {
+                tracing::debug!(
+                    claimed = round.claimed,
+                    written = round.written,
+                    "scored queued work"
+                );
+                continue;
+            }
+            Ok(_) => SCORING_IDLE,
+            Err(err) => {
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "scoring round failed; backing off"
+                );
+                SCORING_BACKOFF
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
 /// Runs `evalgate serve`.
 pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     let store = ctx.store().await?;
@@ -215,7 +263,24 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
-    let jobs: Arc<dyn Jobs> = Arc::new(PipelineJobs::new(ctx.clone(), store.clone()));
+    let pipeline = Arc::new(
+        Pipeline::load(ctx, &store, &worker_name()).context("cannot load the tick pipeline")?,
+    );
+    let jobs: Arc<dyn Jobs> = Arc::new(PipelineJobs::new(
+        ctx.clone(),
+        store.clone(),
+        pipeline.clone(),
+    ));
+    // On SQLite there is one process and the tick works its own queue; replicas need PostgreSQL.
+    let scoring_task = match &store {
+        Store::Postgres(_) => Some(tokio::spawn(scoring_loop(
+            ctx.clone(),
+            store.clone(),
+            pipeline,
+            cancel.clone(),
+        ))),
+        Store::Sqlite(_) => None,
+    };
     let scheduler_task = tokio::spawn(scheduler_loop(
         scheduler,
         store.clone(),
@@ -243,6 +308,9 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     let deadline = ctx.config.schedule.shutdown_deadline.to_std();
     let drained = tokio::time::timeout(deadline, async {
         let _ = scheduler_task.await;
+        if let Some(task) = scoring_task {
+            let _ = task.await;
+        }
         let _ = upkeep_task.await;
         let _ = http_task.await;
     })

@@ -416,7 +416,9 @@ mod tests {
     fn placeholders_cover_every_column_of_every_row() {
         assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (request_id) DO NOTHING"));
         assert_eq!(
-            insert_requests_sql(Placeholders::Anonymous, 2).matches('?').count(),
+            insert_requests_sql(Placeholders::Anonymous, 2)
+                .matches('?')
+                .count(),
             2 * REQUEST_COLUMN_COUNT
         );
         assert_eq!(

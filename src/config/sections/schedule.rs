@@ -1,5 +1,6 @@
 //! `[schedule]`: the daemon's cron schedules (ticks and rollback drills), how many missed tick
-//! windows a restarted daemon catches up, and how long shutdown may take.
+//! windows a restarted daemon catches up, how long shutdown may take, and how much scoring work a
+//! replica claims at a time.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub struct ScheduleConfig {
     pub catch_up_max: u32,
     /// How long SIGTERM/SIGINT may take to stop the daemon (HTTP drain and the running tick).
     pub shutdown_deadline: HumanDuration,
+    /// Scoring-queue items a replica claims at a time. Smaller spreads a tick's judge work over
+    /// more replicas; larger means fewer queue round trips.
+    pub claim_batch: u32,
 }
 
 impl Default for ScheduleConfig {
@@ -28,6 +32,7 @@ impl Default for ScheduleConfig {
             drills: "0 3 1 * *".to_string(),
             catch_up_max: 8,
             shutdown_deadline: HumanDuration::from_secs(30),
+            claim_batch: 32,
         }
     }
 }
@@ -40,6 +45,12 @@ impl ScheduleConfig {
         if self.catch_up_max == 0 {
             return Err((
                 "schedule.catch_up_max",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        if self.claim_batch == 0 {
+            return Err((
+                "schedule.claim_batch",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }

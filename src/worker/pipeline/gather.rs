@@ -44,21 +44,27 @@ pub struct TickSample {
     pub requests: Vec<Request>,
 }
 
-/// Samples both arms of a rollout for one tick.
+/// Samples both arms for one tick: of one rollout (the pipeline), or of all traffic when
+/// `rollout_id_opt` is `None` (`evalgate sample` without `--rollout`). The one sampling path.
 pub async fn sample_tick(
     store: &Store,
     plan: &SamplePlan,
-    rollout_id: &str,
+    rollout_id_opt: Option<&str>,
     windows: &TickWindows,
 ) -> anyhow::Result<TickSample> {
+    let key = sampling::tick_key(rollout_id_opt, windows.canary.0);
     let mut per_arm = Vec::with_capacity(2);
     for arm in Arm::ALL {
         let (from, to) = windows.of(arm);
         let candidates = store
-            .window_candidates(Some(rollout_id), arm, from, to)
+            .window_candidates(rollout_id_opt, arm, from, to)
             .await
-            .with_context(|| format!("cannot read the {arm} candidates of {rollout_id}"))?;
-        let key = sampling::tick_key(Some(rollout_id), windows.canary.0);
+            .with_context(|| {
+                format!(
+                    "cannot read the {arm} candidates of {}",
+                    rollout_id_opt.unwrap_or("all traffic")
+                )
+            })?;
         per_arm.push(sampling::sample(plan, &key, &candidates));
     }
     let canary = per_arm.pop().unwrap_or_else(empty_sample);

@@ -209,7 +209,7 @@ pub async fn gather_tick(
         per_tenant_cap: config.sampling.per_tenant_cap,
         seed: config.sampling.seed,
     };
-    let sample = sample_tick(env.store, &sample_plan, &row.id, &windows).await?;
+    let sample = sample_tick(env.store, &sample_plan, Some(&row.id), &windows).await?;
     let scores_written = match scoring {
         Scoring::Queue => queue::score_tick(env, key, suite, &sample.requests).await?,
         Scoring::Direct => {

@@ -14,8 +14,6 @@ use crate::adapters::store::{QueueItem, TickKey};
 use crate::domain::{Arm, Request, Timestamp};
 use crate::evaluators::Suite;
 
-/// Items claimed per round: a whole tick at the default N, a share of it with replicas.
-const CLAIM_BATCH: i64 = 128;
 /// A claim older than this is presumed dead and taken over.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 /// How long the leader waits between looks while other replicas hold the last claims.
@@ -71,12 +69,18 @@ pub async fn score_tick(
     }
 }
 
-/// One round of queue work: claim a batch, score it with the one scoring engine, mark it done.
-/// Non-leader replicas call this in their loop.
+/// One round of queue work: claim a batch (`schedule.claim_batch` items), score it with the one
+/// scoring engine, mark it done. Every `serve` replica calls this in its scoring loop
+/// (`serve::scoring_loop`); the leader also calls it while it waits for its tick's work.
 pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Result<WorkRound> {
     let items = env
         .store
-        .claim_scoring(env.worker_id, now, now - STALE_AFTER, CLAIM_BATCH)
+        .claim_scoring(
+            env.worker_id,
+            now,
+            now - STALE_AFTER,
+            i64::from(env.ctx.config.schedule.claim_batch),
+        )
         .await
         .context("cannot claim scoring work")?;
     if items.is_empty() {

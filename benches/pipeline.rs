@@ -43,6 +43,7 @@ fn measure(base: &[String], args: &[&str]) -> anyhow::Result<Run> {
         .args(base)
         .args(args)
         .env("EVALGATE_LOG", "warn")
+        .env("PIPELINE_BENCH_JUDGE_KEY", "sk-bench")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -114,6 +115,7 @@ fn write_config(dir: &Path, evals: &Path, judge_url: &str) -> anyhow::Result<Pat
         format!(
             "[evals]\ndir = \"{}\"\n\n[sampling]\nn_per_arm = {N_PER_ARM}\n\n\
              [judges.fake]\nbase_url = \"{judge_url}\"\nmodel = \"fake\"\n\
+             api_key_env = \"PIPELINE_BENCH_JUDGE_KEY\"\n\
              max_concurrency = {JUDGE_CONCURRENCY}\nrequests_per_minute = 60000\n\
              tokens_per_minute = 100000000\n",
             evals.display()

@@ -162,6 +162,26 @@ fn main() {
         "rule throughput: {} assertions per response, {count} responses of {mean_bytes} bytes on average, {rounds} rounds",
         suite.assertions.len()
     );
+    // Where the time goes: each assertion alone, one thread, µs per response.
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a rayon pool");
+    for (index, assertion) in suite.assertions.iter().enumerate() {
+        let started = Instant::now();
+        let passes = single.install(|| {
+            requests
+                .par_iter()
+                .filter_map(|request| assertion.evaluate_rule(request))
+                .filter(|result| result.outcome == Outcome::Pass)
+                .count()
+        });
+        let micros = started.elapsed().as_secs_f64() * 1e6 / count as f64;
+        println!(
+            "  assertion {index} ({}): {micros:.2} µs per response ({passes} passes)",
+            assertion.type_name
+        );
+    }
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -68,21 +68,21 @@ impl Setup {
         out
     }
 
-    fn serve(&self, name: &str) -> Reaped {
+    fn serve(&self, name: &str) -> (Reaped, u16) {
         let log = std::fs::File::create(self.log_path(name)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        Reaped(
-            self.command(&["serve", "--bind", &format!("127.0.0.1:{port}")])
-                .env("EVALGATE_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn evalgate serve"),
-        )
+        let child = self
+            .command(&["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("EVALGATE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn evalgate serve");
+        (Reaped(child), port)
     }
 
     fn log_path(&self, name: &str) -> PathBuf {
@@ -237,8 +237,8 @@ claim_batch = 4
         unreachable!("opened a postgres url")
     };
 
-    let mut a = setup.serve("a");
-    let mut b = setup.serve("b");
+    let (mut a, port_a) = setup.serve("a");
+    let (mut b, port_b) = setup.serve("b");
     let pids = [a.0.id(), b.0.id()];
 
     // The first window finished: find the leader and kill it.
@@ -253,10 +253,10 @@ claim_batch = 4
         .copied()
         .find(|pid| holder.starts_with(&format!("pid-{pid}-")))
         .unwrap_or_else(|| panic!("leader {holder} is neither {pids:?}"));
-    let (leader, survivor) = if leader_pid == pids[0] {
-        (&mut a, &mut b)
+    let (leader, survivor, survivor_port) = if leader_pid == pids[0] {
+        (&mut a, &mut b, port_b)
     } else {
-        (&mut b, &mut a)
+        (&mut b, &mut a, port_a)
     };
     let survivor_pid = survivor.0.id();
     leader.0.kill().unwrap();
@@ -280,6 +280,19 @@ claim_batch = 4
         holder.starts_with(&format!("pid-{survivor_pid}-")),
         "the survivor ({survivor_pid}) should hold the scheduler, not {holder}"
     );
+
+    // The survivor's /metrics carries the pass ratio its ticks computed, and the judge spend.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{survivor_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("evalgate_pass_ratio{rollout=\"r1\",arm=\"canary\","),
+        "{metrics}"
+    );
+    assert!(metrics.contains("evalgate_judge_requests_total"), "{metrics}");
 
     // SIGTERM stops the survivor cleanly; nothing is left half-done.
     let term = Command::new("kill")

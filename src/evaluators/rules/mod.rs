@@ -5,6 +5,7 @@
 //! and negation never turns an unscorable into a pass.
 
 pub mod bounds;
+pub mod fold;
 pub mod json;
 pub mod refusal;
 pub mod text;

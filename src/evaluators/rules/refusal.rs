@@ -6,6 +6,7 @@
 //! "not legal") are left out: they fire on helpful answers (see evals/README.md). Word
 //! boundaries are ASCII ones (the phrases are ASCII), which keeps the regex on its fast DFA.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -104,11 +105,11 @@ static REFUSAL: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 
 /// Folds case and apostrophe variants so one lowercase pattern matches.
-fn normalise(output: &str) -> String {
+fn normalise(output: &str) -> Cow<'_, str> {
     const APOSTROPHES: [char; 4] = ['\u{2019}', '\u{2018}', '\u{2032}', '`'];
-    let lowered = output.trim().to_lowercase();
+    let lowered = super::fold::lowercase(output.trim());
     if lowered.contains(APOSTROPHES) {
-        lowered.replace(APOSTROPHES, "'")
+        Cow::Owned(lowered.replace(APOSTROPHES, "'"))
     } else {
         lowered
     }

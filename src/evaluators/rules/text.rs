@@ -58,7 +58,7 @@ impl Needle {
         }
         let rendered = self.template.render(request)?;
         if case_insensitive {
-            Ok(Cow::Owned(rendered.to_lowercase()))
+            Ok(Cow::Owned(super::fold::lowercase(&rendered).into_owned()))
         } else {
             Ok(rendered)
         }
@@ -106,7 +106,7 @@ pub fn contains(
     request: &Request,
 ) -> Finding {
     let haystack: Cow<'_, str> = if case_insensitive {
-        Cow::Owned(request.output.to_lowercase())
+        super::fold::lowercase(&request.output)
     } else {
         Cow::Borrowed(request.output.as_str())
     };

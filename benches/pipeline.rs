@@ -39,7 +39,14 @@ struct Run {
 /// Runs `evalgate ARGS` to completion, measuring wall time and peak RSS.
 fn measure(base: &[String], args: &[&str]) -> anyhow::Result<Run> {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    // the bench's own knobs are not config overrides of the binary
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("EVALGATE_BENCH_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args(base)
         .args(args)
         .env("EVALGATE_LOG", "warn")

@@ -292,7 +292,10 @@ claim_batch = 4
         metrics.contains("evalgate_pass_ratio{rollout=\"r1\",arm=\"canary\","),
         "{metrics}"
     );
-    assert!(metrics.contains("evalgate_judge_requests_total"), "{metrics}");
+    assert!(
+        metrics.contains("evalgate_judge_requests_total"),
+        "{metrics}"
+    );
 
     // SIGTERM stops the survivor cleanly; nothing is left half-done.
     let term = Command::new("kill")

@@ -5,14 +5,24 @@ use std::collections::HashSet;
 
 use sqlx::Row;
 
+use super::placeholders::Placeholders;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Outcome, Score, Timestamp};
 use crate::with_pool;
 
-const INSERT_SCORE: &str = "INSERT INTO eval_scores (request_id, evaluator, evaluator_version, \
-     outcome, score, reason, latency_ms, prompt_tokens, completion_tokens, cost_usd, scored_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-     ON CONFLICT (request_id, evaluator, evaluator_version) DO NOTHING";
+const SCORE_COLUMNS: usize = 11;
+/// Score rows per INSERT statement (2,200 parameters): one statement per row made rescore
+/// round-trip-bound (BENCHMARKS.md, rescore).
+const SCORES_PER_STATEMENT: usize = 200;
+
+fn insert_scores_sql(style: Placeholders, rows: usize) -> String {
+    format!(
+        "INSERT INTO eval_scores (request_id, evaluator, evaluator_version, outcome, score, \
+         reason, latency_ms, prompt_tokens, completion_tokens, cost_usd, scored_at) VALUES {} \
+         ON CONFLICT (request_id, evaluator, evaluator_version) DO NOTHING",
+        style.rows(rows, SCORE_COLUMNS)
+    )
+}
 
 const SELECT_COLUMNS: &str = "SELECT request_id, evaluator, evaluator_version, outcome, score, \
      reason, latency_ms, prompt_tokens, completion_tokens, cost_usd FROM eval_scores";
@@ -49,25 +59,27 @@ impl Store {
         if scores.is_empty() {
             return Ok(0);
         }
+        let style = self.placeholders();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
-            for score in scores {
-                let result = sqlx::query(INSERT_SCORE)
-                    .bind(&score.request_id)
-                    .bind(&score.evaluator)
-                    .bind(&score.evaluator_version)
-                    .bind(score.outcome.as_str())
-                    .bind(score.score)
-                    .bind(&score.reason)
-                    .bind(score.latency_ms)
-                    .bind(score.prompt_tokens)
-                    .bind(score.completion_tokens)
-                    .bind(score.cost_usd)
-                    .bind(scored_at)
-                    .execute(&mut *tx)
-                    .await?;
-                inserted += result.rows_affected();
+            for chunk in scores.chunks(SCORES_PER_STATEMENT) {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_scores_sql(style, chunk.len())));
+                for score in chunk {
+                    query = query
+                        .bind(&score.request_id)
+                        .bind(&score.evaluator)
+                        .bind(&score.evaluator_version)
+                        .bind(score.outcome.as_str())
+                        .bind(score.score)
+                        .bind(&score.reason)
+                        .bind(score.latency_ms)
+                        .bind(score.prompt_tokens)
+                        .bind(score.completion_tokens)
+                        .bind(score.cost_usd)
+                        .bind(scored_at);
+                }
+                inserted += query.execute(&mut *tx).await?.rows_affected();
             }
             tx.commit().await?;
             Ok(inserted)

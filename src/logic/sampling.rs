@@ -66,6 +66,28 @@ pub fn window_for(
     (from, to)
 }
 
+/// The baseline window of a tick at 100%, where there is no concurrent baseline: the k-th tick of
+/// the stage (k = 0, 1, …, counted from the canary window `canary_from`) reads the k-th window
+/// before the stage started, walking back through the pre-rollout history. Each tick gets baseline
+/// requests no earlier tick used: reusing the last pre-100% window every tick would feed the
+/// same baseline observations to the anytime-valid tests again and again (pseudo-replication),
+/// which makes them halt healthy canaries.
+pub fn monitoring_baseline_window(
+    stage_started: Timestamp,
+    canary_from: Timestamp,
+    window: HumanDuration,
+    readiness_delay: HumanDuration,
+) -> (Timestamp, Timestamp) {
+    let (first_from, first_to) = window_for(stage_started, window, readiness_delay);
+    let length = window.to_chrono();
+    let ticks_since = match (canary_from - first_from).num_seconds() {
+        elapsed if elapsed > 0 && length.num_seconds() > 0 => elapsed / length.num_seconds(),
+        _ => 0,
+    };
+    let back = length * i32::try_from(ticks_since).unwrap_or(i32::MAX);
+    (first_from - back, first_to - back)
+}
+
 /// The key a tick hashes with: the rollout (or `*` for all traffic) and the window start. The
 /// tick pipeline and `evalgate sample` both use it, so they pick the same requests.
 pub fn tick_key(rollout_id_opt: Option<&str>, window_start: Timestamp) -> String {
@@ -321,5 +343,28 @@ mod tests {
             prop_assert_eq!((tick - to).num_minutes(), delay_mins);
             prop_assert!(from < to && to <= tick);
         }
+    }
+
+    #[test]
+    fn each_monitoring_tick_reads_a_baseline_window_no_earlier_tick_read() {
+        let started = chrono::DateTime::parse_from_rfc3339("2026-11-05T04:00:00Z")
+            .unwrap()
+            .to_utc();
+        let window = HumanDuration::from_mins(15);
+        let delay = HumanDuration::from_mins(5);
+        let mut seen = Vec::new();
+        for k in 0..8 {
+            let at = started + chrono::Duration::minutes(15 * k);
+            let (canary_from, _) = window_for(at, window, delay);
+            let baseline = monitoring_baseline_window(started, canary_from, window, delay);
+            assert!(baseline.1 <= window_for(started, window, delay).1);
+            assert_eq!(baseline.1 - baseline.0, chrono::Duration::minutes(15));
+            for earlier in &seen {
+                let (from, to): (Timestamp, Timestamp) = *earlier;
+                assert!(baseline.1 <= from || baseline.0 >= to, "tick {k} overlaps");
+            }
+            seen.push(baseline);
+        }
+        assert_eq!(seen[0], window_for(started, window, delay));
     }
 }

@@ -385,8 +385,9 @@ pub fn tick_report(
     }
 }
 
-/// The windows of each arm: at 100% there is no concurrent baseline, so the baseline is the
-/// last window before the rollout reached 100% (the pre-rollout baseline of monitoring).
+/// The windows of each arm: at 100% there is no concurrent baseline, so the baseline comes from
+/// the history before the rollout reached 100%, a different window each tick
+/// (`sampling::monitoring_baseline_window`).
 fn windows_for(
     env: &TickEnv<'_>,
     state: &RolloutState,
@@ -399,9 +400,12 @@ fn windows_for(
         .stage(state.stage_index)
         .is_some_and(|spec| spec.canary_basis_points >= 10_000);
     let baseline = match (full, state.stage_started_at) {
-        (true, Some(started)) => {
-            sampling::window_for(started, sampling_cfg.window, sampling_cfg.readiness_delay)
-        }
+        (true, Some(started)) => sampling::monitoring_baseline_window(
+            started,
+            from,
+            sampling_cfg.window,
+            sampling_cfg.readiness_delay,
+        ),
         _ => (from, to),
     };
     TickWindows {

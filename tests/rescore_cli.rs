@@ -1,0 +1,123 @@
+//! `evalgate rescore` end to end on a SQLite store: it scores every ok request of the range with
+//! the suite, writes the pass-rate series, and a rerun finds everything done (no new score, every
+//! score reused).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sqlx::sqlite::SqlitePool;
+
+const FROM: &str = "2026-11-01T00:00:00Z";
+const TO: &str = "2026-11-01T02:00:00Z";
+
+fn evalgate(config: &Path, db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        .args(["--store", &format!("sqlite://{}", db.display()), "--config"])
+        .arg(config)
+        .args(args)
+        .env_remove("EVALGATE_FAILPOINT")
+        .env("EVALGATE_LOG", "warn")
+        .output()
+        .expect("run evalgate")
+}
+
+fn numbers_after(stdout: &str, prefix: &str) -> Vec<u64> {
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{stdout}"));
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect()
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let evals = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");
+    let config = dir.path().join("evalgate.toml");
+    std::fs::write(&config, format!("[evals]\ndir = \"{}\"\n", evals.display())).unwrap();
+    let db = dir.path().join("rescore.db");
+    let out = evalgate(
+        &config,
+        &db,
+        &[
+            "synth",
+            "--seed",
+            "4",
+            "--duration",
+            "2h",
+            "--rpm",
+            "20",
+            "--canary-share",
+            "0.3",
+            "--start",
+            FROM,
+            "--rollout-id",
+            "r1",
+            "--into-store",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, config, db)
+}
+
+#[tokio::test]
+async fn rescore_scores_the_range_once_and_a_rerun_reuses_everything() {
+    let (_dir, config, db) = setup();
+    let args = ["rescore", "--from", FROM, "--to", TO, "--suite", "support"];
+    let first = evalgate(&config, &db, &args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&first.stdout).to_string();
+    let first_numbers = numbers_after(&stdout, "rescored ");
+    let (requests, inserted, reused) = (first_numbers[0], first_numbers[1], first_numbers[2]);
+
+    let pool = SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let ok_requests: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE status = 'ok'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let evaluators: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT evaluator) FROM eval_scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM eval_scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(ok_requests > 1_000, "{ok_requests}");
+    assert_eq!(requests as i64, ok_requests, "{stdout}");
+    assert_eq!(reused, 0);
+    assert_eq!(inserted as i64, rows);
+    assert_eq!(
+        rows,
+        ok_requests * evaluators,
+        "one row per request and evaluator"
+    );
+    let series: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pass_rate_series")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(series > 0, "rescore wrote no series");
+
+    let again = evalgate(&config, &db, &args);
+    assert!(again.status.success());
+    let again_numbers = numbers_after(&String::from_utf8_lossy(&again.stdout), "rescored ");
+    assert_eq!(again_numbers[0], requests);
+    assert_eq!(again_numbers[1], 0, "a rerun writes no new score");
+    assert_eq!(again_numbers[2], inserted, "a rerun reuses every score");
+    let rows_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM eval_scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows_after, rows);
+}

@@ -249,12 +249,16 @@ impl Simulation<'_> {
     }
 
     /// The traffic of `[t − 15 min, t)` for every rollout still running, at its current split.
+    /// A finished rollout's traffic is not written: no tick reads it any more.
     async fn write_traffic(&mut self, t: Timestamp) -> anyhow::Result<()> {
         for rollout in &ROLLOUTS {
             let Some(row) = self.store.get_rollout(rollout.id).await? else {
                 continue;
             };
             let state: RolloutState = serde_json::from_value(row.state)?;
+            if !crate::worker::pipeline::is_tickable(&state.phase) {
+                continue;
+            }
             let share = f64::from(state.split_bp) / 10_000.0;
             self.write_chunk(
                 rollout,

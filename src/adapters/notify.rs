@@ -77,6 +77,7 @@ pub enum NotifyOutcome {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     client: reqwest::Client,
+    timeout: Duration,
     default_webhook: Option<String>,
     webhook_env: Option<String>,
     format: NotifyFormat,
@@ -86,13 +87,22 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier configured by `[notify]`.
+    /// The HTTP client is built once per process and shared: building one loads the TLS root
+    /// certificates, and the controller makes a notifier for every decision.
     pub fn from_config(config: &NotifyConfig) -> anyhow::Result<Notifier> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout.to_std())
-            .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = match CLIENT.get() {
+            Some(client) => client.clone(),
+            None => {
+                let client = reqwest::Client::builder()
+                    .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
+                    .build()?;
+                CLIENT.get_or_init(|| client).clone()
+            }
+        };
         Ok(Notifier {
             client,
+            timeout: config.timeout.to_std(),
             default_webhook: config.webhook.clone(),
             webhook_env: config.webhook_env.clone(),
             format: config.format,
@@ -138,7 +148,14 @@ impl Notifier {
         let mut delay = self.backoff;
         loop {
             attempts += 1;
-            let (error, retryable) = match self.client.post(&url).json(&body).send().await {
+            let (error, retryable) = match self
+                .client
+                .post(&url)
+                .timeout(self.timeout)
+                .json(&body)
+                .send()
+                .await
+            {
                 Ok(response) if response.status().is_success() => {
                     return NotifyOutcome::Delivered {
                         attempts,

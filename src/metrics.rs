@@ -40,6 +40,10 @@ pub const JUDGE_DURATION: &str = "evalgate_judge_request_duration_seconds";
 pub const CANARY_TRAFFIC: &str = "evalgate_canary_traffic_ratio";
 /// 1 while a rollout is halted or rolled back.
 pub const ROLLOUT_HALTED: &str = "evalgate_rollout_halted";
+/// Consecutive tick windows whose tick failed, per active rollout (0 while ticks decide).
+pub const ROLLOUT_FAILED_WINDOWS: &str = "evalgate_rollout_failed_windows";
+/// Notifications in the outbox not yet delivered.
+pub const NOTIFY_PENDING: &str = "evalgate_notifications_pending";
 /// Halt signals raised per rollout and evaluator.
 pub const HALT_SIGNALS: &str = "evalgate_halt_signals_total";
 /// Unix time of the last completed tick.
@@ -108,6 +112,10 @@ fn describe() {
         "unix time of the last successful rollback drill"
     );
     metrics::describe_gauge!(SCHEDULER_LEADER, "1 when this process holds the scheduler");
+    metrics::describe_gauge!(
+        NOTIFY_PENDING,
+        "notifications written to the outbox and not yet delivered"
+    );
 }
 
 /// The full `/metrics` text: the exporter's output followed by the per-rollout metrics.
@@ -154,6 +162,11 @@ pub fn set_ingest_lag(seconds: f64) {
 /// Sets the time of the last successful rollback drill.
 pub fn set_last_drill(at: Timestamp) {
     metrics::gauge!(LAST_DRILL).set(unix_seconds(at));
+}
+
+/// Sets how many notifications wait in the outbox.
+pub fn set_notifications_pending(count: i64) {
+    metrics::gauge!(NOTIFY_PENDING).set(count.max(0) as f64);
 }
 
 /// Sets whether this process holds the scheduler.
@@ -217,6 +230,8 @@ pub struct RolloutSnapshot {
     pub canary_ratio: Option<f64>,
     /// Whether the rollout is halted or rolled back.
     pub halted: bool,
+    /// Consecutive tick windows whose tick failed.
+    pub failed_windows: u64,
     /// Latest pass ratio per arm and evaluator.
     pub series: Vec<SeriesGauge>,
     /// Cumulative scored responses per (arm, evaluator, outcome).
@@ -368,6 +383,20 @@ impl Registry {
                 ROLLOUT_HALTED,
                 &[("rollout", r.rollout_id.as_str())],
                 value,
+            );
+        }
+        family(
+            &mut out,
+            ROLLOUT_FAILED_WINDOWS,
+            "gauge",
+            "consecutive tick windows whose tick failed (nothing gated them); 0 while ticks decide",
+        );
+        for r in &rollouts {
+            sample(
+                &mut out,
+                ROLLOUT_FAILED_WINDOWS,
+                &[("rollout", r.rollout_id.as_str())],
+                r.failed_windows as f64,
             );
         }
         family(

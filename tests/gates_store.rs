@@ -53,7 +53,7 @@ async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(s
     assert!(loaded.is_empty());
     let first = evaluate_tick(&config, &plan, &loaded, &tick(11, 44), w1);
     store
-        .save_gate_tick("r1", w1, &first.states, &first.updates, &first.verdicts)
+        .save_gate_tick("r1", w1, &first.states, &first.updates, &first.verdicts, None)
         .await
         .expect("save");
 
@@ -61,7 +61,7 @@ async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(s
     assert_eq!(loaded, first.states);
     let second = evaluate_tick(&config, &plan, &loaded, &tick(12, 40), w2);
     store
-        .save_gate_tick("r1", w2, &second.states, &second.updates, &second.verdicts)
+        .save_gate_tick("r1", w2, &second.states, &second.updates, &second.verdicts, None)
         .await
         .expect("save");
     // A crash after saving: the redo of w2 loads the states from before w2 …
@@ -69,7 +69,7 @@ async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(s
     assert_eq!(redo_from, first.states);
     let redo = evaluate_tick(&config, &plan, &redo_from, &tick(12, 40), w2);
     store
-        .save_gate_tick("r1", w2, &redo.states, &redo.updates, &redo.verdicts)
+        .save_gate_tick("r1", w2, &redo.states, &redo.updates, &redo.verdicts, None)
         .await
         .expect("save");
     // … and saving it again keeps that earlier state as the redo base.
@@ -110,7 +110,7 @@ async fn a_large_pairing_seed_round_trips(store: Store) {
         t0(),
     );
     store
-        .save_gate_tick("r2", t0(), &eval.states, &eval.updates, &eval.verdicts)
+        .save_gate_tick("r2", t0(), &eval.states, &eval.updates, &eval.verdicts, None)
         .await
         .expect("save");
     let updates = store.gate_updates("r2", t0()).await.expect("updates");

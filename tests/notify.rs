@@ -11,6 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn notification() -> Notification {
     Notification {
+        id: "n-1".to_string(),
         rollout_id: "support-v42".into(),
         flag_key: "support-bot".into(),
         owner: Some("team-support".into()),

@@ -2,11 +2,13 @@
 //! Slack-compatible `{"text", "blocks"}` payload), to the rollout owner's webhook or else the
 //! default one, retried with doubling backoff on network errors, 429 and 5xx. Giving up is
 //! logged loudly and reported, never fatal: a broken webhook must not stop a rollback. Webhook
-//! URLs can be secrets, so they are never logged.
+//! URLs can be secrets, so they are never logged. Each notification carries a stable id (its
+//! outbox row, `worker::controller::outbox`), sent as the `Idempotency-Key` header and, in the
+//! JSON format, as `id`: delivery is at least once, so receivers dedupe on it.
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{NotifyConfig, NotifyFormat};
@@ -25,8 +27,11 @@ fn severity_emoji(severity: Severity) -> &'static str {
 }
 
 /// One transition, as the owner is told about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
+    /// Stable id (the outbox row): the same on every delivery attempt.
+    #[serde(default)]
+    pub id: String,
     /// The rollout id.
     pub rollout_id: String,
     /// Its flag key.
@@ -111,6 +116,26 @@ impl Notifier {
         })
     }
 
+    /// True when a notification for a rollout with `owner_webhook` has somewhere to go.
+    pub fn has_webhook(&self, owner_webhook: Option<&str>) -> bool {
+        self.webhook_for(owner_webhook).is_some()
+    }
+
+    /// The longest one `send` can take (every attempt timing out, plus the backoff), with a
+    /// margin: an outbox item claimed for inline delivery is taken over after this.
+    pub fn delivery_deadline(&self) -> chrono::TimeDelta {
+        let attempts = self.retries.saturating_add(1);
+        let mut total = self.timeout.saturating_mul(attempts);
+        let mut delay = self.backoff;
+        for _ in 0..self.retries {
+            total = total.saturating_add(delay);
+            delay = (delay * 2).min(MAX_BACKOFF);
+        }
+        let margin = Duration::from_secs(5);
+        chrono::TimeDelta::from_std(total.saturating_add(margin))
+            .unwrap_or(chrono::TimeDelta::hours(1))
+    }
+
     /// The webhook a rollout's notifications go to: its owner's, else the default.
     fn webhook_for(&self, owner_webhook: Option<&str>) -> Option<String> {
         if let Some(url) = owner_webhook.filter(|url| !url.trim().is_empty()) {
@@ -148,13 +173,11 @@ impl Notifier {
         let mut delay = self.backoff;
         loop {
             attempts += 1;
-            let (error, retryable) = match self
-                .client
-                .post(&url)
-                .timeout(self.timeout)
-                .json(&body)
-                .send()
-                .await
+            let mut request = self.client.post(&url).timeout(self.timeout).json(&body);
+            if !notification.id.is_empty() {
+                request = request.header("Idempotency-Key", &notification.id);
+            }
+            let (error, retryable) = match request.send().await
             {
                 Ok(response) if response.status().is_success() => {
                     return NotifyOutcome::Delivered {
@@ -188,6 +211,7 @@ impl Notifier {
 pub fn json_payload(notification: &Notification) -> Value {
     json!({
         "source": "evalgate",
+        "id": notification.id,
         "at": notification.at,
         "severity": notification.severity,
         "rollout": {

@@ -59,6 +59,14 @@ fn default_tick_interval() -> HumanDuration {
     HumanDuration::from_mins(15)
 }
 
+/// The field names a value serialises with (the known keys of the stored format).
+fn field_names<T: Serialize>(value: &T) -> Vec<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A plan that is not valid, with the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -123,6 +131,32 @@ impl Plan {
                 message,
             })?;
         Ok(plan)
+    }
+
+    /// Decodes a plan as stored in the `rollouts` row, by this or another evalgate version: keys
+    /// this version does not know are dropped, so a stored-format change never locks a rollout
+    /// (plan files stay strict: `from_toml_str` rejects unknown keys).
+    pub fn from_stored(value: &serde_json::Value) -> Result<Plan, serde_json::Error> {
+        let template = Plan::seed_default();
+        let plan_keys = field_names(&template);
+        let stage_keys = template
+            .stages
+            .first()
+            .map(field_names)
+            .unwrap_or_default();
+        let mut value = value.clone();
+        if let Some(plan) = value.as_object_mut() {
+            plan.retain(|key, _| plan_keys.contains(key));
+            if let Some(stages) = plan
+                .get_mut("stages")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                for stage in stages.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                    stage.retain(|key, _| stage_keys.contains(key));
+                }
+            }
+        }
+        serde_json::from_value(value)
     }
 
     /// The stage at `index`, if the plan has one.
@@ -199,6 +233,18 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_plan_with_keys_of_another_version_still_decodes() {
+        let mut stored = serde_json::to_value(Plan::seed_default()).unwrap();
+        stored["max_canary_share"] = serde_json::json!(0.5);
+        stored["stages"][1]["owner_team"] = serde_json::json!("x");
+        assert!(serde_json::from_value::<Plan>(stored.clone()).is_err());
+        assert_eq!(Plan::from_stored(&stored).unwrap(), Plan::seed_default());
+        // A plan file stays strict.
+        let err = Plan::from_toml_str("p.toml", "surprise = 1\n[[stages]]\n").unwrap_err();
+        assert!(err.to_string().contains("surprise"), "{err}");
+    }
 
     #[test]
     fn seed_default_plan_is_valid_and_matches_the_seed() {

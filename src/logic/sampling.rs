@@ -88,6 +88,62 @@ pub fn monitoring_baseline_window(
     (first_from - back, first_to - back)
 }
 
+/// The half-open windows one tick reads, per arm.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TickWindows {
+    /// The canary's window `[t − window − delay, t − delay)`.
+    pub canary: (Timestamp, Timestamp),
+    /// The baseline's window: the same, except at 100% where there is no concurrent baseline and
+    /// it walks back through the history before the stage began (`monitoring_baseline_window`).
+    pub baseline: (Timestamp, Timestamp),
+    /// The feedback cohort: the canary window moved back by the feedback maturity.
+    pub cohort_shift: chrono::Duration,
+}
+
+impl TickWindows {
+    /// The window of `arm`.
+    pub fn of(&self, arm: Arm) -> (Timestamp, Timestamp) {
+        match arm {
+            Arm::Baseline => self.baseline,
+            Arm::Canary => self.canary,
+        }
+    }
+}
+
+/// Where a rollout is, as far as its tick windows care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutPosition {
+    /// The current stage serves 100% (no concurrent baseline).
+    pub full: bool,
+    /// When the current stage began.
+    pub stage_started_at: Option<Timestamp>,
+}
+
+/// The one place that decides each arm's window for a tick at `tick_at`: the tick pipeline,
+/// `sample`, `backtest` and `rescore` all call it. Without a rollout (`position` None) both arms
+/// read the canary window.
+pub fn tick_windows(
+    tick_at: Timestamp,
+    window: HumanDuration,
+    readiness_delay: HumanDuration,
+    feedback_maturity: HumanDuration,
+    position: Option<RolloutPosition>,
+) -> TickWindows {
+    let (from, to) = window_for(tick_at, window, readiness_delay);
+    let baseline = match position {
+        Some(RolloutPosition {
+            full: true,
+            stage_started_at: Some(started),
+        }) => monitoring_baseline_window(started, from, window, readiness_delay),
+        _ => (from, to),
+    };
+    TickWindows {
+        canary: (from, to),
+        baseline,
+        cohort_shift: feedback_maturity.to_chrono(),
+    }
+}
+
 /// The key a tick hashes with: the rollout (or `*` for all traffic) and the window start. The
 /// tick pipeline and `evalgate sample` both use it, so they pick the same requests.
 pub fn tick_key(rollout_id_opt: Option<&str>, window_start: Timestamp) -> String {

@@ -80,8 +80,7 @@ pub async fn replay(
     from: Timestamp,
     to: Timestamp,
 ) -> anyhow::Result<Vec<Decision>> {
-    let plan: Plan =
-        serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
+    let plan = Plan::from_stored(&row.plan).context("cannot read the rollout plan")?;
     let owner = row.owner.clone().unwrap_or_default();
     let fresh = RolloutState::new(&row.id, &row.flag_key, &owner, from);
     let start = Input::commands(vec![Command::Start {

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod drill;
 pub mod evals_cmd;
 pub mod evals_run;
+pub mod fail_safe;
 pub mod failpoint;
 pub mod gatebench;
 pub mod ingest;

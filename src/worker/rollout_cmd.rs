@@ -54,14 +54,12 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
             act(ctx, &store, &args.id, command).await
         }
         RolloutCommand::Kill(args) => {
-            let command = Command::Kill {
-                actor: actor_of(&args),
-                reason: args
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "kill switch".to_string()),
-            };
-            act(ctx, &store, &args.id, command).await
+            let actor = actor_of(&args);
+            let reason = args
+                .reason
+                .clone()
+                .unwrap_or_else(|| "kill switch".to_string());
+            kill(ctx, &store, &args.id, actor, reason).await
         }
         RolloutCommand::Promote(args) => promote(ctx, &store, args).await,
     }
@@ -101,6 +99,50 @@ async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdR
         reason: args.reason.trim().to_string(),
     };
     act(ctx, store, &args.id, command).await
+}
+
+/// The kill switch. Through the state machine when the rollout's stored plan and state decode;
+/// when they do not (a stored-format change, a damaged row), it still writes 0% to every sink,
+/// marks the rollout killed and audits why (`controller::kill_unreadable`).
+async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: String) -> CmdResult {
+    let row = store
+        .get_rollout(id)
+        .await
+        .context("cannot read the rollout")?
+        .with_context(|| format!("no rollout `{id}`"))?;
+    if let Err(err) = crate::worker::controller::LoadedRollout::from_row(row.clone()) {
+        let now = ctx.clock.now();
+        let report = crate::worker::controller::kill_unreadable(
+            ctx,
+            store,
+            &row,
+            &actor,
+            &reason,
+            &format!("{err:#}"),
+            now,
+        )
+        .await?;
+        println!(
+            "rollout {id}: KILLED with its stored plan or state unreadable ({err:#}); every sink \
+             was written 0%"
+        );
+        for sink in &report {
+            let status = if sink.is_verified() {
+                "verified"
+            } else {
+                "FAILED"
+            };
+            println!("  sink {}: {status}", sink.sink);
+        }
+        let ok = report.iter().all(crate::adapters::flags::SinkWriteReport::is_verified);
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    let command = Command::Kill { actor, reason };
+    act(ctx, store, id, command).await
 }
 
 /// Applies one manual command and prints what it did; exit 1 when it was rejected or a sink
@@ -179,6 +221,7 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
     }
     let id = args.id.clone().unwrap_or_else(|| flag_key.clone());
     refuse_second_rollout_on_flag(store, &flag_key).await?;
+    let plan = check_before_start(ctx, store, &args, plan, &flag_key).await?;
     let now = ctx.clock.now();
     let owner = args.owner.clone();
     let state = RolloutState::new(&id, &flag_key, owner.as_deref().unwrap_or("unowned"), now);
@@ -216,6 +259,62 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
         print_report(&report);
     }
     Ok(exit_code(&report))
+}
+
+/// Everything a rollout needs to be gated, checked before any split is written: the suite is
+/// loaded (ticks would fail and leave the canary ungated), the plan's tick interval is the
+/// sampling window, and every flag sink answers a read.
+async fn check_before_start(
+    ctx: &Context,
+    store: &Store,
+    args: &RolloutStartArgs,
+    mut plan: Plan,
+    flag_key: &str,
+) -> anyhow::Result<Plan> {
+    let suite = args
+        .suite
+        .clone()
+        .unwrap_or_else(|| ctx.config.evals.default_suite.clone());
+    let suites = crate::worker::tick::load_suite_map(ctx)
+        .context("`rollout start` checks the suite the rollout is gated with")?;
+    if !suites.contains_key(&suite) {
+        let known: Vec<&str> = suites.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "--suite `{suite}` is not a suite in {} (found: {}); nothing was started",
+            ctx.config.evals.dir.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let window = ctx.config.sampling.window;
+    match &args.plan {
+        // A plan file that names another cadence than the ticks' windows is refused; the
+        // default plan takes the window as its tick interval.
+        Some(path) if plan.tick_interval != window => anyhow::bail!(
+            "{}: `tick_interval` is {} but sampling.window is {window}: the controller must \
+             decide once per scored window; remove tick_interval or set it to {window}",
+            path.display(),
+            plan.tick_interval
+        ),
+        _ => plan.tick_interval = window,
+    }
+    let sinks = crate::adapters::flags::FlagSinks::from_config(&ctx.config.flags, store);
+    anyhow::ensure!(
+        !sinks.sinks().is_empty(),
+        "no flag sink is configured ([flags] sinks); nothing was started"
+    );
+    for sink in sinks.sinks() {
+        if let Err(err) = sink.read(flag_key).await {
+            anyhow::bail!(
+                "flag sink `{}` cannot be read for `{flag_key}`: {err}; nothing was started",
+                sink.name()
+            );
+        }
+    }
+    Ok(plan)
 }
 
 async fn refuse_second_rollout_on_flag(store: &Store, flag_key: &str) -> anyhow::Result<()> {

@@ -28,6 +28,8 @@ pub const LOOP_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 pub const RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// A tick that failed this many times in a row is given up (logged) so later windows proceed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// While a tick runs, leadership is re-checked this often; a leader that lost it stops the tick.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The work the scheduler triggers: the tick pipeline and the drill in production, fakes in tests.
 pub trait Jobs: Send + Sync {
@@ -82,17 +84,20 @@ impl Scheduler {
         let drills = config
             .drill_schedule()
             .map_err(|msg| anyhow::anyhow!("schedule.drills: {msg}"))?;
+        // `pid-{pid}-{uuid}-{host}-{pid}`: unique per start, and `holder::is_dead` can tell
+        // from its end whether the process is gone.
         let holder = format!(
-            "pid-{}-{}",
+            "pid-{}-{}-{}",
             std::process::id(),
-            uuid::Uuid::now_v7().simple()
+            uuid::Uuid::now_v7().simple(),
+            crate::adapters::holder::this_process()
         );
         Ok(Scheduler {
             ticks,
             drills,
             catch_up_max: usize::try_from(config.catch_up_max).unwrap_or(usize::MAX),
             clock,
-            leader: LeaderLock::for_store(store),
+            leader: LeaderLock::for_store(store, &holder),
             holder,
             heartbeat,
             failing: None,
@@ -113,7 +118,7 @@ impl Scheduler {
     ) -> PassReport {
         let now = self.clock.now();
         self.heartbeat.beat(now);
-        let leader = self.leader.ensure().await;
+        let leader = self.leader.ensure(now).await;
         metrics::set_leader(leader);
         let mut report = PassReport {
             leader,
@@ -178,9 +183,17 @@ impl Scheduler {
                 return None;
             }
             self.heartbeat.set_busy(Some(self.clock.now()));
-            let outcome = jobs.tick(at).await;
+            let outcome = self.tick_while_leader(jobs, at).await;
             self.heartbeat.set_busy(None);
             self.heartbeat.beat(self.clock.now());
+            let Some(outcome) = outcome else {
+                metrics::record_tick_failure();
+                metrics::set_leader(false);
+                report.failed.push(at);
+                report.leader = false;
+                tracing::error!(tick_at = %at, "lost the scheduler mid-tick; stopped the tick and stepped down (the new leader redoes it)");
+                return Some(self.clock.now() + LOOP_EVERY);
+            };
             match outcome {
                 Ok(tick) => {
                     tracing::info!(tick_at = %at, rollouts = tick.rollouts.len(), "tick completed");
@@ -214,6 +227,28 @@ impl Scheduler {
             }
         }
         None
+    }
+
+    /// Runs one tick while re-checking leadership every [`WATCH_EVERY`]; None when leadership
+    /// was lost (the tick is dropped mid-way: its writes are transactions, the tick row stays
+    /// unfinished and the new leader redoes it).
+    async fn tick_while_leader(
+        &mut self,
+        jobs: &dyn Jobs,
+        at: Timestamp,
+    ) -> Option<anyhow::Result<TickReport>> {
+        let tick = jobs.tick(at);
+        tokio::pin!(tick);
+        loop {
+            tokio::select! {
+                outcome = &mut tick => return Some(outcome),
+                () = tokio::time::sleep(WATCH_EVERY) => {
+                    if !self.leader.still_held(self.clock.now()).await {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 
     /// Runs the latest due drill, if any. A fresh store records the latest drill time without

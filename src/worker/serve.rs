@@ -58,6 +58,13 @@ impl Jobs for PipelineJobs {
         Box::pin(async move {
             let report = self.pipeline.tick_all(&self.ctx, &self.store, at).await?;
             refresh_metrics(&self.store, self.ctx.clock.now()).await;
+            let failures = report.failures();
+            anyhow::ensure!(
+                failures.is_empty(),
+                "{} rollout tick(s) failed: {}",
+                failures.len(),
+                failures.join("; ")
+            );
             Ok(report)
         })
     }
@@ -122,6 +129,10 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "cannot read the newest request time"),
     }
+    match store.pending_notifications().await {
+        Ok(count) => metrics::set_notifications_pending(count),
+        Err(err) => tracing::warn!(error = %err, "cannot count the pending notifications"),
+    }
     match rollout_snapshots(store).await {
         Ok(snapshots) => metrics::sync_rollouts(snapshots),
         Err(err) => tracing::warn!(
@@ -145,6 +156,7 @@ async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>
             rollout_id: row.id.clone(),
             canary_ratio: split_bp.map(|bp| bp / 10_000.0),
             halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
+            failed_windows: u64::try_from(row.failed_windows).unwrap_or(0),
             ..RolloutSnapshot::default()
         };
         for series in store.latest_series(&row.id).await? {
@@ -289,6 +301,12 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
         cancel.clone(),
     ));
     let upkeep_task = tokio::spawn(upkeep_loop(cancel.clone()));
+    let outbox_task = tokio::spawn(controller::outbox::outbox_loop(
+        store.clone(),
+        crate::adapters::notify::Notifier::from_config(&ctx.config.notify)?,
+        ctx.clock.clone(),
+        cancel.clone(),
+    ));
     let server = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let mut http_task = tokio::spawn(async move { server.await });
@@ -312,6 +330,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
             let _ = task.await;
         }
         let _ = upkeep_task.await;
+        let _ = outbox_task.await;
         let _ = http_task.await;
     })
     .await;

@@ -13,7 +13,9 @@ use crate::app::{CmdResult, Context};
 use crate::cli::TickArgs;
 use crate::clock::parse_time;
 use crate::domain::Timestamp;
-use crate::domain::rollout::RolloutState;
+use crate::adapters::notify::Notifier;
+use crate::worker::controller::outbox;
+use crate::worker::fail_safe;
 use crate::evaluators::{Suite, load_suites};
 use crate::worker::pipeline::{self, RolloutTick, TickEnv};
 use crate::worker::scoring::{ScoringEngine, judge_http_client};
@@ -40,6 +42,8 @@ pub struct RolloutTickReport {
     pub detail: Option<RolloutTick>,
     /// Why the tick failed, when it did (the other rollouts still ticked).
     pub error: Option<String>,
+    /// The fail-safe applied after too many failed windows, when it was.
+    pub fail_safe: Option<String>,
 }
 
 /// The long-lived half of the pipeline.
@@ -82,7 +86,10 @@ impl Pipeline {
     }
 
     /// Runs the tick at `at` for every active rollout; one rollout's failure does not stop the
-    /// others (it is logged, reported, and the tick is redone next time).
+    /// others. A failure is counted against the rollout (consecutive failed windows, its error
+    /// kept on the rollout and the tick row), and after `rollout.fail_safe_after` failed windows
+    /// the fail-safe (`rollout.fail_safe`: hold, or roll back) is applied and the owner paged.
+    /// The report lists every failure; callers treat any as a failed tick (`failures`).
     pub async fn tick_all(
         &self,
         ctx: &Context,
@@ -99,38 +106,67 @@ impl Pipeline {
             rollouts: Vec::new(),
         };
         for row in rows {
-            let state: RolloutState = match serde_json::from_value(row.state.clone()) {
-                Ok(state) => state,
-                Err(err) => {
-                    tracing::error!(rollout_id = %row.id, error = %err, "unreadable rollout state");
-                    continue;
-                }
-            };
-            if !pipeline::is_tickable(&state.phase) {
+            if !phase_name_is_tickable(&row.phase) {
                 continue;
             }
-            let entry = match pipeline::tick_rollout(&env, &row, at).await {
+            let entry = match pipeline::tick_rollout(&env, &row.id, at).await {
                 Ok(tick) => RolloutTickReport {
                     rollout_id: row.id.clone(),
                     window_start: tick.window_start,
                     decision: summary(&tick),
                     detail: Some(tick),
                     error: None,
+                    fail_safe: None,
                 },
                 Err(err) => {
-                    tracing::error!(rollout_id = %row.id, error = %format!("{err:#}"), "tick failed");
+                    let error = format!("{err:#}");
+                    tracing::error!(rollout_id = %row.id, error = %error, "tick failed");
+                    let window_start = pipeline::tick_window_start(&env, at);
+                    let fail_safe = if err.is::<pipeline::TickRefused>() {
+                        None
+                    } else {
+                        fail_safe::count_failure(ctx, store, &row, window_start, &error, at).await
+                    };
                     RolloutTickReport {
                         rollout_id: row.id.clone(),
+                        window_start: Some(window_start),
                         decision: "failed".to_string(),
-                        error: Some(format!("{err:#}")),
-                        ..RolloutTickReport::default()
+                        detail: None,
+                        error: Some(error),
+                        fail_safe,
                     }
                 }
             };
             report.rollouts.push(entry);
         }
+        match Notifier::from_config(&ctx.config.notify) {
+            Ok(notifier) => {
+                outbox::flush_due(store, &notifier, ctx.clock.now()).await;
+            }
+            Err(err) => tracing::error!(error = %format!("{err:#}"), "cannot build the notifier"),
+        }
         Ok(report)
     }
+}
+
+impl TickReport {
+    /// The rollouts whose tick failed, as `id: error` lines (empty when every tick ran).
+    pub fn failures(&self) -> Vec<String> {
+        self.rollouts
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .error
+                    .as_ref()
+                    .map(|error| format!("{}: {error}", entry.rollout_id))
+            })
+            .collect()
+    }
+}
+
+/// True when a rollout in the stored phase `name` is ticked (started and not over).
+pub fn phase_name_is_tickable(name: &str) -> bool {
+    !matches!(name, "pending" | "rolled_back" | "killed" | "completed")
 }
 
 /// Loads every suite of `evals.dir`; a broken suite is an error naming file:line:col.
@@ -159,8 +195,7 @@ pub async fn tick_all(ctx: &Context, store: &Store, at: Timestamp) -> anyhow::Re
 
 /// A name for this process in the scoring queue: host and pid.
 pub fn worker_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    format!("{}-{}", host.trim(), std::process::id())
+    crate::adapters::holder::this_process()
 }
 
 fn summary(tick: &RolloutTick) -> String {
@@ -202,6 +237,9 @@ fn print_report(report: &TickReport) {
         println!("\n{}: {}", entry.rollout_id, entry.decision);
         if let Some(error) = &entry.error {
             println!("  error: {error}");
+        }
+        if let Some(fail_safe) = &entry.fail_safe {
+            println!("  FAIL-SAFE: {fail_safe}");
         }
         let Some(tick) = &entry.detail else { continue };
         let rate =

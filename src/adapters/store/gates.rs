@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Fence, Store, StoreError, StoreResult};
 use crate::domain::{Arm, MetricVerdict, Role, Timestamp, Verdict};
 use crate::logic::gates::series::{MetricPoint, PassRatePoint};
 use crate::logic::gates::{GateState, GateUpdate};
@@ -184,11 +184,24 @@ impl Store {
         states: &BTreeMap<String, GateState>,
         updates: &[GateUpdate],
         verdicts: &[MetricVerdict],
+        fence: Option<&Fence>,
     ) -> StoreResult<()> {
         let by_metric: BTreeMap<&str, &MetricVerdict> =
             verdicts.iter().map(|v| (v.metric.as_str(), v)).collect();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(fence) = fence {
+                let held = sqlx::query(super::integrity::CHECK_FENCE)
+                    .bind(&fence.rollout_id).bind(&fence.holder).bind(fence.token)
+                    .execute(&mut *tx).await?.rows_affected();
+                if held != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Fenced {
+                        rollout_id: fence.rollout_id.clone(),
+                        holder: fence.holder.clone(),
+                    });
+                }
+            }
             for (metric, state) in states {
                 sqlx::query(UPSERT_STATE).bind(rollout_id).bind(i64::from(state.stage)).bind(metric)
                     .bind(Json(state)).bind(Option::<Json<GateState>>::None).bind(window_start)

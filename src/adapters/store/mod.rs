@@ -3,14 +3,16 @@
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
 mod api_reads;
+mod integrity;
 pub mod leader;
 mod review;
 mod rollouts;
 mod scheduler;
 
 pub use api_reads::LatestSeries;
+pub use integrity::{Fence, LeaseHolder, OutboxItem};
 pub use review::{FailedScore, ServedResponse};
-pub use rollouts::{DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+pub use rollouts::{DecisionCommit, DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -45,6 +47,12 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A writer's lease on a rollout was taken over: its write was refused (nothing stored).
+    #[error(
+        "rollout {rollout_id}: this process ({holder}) no longer holds the rollout's writer lease \
+         (another tick or replica took it over); nothing was stored"
+    )]
+    Fenced { rollout_id: String, holder: String },
     /// A stored value could not be decoded into a domain type.
     #[error("bad stored value in {table}.{column}: {detail}")]
     BadValue {
@@ -62,6 +70,7 @@ impl StoreError {
             StoreError::Db(_) => "db",
             StoreError::Migrate(_) => "migrate",
             StoreError::BadValue { .. } => "bad_value",
+            StoreError::Fenced { .. } => "fenced",
         }
     }
 }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, StoreResult};
+use super::integrity::{CHECK_FENCE, INSERT_OUTBOX};
+use super::{Fence, OutboxItem, Store, StoreError, StoreResult, TickKey};
 use crate::domain::{SplitRecord, SplitWrite, Timestamp};
 use crate::with_pool;
 
@@ -92,6 +93,18 @@ pub struct RolloutRow {
     pub created_at: Timestamp,
     /// When its state last changed.
     pub updated_at: Timestamp,
+    /// Consecutive tick windows whose tick failed (0 after a tick that decided).
+    pub failed_windows: i64,
+    /// The window of the latest failed tick, while ticks fail.
+    pub failing_window: Option<Timestamp>,
+    /// The latest failed tick's error, while ticks fail.
+    pub last_tick_error: Option<String>,
+    /// The newest tick window whose decision was applied: a redo of it (or of an older one)
+    /// applies nothing.
+    pub last_window: Option<Timestamp>,
+    /// A split the controller was writing to the sinks when it last stopped (None once the
+    /// decision committed): on a restart, sinks showing it are its own write, not drift.
+    pub pending_split_bp: Option<i64>,
 }
 
 /// A new state for a rollout, applied only if the stored version is still `expected_version`.
@@ -113,6 +126,22 @@ pub struct StateUpdate {
     pub last_evidence: Value,
     /// When the update happens.
     pub at: Timestamp,
+}
+
+/// What commits with a decision, in the same transaction as its state: the lease that must
+/// still be held, the tick window it decides (at most one decision per window), the tick row it
+/// finishes, and the notifications it owes.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionCommit {
+    /// The writer lease the decision was made under (ticks); None for manual commands, which
+    /// rely on the optimistic version alone.
+    pub fence: Option<Fence>,
+    /// The tick window this decision is for; recorded as the rollout's `last_window`.
+    pub window: Option<Timestamp>,
+    /// The tick row to mark `done`, with its final report.
+    pub tick: Option<(TickKey, Value)>,
+    /// Notifications to deliver (at least once) after the commit.
+    pub outbox: Vec<OutboxItem>,
 }
 
 /// One audit row: who did what to a rollout, why, and the state before and after.
@@ -172,22 +201,30 @@ const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook
 
 const SELECT_ROLLOUT: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
      canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
-     last_evidence, active, version, created_at, updated_at \
-     FROM rollouts WHERE id = $1";
+     last_evidence, active, version, created_at, updated_at, failed_windows, failing_window, \
+     last_tick_error, last_window, pending_split_bp FROM rollouts WHERE id = $1";
 
 const SELECT_ACTIVE: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
      canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
-     last_evidence, active, version, created_at, updated_at \
-     FROM rollouts WHERE active = $1 ORDER BY created_at, id";
+     last_evidence, active, version, created_at, updated_at, failed_windows, failing_window, \
+     last_tick_error, last_window, pending_split_bp FROM rollouts WHERE active = $1 ORDER BY created_at, id";
 
 const SELECT_ALL: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
      canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
-     last_evidence, active, version, created_at, updated_at \
-     FROM rollouts ORDER BY created_at, id";
+     last_evidence, active, version, created_at, updated_at, failed_windows, failing_window, \
+     last_tick_error, last_window, pending_split_bp FROM rollouts ORDER BY created_at, id";
 
 const UPDATE_STATE: &str = "UPDATE rollouts SET state = $1, phase = $2, active = $3, \
-     wake_at = $4, last_reason = $5, last_evidence = $6, version = version + 1, updated_at = $7 \
+     wake_at = $4, last_reason = $5, last_evidence = $6, version = version + 1, updated_at = $7, \
+     pending_split_bp = NULL, \
+     last_window = CASE WHEN $10 IS NULL THEN last_window ELSE $10 END, \
+     failed_windows = CASE WHEN $10 IS NULL THEN failed_windows ELSE 0 END, \
+     failing_window = CASE WHEN $10 IS NULL THEN failing_window ELSE NULL END, \
+     last_tick_error = CASE WHEN $10 IS NULL THEN last_tick_error ELSE NULL END \
      WHERE id = $8 AND version = $9";
+
+const TICK_DONE: &str = "UPDATE ticks SET status = 'done', report = $3, finished_at = $4 \
+     WHERE rollout_id = $1 AND window_start = $2";
 
 const INSERT_EVENT: &str = "INSERT INTO rollout_events (id, rollout_id, at, actor, action, \
      reason, before, after, evidence, is_override) \
@@ -255,6 +292,13 @@ impl SplitRow {
     }
 }
 
+fn fenced(fence: &Fence) -> StoreError {
+    StoreError::Fenced {
+        rollout_id: fence.rollout_id.clone(),
+        holder: fence.holder.clone(),
+    }
+}
+
 impl Store {
     /// Creates a rollout; false when a rollout with that id already exists.
     pub async fn create_rollout(&self, rollout: &NewRollout) -> StoreResult<bool> {
@@ -316,8 +360,31 @@ impl Store {
         update: &StateUpdate,
         events: &[RolloutEvent],
     ) -> StoreResult<bool> {
+        self.commit_decision(id, update, events, &DecisionCommit::default())
+            .await
+    }
+
+    /// `update_rollout_state` with what commits alongside a decision (`DecisionCommit`): the
+    /// fence is checked first (a lost lease is `StoreError::Fenced`, nothing stored), then the
+    /// state, the audit rows, the finished tick row and the outbox rows are written together.
+    pub async fn commit_decision(
+        &self,
+        id: &str,
+        update: &StateUpdate,
+        events: &[RolloutEvent],
+        commit: &DecisionCommit,
+    ) -> StoreResult<bool> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some(fence) = &commit.fence {
+                let held = sqlx::query(CHECK_FENCE)
+                    .bind(&fence.rollout_id).bind(&fence.holder).bind(fence.token)
+                    .execute(&mut *tx).await?.rows_affected();
+                if held != 1 {
+                    tx.rollback().await?;
+                    return Err(fenced(fence));
+                }
+            }
             let affected = sqlx::query(UPDATE_STATE)
                 .bind(Json(&update.state))
                 .bind(&update.phase)
@@ -328,6 +395,7 @@ impl Store {
                 .bind(update.at)
                 .bind(id)
                 .bind(update.expected_version)
+                .bind(commit.window)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -347,6 +415,26 @@ impl Store {
                     .bind(Json(&event.after))
                     .bind(Json(&event.evidence))
                     .bind(event.is_override)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some((key, report)) = &commit.tick {
+                sqlx::query(TICK_DONE)
+                    .bind(&key.rollout_id)
+                    .bind(key.window_start)
+                    .bind(Json(report))
+                    .bind(update.at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for item in &commit.outbox {
+                sqlx::query(INSERT_OUTBOX)
+                    .bind(&item.id)
+                    .bind(&item.rollout_id)
+                    .bind(item.created_at)
+                    .bind(&item.webhook)
+                    .bind(Json(&item.notification))
+                    .bind(item.next_attempt_at)
                     .execute(&mut *tx)
                     .await?;
             }

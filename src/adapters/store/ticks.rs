@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::Timestamp;
 use crate::with_pool;
 
@@ -37,11 +37,16 @@ impl TickStatus {
         }
     }
 
-    fn parse(text: &str) -> TickStatus {
+    fn parse(text: &str) -> StoreResult<TickStatus> {
         match text {
-            "done" => TickStatus::Done,
-            "gated" => TickStatus::Gated,
-            _ => TickStatus::Running,
+            "running" => Ok(TickStatus::Running),
+            "gated" => Ok(TickStatus::Gated),
+            "done" => Ok(TickStatus::Done),
+            other => Err(StoreError::BadValue {
+                table: "ticks",
+                column: "status",
+                detail: format!("unknown tick status `{other}` (expected running, gated or done)"),
+            }),
         }
     }
 }
@@ -135,7 +140,7 @@ impl Store {
             let report: Option<sqlx::types::Json<serde_json::Value>> = row.try_get(2)?;
             (status, attempts, report.map(|json| json.0))
         });
-        let status = TickStatus::parse(&status);
+        let status = TickStatus::parse(&status)?;
         if status == TickStatus::Done {
             return Ok(TickClaim::Done { report });
         }
@@ -146,6 +151,27 @@ impl Store {
             attempts: attempts + 1,
             report,
         })
+    }
+
+    /// The status and report of a tick, if it was ever started (reads only).
+    pub async fn tick_report(
+        &self,
+        key: &TickKey,
+    ) -> StoreResult<Option<(TickStatus, Option<serde_json::Value>)>> {
+        let row = with_pool!(self, pool => {
+            let row_opt = sqlx::query(SELECT_TICK).bind(&key.rollout_id).bind(key.window_start)
+                .fetch_optional(pool).await?;
+            match row_opt {
+                Some(row) => {
+                    let status: String = row.try_get(0)?;
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = row.try_get(2)?;
+                    Some((status, report.map(|json| json.0)))
+                }
+                None => None,
+            }
+        });
+        row.map(|(status, report)| Ok((TickStatus::parse(&status)?, report)))
+            .transpose()
     }
 
     /// Records a tick's progress and what it decided so far.

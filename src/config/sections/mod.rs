@@ -22,7 +22,7 @@ pub use gates::{
 pub use ingest::IngestConfig;
 pub use judges::{JudgeConfig, MaxTokensField};
 pub use notify::{NotifyConfig, NotifyFormat};
-pub use rollout::{RolloutConfig, SaltPolicy};
+pub use rollout::{FailSafe, RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
 pub use schedule::ScheduleConfig;
 pub use server::ServerConfig;

@@ -31,8 +31,20 @@ pub enum SaltPolicy {
     Fixed,
 }
 
+/// What the controller does to a live rollout whose ticks keep failing (no window is gated, so
+/// nothing watches the canary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailSafe {
+    /// Hold at the current split and page the owner (critical notification).
+    #[default]
+    Hold,
+    /// Roll back to 0% and page the owner.
+    Rollback,
+}
+
 /// The `[rollout]` section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RolloutConfig {
     /// Stages replacing the seed's default plan (empty: the seed's plan).
@@ -47,6 +59,25 @@ pub struct RolloutConfig {
     pub always_canary: Vec<String>,
     /// Tenants that never get the canary.
     pub never_canary: Vec<String>,
+    /// After this many consecutive tick windows failed for a rollout, apply `fail_safe`.
+    pub fail_safe_after: u32,
+    /// What to do then: `hold` (default) or `rollback`.
+    pub fail_safe: FailSafe,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        RolloutConfig {
+            stages: Vec::new(),
+            fail_closed: false,
+            salt_policy: SaltPolicy::default(),
+            salt: None,
+            always_canary: Vec::new(),
+            never_canary: Vec::new(),
+            fail_safe_after: 3,
+            fail_safe: FailSafe::default(),
+        }
+    }
 }
 
 impl RolloutConfig {
@@ -93,6 +124,12 @@ impl RolloutConfig {
                 ));
             }
             _ => {}
+        }
+        if self.fail_safe_after == 0 {
+            return Err((
+                "rollout.fail_safe_after".into(),
+                "is 0; allowed: at least 1 (failed tick windows before the fail-safe)".into(),
+            ));
         }
         if let Some(tenant) = self
             .always_canary

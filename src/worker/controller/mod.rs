@@ -10,7 +10,14 @@
 //! every `control_once` first checks that the sinks hold
 //! the stored split and rewrites those that drifted, holding a live rollout whose sinks cannot be
 //! fixed. The controller never silently believes a split the gateway does not see.
+//!
+//! Crash safety: the split about to be written is recorded first (`pending_split_bp`), so a
+//! restart that finds the sinks at that split knows it as its own unfinished write, not drift;
+//! a tick's decision commits with the tick row marked done and the window recorded as the
+//! rollout's `last_window` (a redone window applies nothing); notifications are written to the
+//! outbox in that same transaction and delivered after it, at least once (`outbox`).
 
+pub mod outbox;
 mod sink_effects;
 
 use sink_effects::{reconcile, write_splits};
@@ -21,13 +28,38 @@ use serde_json::{Value, json};
 
 use crate::adapters::flags::{FlagSinks, SinkWriteReport};
 use crate::adapters::notify::{Notification, Notifier, NotifyOutcome};
-use crate::adapters::store::{RolloutEvent, RolloutRow, StateUpdate, Store};
+use crate::adapters::store::{
+    DecisionCommit, Fence, OutboxItem, RolloutEvent, RolloutRow, StateUpdate, Store, TickKey,
+};
 use crate::app::Context;
 use crate::domain::rollout::{
     Effect, Input, Plan, RolloutState, Severity, StateSnapshot, Transition, TransitionKind,
 };
 use crate::domain::{SplitWrite, Timestamp};
 use crate::logic::rollout::step;
+use crate::worker::pipeline::{RolloutTick, is_tickable};
+
+/// A tick's decision: the verdicts of the window `key`, gathered in stage `stage_index` under the
+/// rollout's writer lease `fence`, with the tick's report so far.
+#[derive(Debug, Clone)]
+pub struct TickDecision {
+    /// The tick (rollout, window start).
+    pub key: TickKey,
+    /// The writer lease the tick holds.
+    pub fence: Fence,
+    /// The stage the verdicts were gathered in.
+    pub stage_index: usize,
+    /// The tick's report before the controller step.
+    pub report: RolloutTick,
+}
+
+/// Completes a tick's report with what the controller did (stored in the tick row and printed).
+fn finish_report(report: &mut RolloutTick, transition: &Transition) {
+    report.transition = kind_name(transition.kind);
+    report.reason = transition.reason.clone();
+    report.phase = transition.next.phase.name().to_string();
+    report.split_after_bp = transition.next.split_bp;
+}
 
 /// A stored rollout with its plan and state decoded.
 #[derive(Debug, Clone)]
@@ -43,7 +75,7 @@ pub struct LoadedRollout {
 impl LoadedRollout {
     /// Decodes a stored row.
     pub fn from_row(row: RolloutRow) -> anyhow::Result<LoadedRollout> {
-        let plan: Plan = serde_json::from_value(row.plan.clone())
+        let plan = Plan::from_stored(&row.plan)
             .with_context(|| format!("rollout {}: stored plan does not parse", row.id))?;
         let state: RolloutState = serde_json::from_value(row.state.clone())
             .with_context(|| format!("rollout {}: stored state does not parse", row.id))?;
@@ -169,10 +201,12 @@ pub async fn apply_transition(
         transition.clone(),
         now,
         &mut extras,
+        None,
     )
     .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn apply_with(
     store: &Store,
     sinks: &FlagSinks,
@@ -181,9 +215,18 @@ async fn apply_with(
     transition: Transition,
     now: Timestamp,
     extras: &mut Extras,
+    tick: Option<&TickDecision>,
 ) -> anyhow::Result<ApplyReport> {
+    if let Some(bp) = raised_or_changed_split(rollout, &transition) {
+        store
+            .set_pending_split(&rollout.row.id, bp)
+            .await
+            .context("cannot record the split about to be written")?;
+    }
+    crate::worker::failpoint::hit("control_before_sinks");
     let (transition, held_for_sink_failure) =
         write_splits(sinks, rollout, transition, now, extras).await;
+    crate::worker::failpoint::hit("control_after_sinks");
     let evidence = json!(transition.evidence);
     let mut events = Vec::new();
     for effect in &transition.effects {
@@ -229,8 +272,24 @@ async fn apply_with(
         last_evidence: latest_evidence(rollout, &transition, extras),
         at: now,
     };
+    let outbox_items = outbox_items(notifier, rollout, &transition, extras, now);
+    let commit = DecisionCommit {
+        fence: tick.map(|decision| decision.fence.clone()),
+        window: tick.map(|decision| decision.key.window_start),
+        tick: match tick {
+            Some(decision) => {
+                let mut report = decision.report.clone();
+                finish_report(&mut report, &transition);
+                let value =
+                    serde_json::to_value(&report).context("cannot encode the tick report")?;
+                Some((decision.key.clone(), value))
+            }
+            None => None,
+        },
+        outbox: outbox_items,
+    };
     let applied = store
-        .update_rollout_state(&rollout.row.id, &update, &events)
+        .commit_decision(&rollout.row.id, &update, &events, &commit)
         .await
         .context("cannot store the rollout's new state")?;
     if !applied {
@@ -240,7 +299,8 @@ async fn apply_with(
             rollout.row.id
         );
     }
-    let notifications = notify_all(notifier, rollout, &transition, extras, now).await;
+    crate::worker::failpoint::hit("control_after_commit");
+    let notifications = outbox::deliver_items(store, notifier, &commit.outbox, now).await;
     Ok(ApplyReport {
         rollout_id: rollout.row.id.clone(),
         kind: transition.kind,
@@ -267,13 +327,24 @@ fn latest_evidence(rollout: &LoadedRollout, transition: &Transition, extras: &Ex
     rollout.row.last_evidence.clone()
 }
 
-async fn notify_all(
+/// The split a transition is about to write, when it differs from the stored one.
+fn raised_or_changed_split(rollout: &LoadedRollout, transition: &Transition) -> Option<u32> {
+    transition.effects.iter().find_map(|effect| match effect {
+        Effect::SetSplit { basis_points, .. } if *basis_points != rollout.state.split_bp => {
+            Some(*basis_points)
+        }
+        _ => None,
+    })
+}
+
+/// The transition's notifications as outbox rows (none when no webhook is configured).
+fn outbox_items(
     notifier: &Notifier,
     rollout: &LoadedRollout,
     transition: &Transition,
     extras: &mut Extras,
     now: Timestamp,
-) -> Vec<NotifyOutcome> {
+) -> Vec<OutboxItem> {
     let before = json!(rollout.state.snapshot());
     let after = json!(transition.next.snapshot());
     let mut messages: Vec<(Severity, String, String, Value)> = Vec::new();
@@ -290,33 +361,48 @@ async fn notify_all(
     for (severity, message, evidence) in extras.alerts.drain(..) {
         messages.push((severity, "sink_failure".to_string(), message, evidence));
     }
-    let mut outcomes = Vec::new();
-    for (severity, event, summary, evidence) in messages {
-        let notification = Notification {
-            rollout_id: rollout.row.id.clone(),
-            flag_key: rollout.row.flag_key.clone(),
-            owner: rollout.row.owner.clone(),
-            event,
-            severity,
-            summary,
-            reason: transition.reason.clone(),
-            before: before.clone(),
-            after: after.clone(),
-            evidence,
-            at: now,
-        };
-        outcomes.push(
-            notifier
-                .send(rollout.row.webhook.as_deref(), &notification)
-                .await,
-        );
+    if !notifier.has_webhook(rollout.row.webhook.as_deref()) {
+        if !messages.is_empty() {
+            tracing::debug!(count = messages.len(), "no webhook configured; notifications not sent");
+        }
+        return Vec::new();
     }
-    outcomes
+    messages
+        .into_iter()
+        .map(|(severity, event, summary, evidence)| {
+            let id = uuid::Uuid::now_v7().to_string();
+            let notification = Notification {
+                id: id.clone(),
+                rollout_id: rollout.row.id.clone(),
+                flag_key: rollout.row.flag_key.clone(),
+                owner: rollout.row.owner.clone(),
+                event,
+                severity,
+                summary,
+                reason: transition.reason.clone(),
+                before: before.clone(),
+                after: after.clone(),
+                evidence,
+                at: now,
+            };
+            OutboxItem {
+                id,
+                rollout_id: rollout.row.id.clone(),
+                created_at: now,
+                webhook: rollout.row.webhook.clone(),
+                notification: json!(notification),
+                attempts: 0,
+                // Claimed by this process for its inline delivery; after that deadline (a
+                // crash mid-delivery) any process's outbox loop takes it over.
+                next_attempt_at: now + notifier.delivery_deadline(),
+            }
+        })
+        .collect()
 }
 
 /// One decision for one rollout: load its state, make sure the sinks hold its split, call
-/// `logic::rollout::step` with `input`, and apply the transition. The tick pipeline calls this
-/// with the gate verdicts; manual commands call it with a `Command`.
+/// `logic::rollout::step` with `input`, and apply the transition. Manual commands call this with
+/// a `Command`; ticks call [`control_tick`].
 #[tracing::instrument(skip_all, fields(rollout_id = %rollout_id))]
 pub async fn control_once(
     ctx: &Context,
@@ -336,20 +422,113 @@ pub async fn control_with(
     sinks: &FlagSinks,
     notifier: &Notifier,
     rollout_id: &str,
-    mut input: Input,
+    input: Input,
     now: Timestamp,
 ) -> anyhow::Result<ApplyReport> {
     let rollout = LoadedRollout::load(store, rollout_id).await?;
+    decide(store, sinks, notifier, rollout, input, now, None).await
+}
+
+/// The controller step of a tick: applies the verdicts of `decision`'s window at most once. A
+/// window the rollout already decided (a redo after a crash, or an older window), or one gated
+/// in a stage the rollout has left, applies nothing and only finishes its tick row. Returns the
+/// tick's final report.
+pub async fn control_tick(
+    ctx: &Context,
+    store: &Store,
+    input: Input,
+    now: Timestamp,
+    decision: TickDecision,
+) -> anyhow::Result<RolloutTick> {
+    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
+    let notifier = Notifier::from_config(&ctx.config.notify)?;
+    control_tick_with(store, &sinks, &notifier, input, now, decision).await
+}
+
+/// `control_tick` with explicit sinks and notifier (the demo).
+pub async fn control_tick_with(
+    store: &Store,
+    sinks: &FlagSinks,
+    notifier: &Notifier,
+    input: Input,
+    now: Timestamp,
+    decision: TickDecision,
+) -> anyhow::Result<RolloutTick> {
+    let rollout = LoadedRollout::load(store, &decision.key.rollout_id).await?;
+    let window = decision.key.window_start;
+    let superseded = match rollout.row.last_window {
+        Some(last) if last >= window => Some(format!(
+            "window {} was already decided (the rollout's last decided window is {}); nothing \
+             applied again",
+            window.to_rfc3339(),
+            last.to_rfc3339()
+        )),
+        _ if rollout.state.stage_index != decision.stage_index => Some(format!(
+            "the rollout left stage {} (now {}) after this window was gated; its verdicts no \
+             longer apply",
+            decision.stage_index, rollout.state.stage_index
+        )),
+        _ if !is_tickable(&rollout.state.phase) => Some(format!(
+            "the rollout is {} since this window was gated",
+            rollout.state.phase
+        )),
+        _ => None,
+    };
+    if let Some(reason) = superseded {
+        tracing::warn!(rollout_id = %rollout.row.id, reason = %reason, "tick decision superseded");
+        let mut report = decision.report.clone();
+        report.transition = "superseded".to_string();
+        report.reason = reason;
+        report.phase = rollout.state.phase.name().to_string();
+        report.split_after_bp = rollout.state.split_bp;
+        let value = serde_json::to_value(&report).context("cannot encode the tick report")?;
+        store
+            .mark_tick(&decision.key, crate::adapters::store::TickStatus::Done, &value, Some(now))
+            .await
+            .context("cannot mark the tick done")?;
+        return Ok(report);
+    }
+    let applied = decide(store, sinks, notifier, rollout, input, now, Some(&decision)).await?;
+    let mut report = decision.report;
+    report.transition = kind_name(applied.kind);
+    report.reason = applied.reason;
+    report.phase = applied.after.phase;
+    report.split_after_bp = applied.after.split_bp;
+    Ok(report)
+}
+
+async fn decide(
+    store: &Store,
+    sinks: &FlagSinks,
+    notifier: &Notifier,
+    rollout: LoadedRollout,
+    mut input: Input,
+    now: Timestamp,
+    tick: Option<&TickDecision>,
+) -> anyhow::Result<ApplyReport> {
     let mut extras = Extras {
         latest_verdicts: input.verdicts.as_ref().map(|verdicts| json!(verdicts)),
         ..Extras::default()
     };
-    if let Some(halt) = reconcile(sinks, &rollout, now, &mut extras).await {
+    // A split recorded as about to be written but never committed: the sinks may show it. It is
+    // this controller's own unfinished write, not drift: decide again, then write what the new
+    // decision says (or put the stored split back).
+    let unfinished = rollout
+        .row
+        .pending_split_bp
+        .and_then(|bp| u32::try_from(bp).ok())
+        .filter(|bp| *bp != rollout.state.split_bp);
+    if unfinished.is_none()
+        && let Some(halt) = reconcile(sinks, &rollout, now, &mut extras).await
+    {
         input.commands.insert(0, halt);
     }
-    let transition = step(&rollout.state, &rollout.plan, &input, now);
+    let mut transition = step(&rollout.state, &rollout.plan, &input, now);
     if transition.kind == TransitionKind::Rejected {
         record_rejections(&rollout, &input, &transition, now, &mut extras);
+    }
+    if let Some(bp) = unfinished {
+        resume_unfinished_write(&rollout, &mut transition, bp, now, &mut extras);
     }
     apply_with(
         store,
@@ -359,8 +538,154 @@ pub async fn control_with(
         transition,
         now,
         &mut extras,
+        tick,
     )
     .await
+}
+
+/// After a crash between a sink write of `pending_bp` and its commit: audit it, and when the new
+/// decision writes no split, write the stored split back so the sinks match the state.
+fn resume_unfinished_write(
+    rollout: &LoadedRollout,
+    transition: &mut Transition,
+    pending_bp: u32,
+    now: Timestamp,
+    extras: &mut Extras,
+) {
+    let writes_split = transition
+        .effects
+        .iter()
+        .any(|effect| matches!(effect, Effect::SetSplit { .. }));
+    let snapshot = rollout.state.snapshot();
+    let reason = if writes_split {
+        format!(
+            "a write of {pending_bp} bp did not commit before the controller stopped; decided \
+             again and writing the new decision's split"
+        )
+    } else {
+        transition.effects.push(Effect::SetSplit {
+            flag_key: rollout.row.flag_key.clone(),
+            basis_points: rollout.state.split_bp,
+        });
+        format!(
+            "a write of {pending_bp} bp did not commit before the controller stopped; putting \
+             the stored {} bp back",
+            rollout.state.split_bp
+        )
+    };
+    tracing::warn!(rollout_id = %rollout.row.id, pending_bp, "resuming an unfinished split write");
+    extras.events.push(audit_row(
+        &rollout.row.id,
+        now,
+        crate::logic::rollout::SYSTEM_ACTOR,
+        "split_write_resumed",
+        &reason,
+        (&snapshot, &snapshot),
+        json!({"pending_split_bp": pending_bp}),
+        false,
+    ));
+}
+
+/// The kill switch for a rollout whose stored plan or state cannot be read: writes 0% to every
+/// sink (with the row's salt and cohorts), then marks the row killed (the state JSON keeps what
+/// was stored, with the phase and split patched when it is an object) and audits the kill with
+/// the decode error. Returns the sink reports.
+pub async fn kill_unreadable(
+    ctx: &Context,
+    store: &Store,
+    row: &RolloutRow,
+    actor: &str,
+    reason: &str,
+    decode_error: &str,
+    now: Timestamp,
+) -> anyhow::Result<Vec<SinkWriteReport>> {
+    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
+    let zero = SplitWrite {
+        basis_points: 0,
+        salt: row.salt.clone(),
+        always: row.always_tenants.clone(),
+        never: row.never_tenants.clone(),
+        updated_at: now,
+        updated_by: actor.to_string(),
+    };
+    let reports = sinks.write_verified(&row.flag_key, &zero).await;
+    let all_ok = reports.iter().all(SinkWriteReport::is_verified);
+    let full_reason = format!("{reason} (stored plan or state unreadable: {decode_error})");
+    let mut state = row.state.clone();
+    if let Some(object) = state.as_object_mut() {
+        object.insert(
+            "phase".to_string(),
+            json!({"phase": "killed", "reason": full_reason}),
+        );
+        object.insert("split_bp".to_string(), json!(0));
+    }
+    let evidence = json!({"sink_reports": reports, "decode_error": decode_error});
+    let event = RolloutEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        rollout_id: row.id.clone(),
+        at: now,
+        actor: actor.to_string(),
+        action: "kill".to_string(),
+        reason: full_reason.clone(),
+        before: row.state.clone(),
+        after: state.clone(),
+        evidence: evidence.clone(),
+        is_override: false,
+    };
+    let notifier = Notifier::from_config(&ctx.config.notify)?;
+    let mut outbox = Vec::new();
+    if notifier.has_webhook(row.webhook.as_deref()) {
+        let id = uuid::Uuid::now_v7().to_string();
+        let notification = Notification {
+            id: id.clone(),
+            rollout_id: row.id.clone(),
+            flag_key: row.flag_key.clone(),
+            owner: row.owner.clone(),
+            event: "killed".to_string(),
+            severity: Severity::Critical,
+            summary: "killed: canary at 0% (stored state unreadable)".to_string(),
+            reason: full_reason.clone(),
+            before: row.state.clone(),
+            after: state.clone(),
+            evidence,
+            at: now,
+        };
+        outbox.push(OutboxItem {
+            id,
+            rollout_id: row.id.clone(),
+            created_at: now,
+            webhook: row.webhook.clone(),
+            notification: json!(notification),
+            attempts: 0,
+            next_attempt_at: now + notifier.delivery_deadline(),
+        });
+    }
+    let update = StateUpdate {
+        expected_version: row.version,
+        state,
+        phase: "killed".to_string(),
+        active: !all_ok,
+        wake_at: None,
+        last_reason: full_reason,
+        last_evidence: row.last_evidence.clone(),
+        at: now,
+    };
+    let commit = DecisionCommit {
+        outbox,
+        ..DecisionCommit::default()
+    };
+    let applied = store
+        .commit_decision(&row.id, &update, &[event], &commit)
+        .await
+        .context("cannot store the kill")?;
+    anyhow::ensure!(
+        applied,
+        "rollout {} changed while it was killed; the sinks were written 0%, run kill again to \
+         record it",
+        row.id
+    );
+    outbox::deliver_items(store, &notifier, &commit.outbox, now).await;
+    Ok(reports)
 }
 
 fn record_rejections(

@@ -10,29 +10,8 @@ use serde::Serialize;
 use crate::adapters::store::{Store, TelemetryRow};
 use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
 use crate::logic::gates::{self, FeedbackCohort, FeedbackUnit, PerArm};
+pub use crate::logic::sampling::TickWindows;
 use crate::logic::sampling::{self, ArmSample, SamplePlan};
-
-/// The half-open windows one tick reads, per arm.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TickWindows {
-    /// The canary's window `[t − window − delay, t − delay)`.
-    pub canary: (Timestamp, Timestamp),
-    /// The baseline's window: the same, except at 100% where it is the last window before the
-    /// rollout reached 100% (the pre-rollout baseline of the monitoring stage).
-    pub baseline: (Timestamp, Timestamp),
-    /// The feedback cohort: the canary window moved back by the feedback maturity.
-    pub cohort_shift: chrono::Duration,
-}
-
-impl TickWindows {
-    /// The window of `arm`.
-    pub fn of(&self, arm: Arm) -> (Timestamp, Timestamp) {
-        match arm {
-            Arm::Baseline => self.baseline,
-            Arm::Canary => self.canary,
-        }
-    }
-}
 
 /// What was sampled for one tick.
 #[derive(Debug, Clone, Serialize)]

@@ -10,9 +10,14 @@
 //!   `save_gate_tick` writes states and replay records in one transaction; series and halt
 //!   signals are upserts keyed by window;
 //! - the tick row moves `running` → `gated` (verdicts stored) → `done` (controller applied);
-//!   a tick found `gated` skips straight to the controller with the stored verdicts.
+//!   a tick found `gated` skips straight to the controller with the stored verdicts; `done` is
+//!   written in the controller's own transaction, and the rollout records the newest window it
+//!   decided, so a redone window can never apply a second transition;
+//! - one writer per rollout (`lease`): ticks of a rollout run one at a time and in window order,
+//!   and the lease's token fences the gate and controller writes.
 
 mod gather;
+pub mod lease;
 mod queue;
 mod references;
 
@@ -22,7 +27,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::{
-    MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus,
+    Fence, MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus,
 };
 use crate::app::Context;
 use crate::domain::plan::Plan;
@@ -31,8 +36,9 @@ use crate::domain::{Arm, MetricVerdict, Timestamp};
 use crate::evaluators::Suite;
 use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
 use crate::logic::hash::sha256_u64;
-use crate::logic::sampling::{self, SamplePlan};
+use crate::logic::sampling::{self, RolloutPosition, SamplePlan};
 use crate::worker::failpoint;
+use lease::RolloutLease;
 use crate::worker::scoring::ScoringEngine;
 
 pub use gather::{TickSample, TickWindows, sample_tick};
@@ -93,23 +99,82 @@ pub struct RolloutTick {
     pub already_done: bool,
 }
 
-/// Runs the tick at `at` for one rollout. Idempotent per (rollout, window start).
-#[tracing::instrument(skip_all, fields(rollout_id = %row.id, at = %at))]
+/// A tick that was not run because it must not run now: another writer holds the rollout, the
+/// window is older than one already gated, or the rollout is no longer ticked. Reported (the
+/// `tick` command exits 1, `serve` retries) but not counted as a failed window.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TickRefused(pub String);
+
+/// The window start of a tick at `at` (the tick's key, with the rollout).
+pub fn tick_window_start(env: &TickEnv<'_>, at: Timestamp) -> Timestamp {
+    let sampling_cfg = &env.ctx.config.sampling;
+    sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay).0
+}
+
+/// Runs the tick at `at` for one rollout. Idempotent per (rollout, window start); one writer
+/// per rollout at a time (it waits for another, then refuses), in window order.
+#[tracing::instrument(skip_all, fields(rollout_id = %rollout_id, at = %at))]
 pub async fn tick_rollout(
     env: &TickEnv<'_>,
-    row: &RolloutRow,
+    rollout_id: &str,
     at: Timestamp,
 ) -> anyhow::Result<RolloutTick> {
-    let state: RolloutState =
-        serde_json::from_value(row.state.clone()).context("cannot read the rollout state")?;
-    let plan: Plan =
-        serde_json::from_value(row.plan.clone()).context("cannot read the rollout plan")?;
+    let lease = RolloutLease::acquire(env.store, &env.ctx.clock, rollout_id, env.worker_id).await?;
+    let outcome = tick_under_lease(env, rollout_id, at, lease.fence()).await;
+    lease.release().await;
+    outcome
+}
+
+async fn tick_under_lease(
+    env: &TickEnv<'_>,
+    rollout_id: &str,
+    at: Timestamp,
+    fence: &Fence,
+) -> anyhow::Result<RolloutTick> {
+    // Read under the lease: what another writer decided before is seen.
+    let row = env
+        .store
+        .get_rollout(rollout_id)
+        .await
+        .context("cannot read the rollout")?
+        .with_context(|| format!("no rollout `{rollout_id}`"))?;
+    let loaded = crate::worker::controller::LoadedRollout::from_row(row)?;
+    let (row, state, plan) = (&loaded.row, &loaded.state, &loaded.plan);
     let sampling_cfg = &env.ctx.config.sampling;
     let (from, to) = sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay);
     let key = TickKey {
         rollout_id: row.id.clone(),
         window_start: from,
     };
+    if let Some(stored) = env.store.tick_report(&key).await.context("cannot read the tick")?
+        && stored.0 == TickStatus::Done
+    {
+        return finished(stored.1, &row.id);
+    }
+    if !is_tickable(&state.phase) {
+        return Err(TickRefused(format!(
+            "rollout {} is {} and is not ticked any more",
+            row.id, state.phase
+        ))
+        .into());
+    }
+    if let Some(newest) = env
+        .store
+        .newest_gated_window(&row.id)
+        .await
+        .context("cannot read the rollout's ticks")?
+        && newest > from
+    {
+        return Err(TickRefused(format!(
+            "window {} of rollout {} is older than its newest gated window {}: the gates are \
+             sequential and a past window cannot be added after a later one",
+            from.to_rfc3339(),
+            row.id,
+            newest.to_rfc3339()
+        ))
+        .into());
+    }
     let pairing_seed = pairing_seed(sampling_cfg.seed, &row.id, from);
     let claim = env
         .store
@@ -124,13 +189,15 @@ pub async fn tick_rollout(
         .await
         .context("cannot record the tick")?;
     let mut report = match claim {
-        TickClaim::Done { report } => return Ok(finished(report, &row.id)),
+        TickClaim::Done { report } => return finished(report, &row.id),
         TickClaim::Resume {
             status: TickStatus::Gated,
             attempts,
-            report: Some(stored),
+            report,
         } => {
-            let mut report: RolloutTick = serde_json::from_value(stored).unwrap_or_default();
+            let stored = report.context("the gated tick has no stored report")?;
+            let mut report: RolloutTick = serde_json::from_value(stored)
+                .context("the gated tick's stored report does not decode")?;
             report.attempts = attempts;
             report
         }
@@ -141,29 +208,29 @@ pub async fn tick_rollout(
                 .await
                 .context("cannot release old claims")?;
             tracing::warn!(attempts, released, "redoing a tick that did not finish");
-            let mut report = evaluate(env, row, &state, &plan, &key, to, at, pairing_seed).await?;
+            let mut report =
+                evaluate(env, row, state, plan, &key, to, at, pairing_seed, fence).await?;
             report.attempts = attempts;
             report
         }
         TickClaim::Fresh => {
-            let mut report = evaluate(env, row, &state, &plan, &key, to, at, pairing_seed).await?;
+            let mut report =
+                evaluate(env, row, state, plan, &key, to, at, pairing_seed, fence).await?;
             report.attempts = 1;
             report
         }
     };
-    control(env, row, &key, &mut report, at).await?;
+    control(env, &key, &mut report, at, fence).await?;
     Ok(report)
 }
 
-fn finished(report_opt: Option<serde_json::Value>, rollout_id: &str) -> RolloutTick {
-    let mut report: RolloutTick = report_opt
-        .and_then(|value| serde_json::from_value(value).ok())
-        .unwrap_or_else(|| RolloutTick {
-            rollout_id: rollout_id.to_string(),
-            ..RolloutTick::default()
-        });
+fn finished(report_opt: Option<serde_json::Value>, rollout_id: &str) -> anyhow::Result<RolloutTick> {
+    let stored = report_opt
+        .with_context(|| format!("rollout {rollout_id}: a finished tick has no stored report"))?;
+    let mut report: RolloutTick = serde_json::from_value(stored)
+        .with_context(|| format!("rollout {rollout_id}: a finished tick's report does not decode"))?;
     report.already_done = true;
-    report
+    Ok(report)
 }
 
 /// The tick's data, gathered and scored: what the gates are fed.
@@ -203,7 +270,8 @@ pub async fn gather_tick(
 ) -> anyhow::Result<Gathered> {
     let config = &env.ctx.config;
     let suite = suite_of(env, row)?;
-    let windows = windows_for(env, state, plan, key.window_start, window_end);
+    let windows = windows_for(env, state, plan, key.window_start);
+    debug_assert_eq!(windows.canary.1, window_end);
     let sample_plan = SamplePlan {
         n_per_arm: config.sampling.n_per_arm,
         per_tenant_cap: config.sampling.per_tenant_cap,
@@ -302,6 +370,7 @@ async fn evaluate(
     window_end: Timestamp,
     at: Timestamp,
     pairing_seed: u64,
+    fence: &Fence,
 ) -> anyhow::Result<RolloutTick> {
     let states = env
         .store
@@ -339,6 +408,7 @@ async fn evaluate(
         &gathered.input,
         &evaluation,
         suite,
+        fence,
     )
     .await?;
     failpoint::hit("tick_after_persist");
@@ -385,33 +455,27 @@ pub fn tick_report(
     }
 }
 
-/// The windows of each arm: at 100% there is no concurrent baseline, so the baseline comes from
-/// the history before the rollout reached 100%, a different window each tick
-/// (`sampling::monitoring_baseline_window`).
-fn windows_for(
-    env: &TickEnv<'_>,
-    state: &RolloutState,
-    plan: &Plan,
-    from: Timestamp,
-    to: Timestamp,
-) -> TickWindows {
+/// The windows of each arm (`sampling::tick_windows`, the one place that decides them).
+fn windows_for(env: &TickEnv<'_>, state: &RolloutState, plan: &Plan, at_from: Timestamp) -> TickWindows {
     let sampling_cfg = &env.ctx.config.sampling;
-    let full = plan
-        .stage(state.stage_index)
-        .is_some_and(|spec| spec.canary_basis_points >= 10_000);
-    let baseline = match (full, state.stage_started_at) {
-        (true, Some(started)) => sampling::monitoring_baseline_window(
-            started,
-            from,
-            sampling_cfg.window,
-            sampling_cfg.readiness_delay,
-        ),
-        _ => (from, to),
-    };
-    TickWindows {
-        canary: (from, to),
-        baseline,
-        cohort_shift: sampling_cfg.feedback_maturity.to_chrono(),
+    // `at_from` is the canary window start; the tick time is its end plus the readiness delay.
+    let at = at_from + sampling_cfg.window.to_chrono() + sampling_cfg.readiness_delay.to_chrono();
+    sampling::tick_windows(
+        at,
+        sampling_cfg.window,
+        sampling_cfg.readiness_delay,
+        sampling_cfg.feedback_maturity,
+        Some(position_of(state, plan)),
+    )
+}
+
+/// Where `state` is in `plan`, for the tick windows.
+pub fn position_of(state: &RolloutState, plan: &Plan) -> RolloutPosition {
+    RolloutPosition {
+        full: plan
+            .stage(state.stage_index)
+            .is_some_and(|spec| spec.canary_basis_points >= 10_000),
+        stage_started_at: state.stage_started_at,
     }
 }
 
@@ -480,6 +544,7 @@ async fn persist(
     input: &TickInput,
     evaluation: &gates::TickEvaluation,
     suite: &Suite,
+    fence: &Fence,
 ) -> anyhow::Result<()> {
     let store = env.store;
     store
@@ -489,6 +554,7 @@ async fn persist(
             &evaluation.states,
             &evaluation.updates,
             &evaluation.verdicts,
+            Some(fence),
         )
         .await
         .context("cannot save the gate states")?;
@@ -546,31 +612,27 @@ fn series_version(versions: &BTreeMap<String, String>, evaluator: &str, suite: &
     versions.get(name).cloned().unwrap_or_default()
 }
 
-/// Runs the controller on the tick's verdicts and marks the tick done.
+/// Runs the controller on the tick's verdicts; the tick row is marked done in the controller's
+/// own transaction (or, when this window was already decided, on its own).
 async fn control(
     env: &TickEnv<'_>,
-    row: &RolloutRow,
     key: &TickKey,
     report: &mut RolloutTick,
     at: Timestamp,
+    fence: &Fence,
 ) -> anyhow::Result<()> {
     let input = Input::verdicts(report.verdicts.clone());
-    let applied = crate::worker::controller::control_once(env.ctx, env.store, &row.id, input, at)
+    let decision = crate::worker::controller::TickDecision {
+        key: key.clone(),
+        fence: fence.clone(),
+        stage_index: report.stage_index,
+        report: report.clone(),
+    };
+    let outcome = crate::worker::controller::control_tick(env.ctx, env.store, input, at, decision)
         .await
         .context("the controller step failed")?;
-    report.transition = serde_json::to_value(applied.kind)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_string))
-        .unwrap_or_default();
-    report.reason = applied.reason.clone();
-    report.phase = applied.after.phase.clone();
-    report.split_after_bp = applied.after.split_bp;
+    *report = outcome;
     failpoint::hit("tick_after_control");
-    let value = serde_json::to_value(&*report).context("cannot serialise the tick report")?;
-    env.store
-        .mark_tick(key, TickStatus::Done, &value, Some(at))
-        .await
-        .context("cannot mark the tick done")?;
     Ok(())
 }
 

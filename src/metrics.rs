@@ -484,6 +484,7 @@ mod tests {
             rollout_id: id.to_string(),
             canary_ratio: Some(0.1),
             halted: false,
+            failed_windows: 2,
             series: vec![SeriesGauge {
                 arm: "canary".into(),
                 evaluator: "judge_helpful".into(),

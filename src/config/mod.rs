@@ -110,6 +110,46 @@ impl Config {
         Ok(config)
     }
 
+    /// The tick cadence and the sampling window must agree: ticks closer together than one
+    /// window would score overlapping windows, feeding the same requests to the anytime-valid
+    /// tests several times. (The rollout plan's tick interval is set to the window at
+    /// `rollout start`.)
+    fn check_cadences(&self) -> Result<(), String> {
+        let Ok(schedule) = self.schedule.tick_schedule() else {
+            return Ok(()); // reported by the [schedule] check
+        };
+        // Two days from a fixed Monday: covers hourly and daily patterns. No clock here.
+        let probe = chrono::DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z")
+            .map(|at| at.with_timezone(&chrono::Utc))
+            .map_err(|err| err.to_string())?;
+        let window = self.sampling.window.to_chrono();
+        match schedule.min_gap(probe, chrono::TimeDelta::days(2)) {
+            Some(gap) if gap < window => return Err(format!(
+                "`{}` fires {} min apart but sampling.window is {}: the windows of successive \
+                 ticks would overlap and the same requests would count several times in the \
+                 gates; make the ticks at least one window apart (e.g. `*/{} * * * *`) or shorten \
+                 sampling.window",
+                self.schedule.ticks,
+                gap.num_minutes(),
+                self.sampling.window,
+                window.num_minutes().clamp(1, 59)
+            )),
+            _ => {}
+        }
+        if let Some(at) = schedule.first_unaligned(probe, chrono::TimeDelta::days(2), window) {
+            return Err(format!(
+                "`{}` fires at {} (UTC), which is not a multiple of sampling.window ({}) since \
+                 midnight: tick windows must line up with the windows `rescore` and the series \
+                 use; fire on window boundaries (e.g. `*/{} * * * *`)",
+                self.schedule.ticks,
+                at.format("%H:%M"),
+                self.sampling.window,
+                window.num_minutes().clamp(1, 59)
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every section's values; the error names the file and the key.
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
@@ -152,6 +192,7 @@ impl Config {
         self.rollout
             .validate()
             .map_err(|(key, msg)| invalid(&key, msg))?;
+        self.check_cadences().map_err(|msg| invalid("schedule.ticks", msg))?;
         Ok(())
     }
 }

@@ -242,7 +242,9 @@ mod tests {
         assert!(serde_json::from_value::<Plan>(stored.clone()).is_err());
         assert_eq!(Plan::from_stored(&stored).unwrap(), Plan::seed_default());
         // A plan file stays strict.
-        let err = Plan::from_toml_str("p.toml", "surprise = 1\n[[stages]]\n").unwrap_err();
+        let file = "surprise = 1\n[[stages]]\nname = \"1%\"\ncanary_basis_points = 100\n\
+                    min_duration = \"4h\"\nmax_duration = \"8h\"\n";
+        let err = Plan::from_toml_str("p.toml", file).unwrap_err();
         assert!(err.to_string().contains("surprise"), "{err}");
     }
 

@@ -66,6 +66,21 @@ pub fn window_for(
     (from, to)
 }
 
+/// The tick time whose window holds a request served at `ts`: ticks fire on multiples of the
+/// window (config validation makes the schedule agree), so this is the first multiple of
+/// `window` after `ts + readiness_delay`. `rescore` assigns stored requests to the windows the
+/// ticks scored with it; `window_for` of the result contains `ts`.
+pub fn tick_at_for(
+    ts: Timestamp,
+    window: HumanDuration,
+    readiness_delay: HumanDuration,
+) -> Option<Timestamp> {
+    let length = window.as_secs().max(1);
+    let shifted = ts.timestamp() + readiness_delay.as_secs();
+    let tick_secs = shifted - shifted.rem_euclid(length) + length;
+    Timestamp::from_timestamp(tick_secs, 0)
+}
+
 /// The baseline window of a tick at 100%, where there is no concurrent baseline: the k-th tick of
 /// the stage (k = 0, 1, …, counted from the canary window `canary_from`) reads the k-th window
 /// before the stage started, walking back through the pre-rollout history. Each tick gets baseline
@@ -206,6 +221,48 @@ pub fn sample(plan: &SamplePlan, tick_key: &str, candidates: &[Candidate]) -> Ar
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_tick_for_a_request_scores_a_window_that_holds_it() {
+        let window = HumanDuration::from_mins(15);
+        let delay = HumanDuration::from_mins(2);
+        for minute in [0, 1, 12, 13, 14, 15, 29] {
+            let ts = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+                + chrono::TimeDelta::minutes(minute)
+                + chrono::TimeDelta::seconds(7);
+            let at = tick_at_for(ts, window, delay).unwrap();
+            assert_eq!(at.timestamp() % 900, 0, "ticks fire on window boundaries");
+            let (from, to) = window_for(at, window, delay);
+            assert!(from <= ts && ts < to, "{ts} not in [{from}, {to})");
+        }
+    }
+
+    #[test]
+    fn one_function_decides_both_arms_windows() {
+        let window = HumanDuration::from_mins(15);
+        let zero = HumanDuration::from_mins(0);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let partial = tick_windows(at, window, zero, zero, None);
+        assert_eq!(partial.canary, partial.baseline);
+        let started = at - chrono::TimeDelta::hours(1);
+        let full = tick_windows(
+            at,
+            window,
+            zero,
+            zero,
+            Some(RolloutPosition {
+                full: true,
+                stage_started_at: Some(started),
+            }),
+        );
+        assert!(full.baseline.1 <= started, "the 100% baseline comes from before the stage");
+        assert_eq!(full.canary, partial.canary);
+    }
+
     use std::collections::{HashMap, HashSet};
 
     use chrono::TimeZone;

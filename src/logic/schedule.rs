@@ -55,6 +55,44 @@ impl Schedule {
         self.cron.find_next_occurrence(&after, false).ok()
     }
 
+    /// The shortest gap between two consecutive fire times in `[from, from + horizon]` (None
+    /// when it fires at most once there). Ticks closer together than the sampling window would
+    /// read overlapping windows and feed the same requests to the gates more than once.
+    pub fn min_gap(&self, from: Timestamp, horizon: chrono::TimeDelta) -> Option<chrono::TimeDelta> {
+        let end = from + horizon;
+        let mut previous = self.next_after(from)?;
+        let mut shortest: Option<chrono::TimeDelta> = None;
+        while let Some(next) = self.next_after(previous) {
+            if next > end {
+                break;
+            }
+            let gap = next - previous;
+            shortest = Some(shortest.map_or(gap, |current| current.min(gap)));
+            previous = next;
+        }
+        shortest
+    }
+
+    /// The first fire time in `[from, from + horizon]` that is not a multiple of `every` since
+    /// the Unix epoch, if any.
+    pub fn first_unaligned(
+        &self,
+        from: Timestamp,
+        horizon: chrono::TimeDelta,
+        every: chrono::TimeDelta,
+    ) -> Option<Timestamp> {
+        let step = every.num_seconds().max(1);
+        let end = from + horizon;
+        let mut at = self.next_after(from)?;
+        while at <= end {
+            if at.timestamp().rem_euclid(step) != 0 {
+                return Some(at);
+            }
+            at = self.next_after(at)?;
+        }
+        None
+    }
+
     /// The last fire time at or before `at`.
     pub fn latest_at_or_before(&self, at: Timestamp) -> Option<Timestamp> {
         self.cron.find_previous_occurrence(&at, true).ok()

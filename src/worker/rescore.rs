@@ -201,8 +201,7 @@ fn accumulate(
         .iter()
         .map(|r| (r.request_id.as_str(), r))
         .collect();
-    let window = ctx.config.sampling.window.as_secs().max(1);
-    let delay = ctx.config.sampling.readiness_delay.as_secs();
+    let sampling_cfg = &ctx.config.sampling;
     for score in scores {
         let Some(request) = by_id.get(score.request_id.as_str()) else {
             continue;
@@ -210,11 +209,18 @@ fn accumulate(
         let Some(rollout_id) = &request.rollout_id else {
             continue;
         };
-        let shifted = request.ts.timestamp() + delay;
-        let start_secs = shifted - shifted.rem_euclid(window) - delay;
-        let Some(window_start) = Timestamp::from_timestamp(start_secs, 0) else {
+        let Some(tick_at) = crate::logic::sampling::tick_at_for(
+            request.ts,
+            sampling_cfg.window,
+            sampling_cfg.readiness_delay,
+        ) else {
             continue;
         };
+        let (window_start, _) = crate::logic::sampling::window_for(
+            tick_at,
+            sampling_cfg.window,
+            sampling_cfg.readiness_delay,
+        );
         let evaluator = if score.evaluator == suite.name {
             OVERALL.to_string()
         } else {

@@ -15,7 +15,7 @@ use crate::clock::parse_time;
 use crate::config::SamplingConfig;
 use crate::domain::{Arm, Timestamp};
 use crate::logic::sampling::{self, ArmSample, SamplePlan};
-use crate::worker::pipeline::{TickSample, TickWindows, sample_tick};
+use crate::worker::pipeline::{TickSample, sample_tick};
 
 const PREVIEW_CHARS: usize = 60;
 
@@ -24,6 +24,8 @@ const PREVIEW_CHARS: usize = 60;
 pub struct ArmReport {
     /// The arm.
     pub arm: Arm,
+    /// The window this arm was sampled from (the baseline's differs at 100%).
+    pub window: (Timestamp, Timestamp),
     /// The sampling result.
     #[serde(flatten)]
     pub sample: ArmSample,
@@ -70,11 +72,24 @@ pub async fn run(ctx: &Context, args: SampleArgs) -> CmdResult {
         anyhow::bail!("--n is 0; allowed: at least 1");
     }
     let store = ctx.store().await?;
+    // With a rollout, its stage decides the windows exactly as in its ticks (at 100% the
+    // baseline comes from before the stage).
+    let position = match args.rollout.as_deref() {
+        Some(id) => {
+            let rollout = crate::worker::controller::LoadedRollout::load(&store, id).await?;
+            Some(crate::worker::pipeline::position_of(
+                &rollout.state,
+                &rollout.plan,
+            ))
+        }
+        None => None,
+    };
     let report = sample_at(
         &store,
         &ctx.config.sampling,
         at,
         args.rollout.as_deref(),
+        position,
         args.n,
     )
     .await?;
@@ -92,20 +107,23 @@ pub async fn sample_at(
     config: &SamplingConfig,
     at: Timestamp,
     rollout_id_opt: Option<&str>,
+    position: Option<sampling::RolloutPosition>,
     n_opt: Option<u32>,
 ) -> anyhow::Result<SampleReport> {
-    let (from, to) = sampling::window_for(at, config.window, config.readiness_delay);
+    let windows = sampling::tick_windows(
+        at,
+        config.window,
+        config.readiness_delay,
+        config.feedback_maturity,
+        position,
+    );
+    let (from, to) = windows.canary;
     let plan = SamplePlan {
         n_per_arm: n_opt.unwrap_or(config.n_per_arm),
         per_tenant_cap: config.per_tenant_cap,
         seed: config.seed,
     };
     let tick_key = sampling::tick_key(rollout_id_opt, from);
-    let windows = TickWindows {
-        canary: (from, to),
-        baseline: (from, to),
-        cohort_shift: chrono::Duration::zero(),
-    };
     let TickSample {
         arms: samples,
         requests,
@@ -127,6 +145,7 @@ pub async fn sample_at(
             .collect();
         arms.push(ArmReport {
             arm,
+            window: windows.of(arm),
             sample,
             requests,
         });
@@ -171,8 +190,10 @@ fn print_human(report: &SampleReport) {
     for arm in &report.arms {
         println!();
         println!(
-            "{}: selected {} of {} available ({} eligible, {} errors excluded, shortfall {})",
+            "{} [{}, {}): selected {} of {} available ({} eligible, {} errors excluded, shortfall {})",
             arm.arm,
+            arm.window.0.to_rfc3339(),
+            arm.window.1.to_rfc3339(),
             arm.sample.selected.len(),
             arm.sample.available,
             arm.sample.eligible,

@@ -96,6 +96,25 @@ mod tests {
     }
 
     #[test]
+    fn ticks_closer_than_the_window_or_off_its_boundaries_are_rejected() {
+        let overlap = Config::from_toml_str("t", "[schedule]\nticks = \"*/5 * * * *\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(overlap.contains("schedule.ticks"), "{overlap}");
+        assert!(overlap.contains("5 min apart"), "{overlap}");
+        assert!(overlap.contains("overlap"), "{overlap}");
+        let shifted =
+            Config::from_toml_str("t", "[schedule]\nticks = \"5,20,35,50 * * * *\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(shifted.contains("not a multiple"), "{shifted}");
+        // Matching cadences, and sparser aligned ticks, are fine.
+        Config::from_toml_str("t", "[schedule]\nticks = \"*/5 * * * *\"\n[sampling]\nwindow = \"5m\"\n")
+            .unwrap();
+        Config::from_toml_str("t", "[schedule]\nticks = \"0 * * * *\"\n").unwrap();
+    }
+
+    #[test]
     fn zero_catch_up_is_rejected() {
         let err = Config::from_toml_str("t", "[schedule]\ncatch_up_max = 0\n")
             .unwrap_err()

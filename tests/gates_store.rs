@@ -53,7 +53,14 @@ async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(s
     assert!(loaded.is_empty());
     let first = evaluate_tick(&config, &plan, &loaded, &tick(11, 44), w1);
     store
-        .save_gate_tick("r1", w1, &first.states, &first.updates, &first.verdicts, None)
+        .save_gate_tick(
+            "r1",
+            w1,
+            &first.states,
+            &first.updates,
+            &first.verdicts,
+            None,
+        )
         .await
         .expect("save");
 
@@ -61,7 +68,14 @@ async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(s
     assert_eq!(loaded, first.states);
     let second = evaluate_tick(&config, &plan, &loaded, &tick(12, 40), w2);
     store
-        .save_gate_tick("r1", w2, &second.states, &second.updates, &second.verdicts, None)
+        .save_gate_tick(
+            "r1",
+            w2,
+            &second.states,
+            &second.updates,
+            &second.verdicts,
+            None,
+        )
         .await
         .expect("save");
     // A crash after saving: the redo of w2 loads the states from before w2 …
@@ -110,7 +124,14 @@ async fn a_large_pairing_seed_round_trips(store: Store) {
         t0(),
     );
     store
-        .save_gate_tick("r2", t0(), &eval.states, &eval.updates, &eval.verdicts, None)
+        .save_gate_tick(
+            "r2",
+            t0(),
+            &eval.states,
+            &eval.updates,
+            &eval.verdicts,
+            None,
+        )
         .await
         .expect("save");
     let updates = store.gate_updates("r2", t0()).await.expect("updates");

@@ -58,6 +58,7 @@ fn populate() {
         rollout_id: id.to_string(),
         canary_ratio: Some(0.01),
         halted: id == "r-old",
+        failed_windows: 1,
         series: vec![
             SeriesGauge {
                 arm: "baseline".into(),

@@ -170,6 +170,7 @@ dir = "{evals}"
 [sampling]
 n_per_arm = 16
 per_tenant_cap = 16
+window = "1m"
 
 [judges.fake]
 base_url = "{base_url}"

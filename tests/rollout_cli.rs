@@ -18,8 +18,11 @@ impl Cli {
     fn new() -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let flags = dir.path().join("flags.json");
+        // `rollout start` checks that the suite exists: point at the repository's suites.
+        let evals = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");
         let config = format!(
-            "[flags]\nsinks = [\"table\", \"file\"]\nfile = \"{}\"\nretry_backoff_ms = 1\n",
+            "[evals]\ndir = \"{}\"\n\n[flags]\nsinks = [\"table\", \"file\"]\nfile = \"{}\"\nretry_backoff_ms = 1\n",
+            evals.display(),
             flags.display()
         );
         std::fs::write(dir.path().join("evalgate.toml"), config).unwrap();

@@ -177,8 +177,7 @@ impl Notifier {
             if !notification.id.is_empty() {
                 request = request.header("Idempotency-Key", &notification.id);
             }
-            let (error, retryable) = match request.send().await
-            {
+            let (error, retryable) = match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     return NotifyOutcome::Delivered {
                         attempts,

@@ -124,16 +124,18 @@ impl Config {
             .map_err(|err| err.to_string())?;
         let window = self.sampling.window.to_chrono();
         match schedule.min_gap(probe, chrono::TimeDelta::days(2)) {
-            Some(gap) if gap < window => return Err(format!(
-                "`{}` fires {} min apart but sampling.window is {}: the windows of successive \
+            Some(gap) if gap < window => {
+                return Err(format!(
+                    "`{}` fires {} min apart but sampling.window is {}: the windows of successive \
                  ticks would overlap and the same requests would count several times in the \
                  gates; make the ticks at least one window apart (e.g. `*/{} * * * *`) or shorten \
                  sampling.window",
-                self.schedule.ticks,
-                gap.num_minutes(),
-                self.sampling.window,
-                window.num_minutes().clamp(1, 59)
-            )),
+                    self.schedule.ticks,
+                    gap.num_minutes(),
+                    self.sampling.window,
+                    window.num_minutes().clamp(1, 59)
+                ));
+            }
             _ => {}
         }
         if let Some(at) = schedule.first_unaligned(probe, chrono::TimeDelta::days(2), window) {
@@ -192,7 +194,8 @@ impl Config {
         self.rollout
             .validate()
             .map_err(|(key, msg)| invalid(&key, msg))?;
-        self.check_cadences().map_err(|msg| invalid("schedule.ticks", msg))?;
+        self.check_cadences()
+            .map_err(|msg| invalid("schedule.ticks", msg))?;
         Ok(())
     }
 }

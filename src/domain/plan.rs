@@ -139,11 +139,7 @@ impl Plan {
     pub fn from_stored(value: &serde_json::Value) -> Result<Plan, serde_json::Error> {
         let template = Plan::seed_default();
         let plan_keys = field_names(&template);
-        let stage_keys = template
-            .stages
-            .first()
-            .map(field_names)
-            .unwrap_or_default();
+        let stage_keys = template.stages.first().map(field_names).unwrap_or_default();
         let mut value = value.clone();
         if let Some(plan) = value.as_object_mut() {
             plan.retain(|key, _| plan_keys.contains(key));
@@ -151,7 +147,10 @@ impl Plan {
                 .get_mut("stages")
                 .and_then(serde_json::Value::as_array_mut)
             {
-                for stage in stages.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+                for stage in stages
+                    .iter_mut()
+                    .filter_map(serde_json::Value::as_object_mut)
+                {
                     stage.retain(|key, _| stage_keys.contains(key));
                 }
             }

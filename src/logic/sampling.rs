@@ -259,7 +259,10 @@ mod tests {
                 stage_started_at: Some(started),
             }),
         );
-        assert!(full.baseline.1 <= started, "the 100% baseline comes from before the stage");
+        assert!(
+            full.baseline.1 <= started,
+            "the 100% baseline comes from before the stage"
+        );
         assert_eq!(full.canary, partial.canary);
     }
 

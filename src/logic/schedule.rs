@@ -58,7 +58,11 @@ impl Schedule {
     /// The shortest gap between two consecutive fire times in `[from, from + horizon]` (None
     /// when it fires at most once there). Ticks closer together than the sampling window would
     /// read overlapping windows and feed the same requests to the gates more than once.
-    pub fn min_gap(&self, from: Timestamp, horizon: chrono::TimeDelta) -> Option<chrono::TimeDelta> {
+    pub fn min_gap(
+        &self,
+        from: Timestamp,
+        horizon: chrono::TimeDelta,
+    ) -> Option<chrono::TimeDelta> {
         let end = from + horizon;
         let mut previous = self.next_after(from)?;
         let mut shortest: Option<chrono::TimeDelta> = None;

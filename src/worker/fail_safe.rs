@@ -31,7 +31,10 @@ pub async fn count_failure(
     error: &str,
     now: Timestamp,
 ) -> Option<String> {
-    let failed = match store.record_tick_failure(&row.id, window_start, error).await {
+    let failed = match store
+        .record_tick_failure(&row.id, window_start, error)
+        .await
+    {
         Ok(failed) => failed,
         Err(err) => {
             tracing::error!(rollout_id = %row.id, error = %err, "cannot count the failed tick");

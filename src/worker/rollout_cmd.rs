@@ -134,7 +134,9 @@ async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: Str
             };
             println!("  sink {}: {status}", sink.sink);
         }
-        let ok = report.iter().all(crate::adapters::flags::SinkWriteReport::is_verified);
+        let ok = report
+            .iter()
+            .all(crate::adapters::flags::SinkWriteReport::is_verified);
         return Ok(if ok {
             ExitCode::SUCCESS
         } else {

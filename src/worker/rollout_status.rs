@@ -94,6 +94,10 @@ pub struct RolloutStatus {
     pub halt_signals: Vec<HaltStatus>,
     /// The last decision's reason.
     pub last_reason: String,
+    /// Consecutive tick windows whose tick failed (nothing gated them); 0 while ticks decide.
+    pub failed_windows: i64,
+    /// The latest failed tick's error, while ticks fail.
+    pub last_tick_error: Option<String>,
     /// When the state last changed.
     pub updated_at: Timestamp,
     /// When the next decision is due.
@@ -178,6 +182,8 @@ pub async fn rollout_status(
         gates,
         halt_signals,
         last_reason: rollout.row.last_reason.clone(),
+        failed_windows: rollout.row.failed_windows,
+        last_tick_error: rollout.row.last_tick_error.clone(),
         updated_at: rollout.row.updated_at,
         next_decision_at: rollout.row.wake_at,
         sinks: sink_statuses,
@@ -332,6 +338,13 @@ pub fn render(status: &RolloutStatus) -> String {
         ));
     }
     out.push_str(&format!("last     {}\n", status.last_reason));
+    if status.failed_windows > 0 {
+        out.push_str(&format!(
+            "ticks    FAILING: {} consecutive window(s) not gated; last error: {}\n",
+            status.failed_windows,
+            status.last_tick_error.as_deref().unwrap_or("-")
+        ));
+    }
     if let Some(hint) = &status.hint {
         out.push_str(&format!("next step {hint}\n"));
     }

@@ -190,15 +190,16 @@ fn print_human(report: &SampleReport) {
     for arm in &report.arms {
         println!();
         println!(
-            "{} [{}, {}): selected {} of {} available ({} eligible, {} errors excluded, shortfall {})",
+            "{}: selected {} of {} available ({} eligible, {} errors excluded, shortfall {})  \
+             window [{}, {})",
             arm.arm,
-            arm.window.0.to_rfc3339(),
-            arm.window.1.to_rfc3339(),
             arm.sample.selected.len(),
             arm.sample.available,
             arm.sample.eligible,
             arm.sample.excluded_errors,
-            arm.sample.shortfall
+            arm.sample.shortfall,
+            arm.window.0.to_rfc3339(),
+            arm.window.1.to_rfc3339(),
         );
         for request in &arm.requests {
             println!(

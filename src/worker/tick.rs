@@ -8,15 +8,15 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::adapters::notify::Notifier;
 use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::TickArgs;
 use crate::clock::parse_time;
 use crate::domain::Timestamp;
-use crate::adapters::notify::Notifier;
+use crate::evaluators::{Suite, load_suites};
 use crate::worker::controller::outbox;
 use crate::worker::fail_safe;
-use crate::evaluators::{Suite, load_suites};
 use crate::worker::pipeline::{self, RolloutTick, TickEnv};
 use crate::worker::scoring::{ScoringEngine, judge_http_client};
 

@@ -1,5 +1,5 @@
 //! `/metrics`, `/healthz` (the process answers) and `/readyz` (the store answers and the
-//! scheduler loop is alive).
+//! scheduler loop is alive; the body also lists rollouts whose ticks are failing).
 
 use axum::Json;
 use axum::extract::State;
@@ -33,10 +33,32 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    // Failing rollouts do not make the process unready (it still serves flags and the API);
+    // they are listed here, in `evalgate_rollout_failed_windows` and in `rollout status`.
+    let failing: Vec<serde_json::Value> = if store_ok {
+        match state.store.list_active_rollouts().await {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|row| row.failed_windows > 0)
+                .map(|row| {
+                    serde_json::json!({
+                        "rollout_id": row.id,
+                        "failed_windows": row.failed_windows,
+                        "last_error": row.last_tick_error,
+                    })
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
     let body = serde_json::json!({
         "status": if status == StatusCode::OK { "ready" } else { "not ready" },
         "store": if store_ok { "ok" } else { "unreachable" },
         "scheduler": if scheduler_ok { "alive" } else { "stalled" },
+        "ticks": if failing.is_empty() { "ok" } else { "failing" },
+        "failing_rollouts": failing,
     });
     (status, Json(body))
 }

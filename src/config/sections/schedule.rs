@@ -103,14 +103,16 @@ mod tests {
         assert!(overlap.contains("schedule.ticks"), "{overlap}");
         assert!(overlap.contains("5 min apart"), "{overlap}");
         assert!(overlap.contains("overlap"), "{overlap}");
-        let shifted =
-            Config::from_toml_str("t", "[schedule]\nticks = \"5,20,35,50 * * * *\"\n")
-                .unwrap_err()
-                .to_string();
+        let shifted = Config::from_toml_str("t", "[schedule]\nticks = \"5,20,35,50 * * * *\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(shifted.contains("not a multiple"), "{shifted}");
         // Matching cadences, and sparser aligned ticks, are fine.
-        Config::from_toml_str("t", "[schedule]\nticks = \"*/5 * * * *\"\n[sampling]\nwindow = \"5m\"\n")
-            .unwrap();
+        Config::from_toml_str(
+            "t",
+            "[schedule]\nticks = \"*/5 * * * *\"\n[sampling]\nwindow = \"5m\"\n",
+        )
+        .unwrap();
         Config::from_toml_str("t", "[schedule]\nticks = \"0 * * * *\"\n").unwrap();
     }
 

@@ -363,7 +363,10 @@ fn outbox_items(
     }
     if !notifier.has_webhook(rollout.row.webhook.as_deref()) {
         if !messages.is_empty() {
-            tracing::debug!(count = messages.len(), "no webhook configured; notifications not sent");
+            tracing::debug!(
+                count = messages.len(),
+                "no webhook configured; notifications not sent"
+            );
         }
         return Vec::new();
     }
@@ -483,7 +486,12 @@ pub async fn control_tick_with(
         report.split_after_bp = rollout.state.split_bp;
         let value = serde_json::to_value(&report).context("cannot encode the tick report")?;
         store
-            .mark_tick(&decision.key, crate::adapters::store::TickStatus::Done, &value, Some(now))
+            .mark_tick(
+                &decision.key,
+                crate::adapters::store::TickStatus::Done,
+                &value,
+                Some(now),
+            )
             .await
             .context("cannot mark the tick done")?;
         return Ok(report);

@@ -53,7 +53,13 @@ impl RolloutLease {
             {
                 tracing::warn!(rollout_id, dead = %other.holder, "the rollout's writer died; taking its lease over");
                 taken = store
-                    .take_dead_rollout_lease(rollout_id, &other.holder, holder, now, now + LEASE_TTL)
+                    .take_dead_rollout_lease(
+                        rollout_id,
+                        &other.holder,
+                        holder,
+                        now,
+                        now + LEASE_TTL,
+                    )
                     .await
                     .context("cannot take the rollout's writer lease over")?;
             }
@@ -83,7 +89,10 @@ impl RolloutLease {
                 .into());
             }
             if waited.is_zero() {
-                tracing::info!(rollout_id, "another writer holds the rollout; waiting for it");
+                tracing::info!(
+                    rollout_id,
+                    "another writer holds the rollout; waiting for it"
+                );
             }
             tokio::time::sleep(POLL).await;
             waited += POLL;

@@ -38,8 +38,8 @@ use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
 use crate::logic::hash::sha256_u64;
 use crate::logic::sampling::{self, RolloutPosition, SamplePlan};
 use crate::worker::failpoint;
-use lease::RolloutLease;
 use crate::worker::scoring::ScoringEngine;
+use lease::RolloutLease;
 
 pub use gather::{TickSample, TickWindows, sample_tick};
 pub use queue::score_worker_once;
@@ -147,7 +147,11 @@ async fn tick_under_lease(
         rollout_id: row.id.clone(),
         window_start: from,
     };
-    if let Some(stored) = env.store.tick_report(&key).await.context("cannot read the tick")?
+    if let Some(stored) = env
+        .store
+        .tick_report(&key)
+        .await
+        .context("cannot read the tick")?
         && stored.0 == TickStatus::Done
     {
         return finished(stored.1, &row.id);
@@ -224,11 +228,15 @@ async fn tick_under_lease(
     Ok(report)
 }
 
-fn finished(report_opt: Option<serde_json::Value>, rollout_id: &str) -> anyhow::Result<RolloutTick> {
+fn finished(
+    report_opt: Option<serde_json::Value>,
+    rollout_id: &str,
+) -> anyhow::Result<RolloutTick> {
     let stored = report_opt
         .with_context(|| format!("rollout {rollout_id}: a finished tick has no stored report"))?;
-    let mut report: RolloutTick = serde_json::from_value(stored)
-        .with_context(|| format!("rollout {rollout_id}: a finished tick's report does not decode"))?;
+    let mut report: RolloutTick = serde_json::from_value(stored).with_context(|| {
+        format!("rollout {rollout_id}: a finished tick's report does not decode")
+    })?;
     report.already_done = true;
     Ok(report)
 }
@@ -418,6 +426,7 @@ async fn evaluate(
         .mark_tick(key, TickStatus::Gated, &value, None)
         .await
         .context("cannot mark the tick gated")?;
+    failpoint::hit("tick_after_gated");
     Ok(report)
 }
 
@@ -456,7 +465,12 @@ pub fn tick_report(
 }
 
 /// The windows of each arm (`sampling::tick_windows`, the one place that decides them).
-fn windows_for(env: &TickEnv<'_>, state: &RolloutState, plan: &Plan, at_from: Timestamp) -> TickWindows {
+fn windows_for(
+    env: &TickEnv<'_>,
+    state: &RolloutState,
+    plan: &Plan,
+    at_from: Timestamp,
+) -> TickWindows {
     let sampling_cfg = &env.ctx.config.sampling;
     // `at_from` is the canary window start; the tick time is its end plus the readiness delay.
     let at = at_from + sampling_cfg.window.to_chrono() + sampling_cfg.readiness_delay.to_chrono();

@@ -292,10 +292,17 @@ async fn check_before_start(
         );
     }
     let window = ctx.config.sampling.window;
+    // A plan file that names another cadence than the ticks' windows is refused; otherwise the
+    // plan takes the window as its tick interval.
+    let names_interval = match &args.plan {
+        Some(path) => std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|table| table.contains_key("tick_interval")),
+        None => false,
+    };
     match &args.plan {
-        // A plan file that names another cadence than the ticks' windows is refused; the
-        // default plan takes the window as its tick interval.
-        Some(path) if plan.tick_interval != window => anyhow::bail!(
+        Some(path) if names_interval && plan.tick_interval != window => anyhow::bail!(
             "{}: `tick_interval` is {} but sampling.window is {window}: the controller must \
              decide once per scored window; remove tick_interval or set it to {window}",
             path.display(),

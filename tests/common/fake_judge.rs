@@ -161,6 +161,12 @@ impl FakeJudge {
         self.state.calls.lock().expect("calls").clone()
     }
 
+    /// A counter of the calls received, usable after the fake is moved.
+    pub fn calls_counter(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
+        let state = self.state.clone();
+        Arc::new(move || state.calls.lock().expect("calls").len())
+    }
+
     /// How many calls were received.
     pub fn call_count(&self) -> usize {
         self.state.calls.lock().expect("calls").len()

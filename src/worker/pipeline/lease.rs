@@ -22,11 +22,13 @@ const POLL: Duration = Duration::from_millis(250);
 /// How long a tick waits for another writer of the same rollout before it refuses.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(45);
 
-/// A held rollout lease; renewed until released or dropped.
+/// A held rollout lease; renewed until released or dropped. Dropped without `release` (a tick
+/// stopped mid-way because this process lost the scheduler), it is released in the background.
 pub struct RolloutLease {
     store: Store,
     fence: Fence,
     renewer: tokio::task::JoinHandle<()>,
+    released: bool,
 }
 
 impl RolloutLease {
@@ -69,6 +71,7 @@ impl RolloutLease {
                     store: store.clone(),
                     fence,
                     renewer,
+                    released: false,
                 });
             }
             if waited >= WAIT_LIMIT {
@@ -105,17 +108,28 @@ impl RolloutLease {
     }
 
     /// Stops renewing and gives the lease up so the next writer need not wait.
-    pub async fn release(self) {
+    pub async fn release(mut self) {
         self.renewer.abort();
-        if let Err(err) = self.store.release_rollout_lease(&self.fence).await {
-            tracing::warn!(rollout_id = %self.fence.rollout_id, error = %err, "cannot release the rollout lease; it expires by itself");
-        }
+        self.released = true;
+        release(&self.store, &self.fence).await;
+    }
+}
+
+async fn release(store: &Store, fence: &Fence) {
+    if let Err(err) = store.release_rollout_lease(fence).await {
+        tracing::warn!(rollout_id = %fence.rollout_id, error = %err, "cannot release the rollout lease; it expires by itself");
     }
 }
 
 impl Drop for RolloutLease {
     fn drop(&mut self) {
         self.renewer.abort();
+        if !self.released
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (store, fence) = (self.store.clone(), self.fence.clone());
+            runtime.spawn(async move { release(&store, &fence).await });
+        }
     }
 }
 

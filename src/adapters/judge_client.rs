@@ -16,7 +16,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::judge_limits::{JudgeTick, RateLimiter, Refusal};
+use super::judge_limits::RateLimiter;
+use super::judge_tick::{JudgeTick, Refusal};
 use crate::config::JudgeConfig;
 
 /// Why a judge call failed. `is_retryable` says whether another attempt may help.
@@ -71,6 +72,9 @@ pub enum JudgeError {
     /// Authentication failed earlier in this tick; no call was made.
     #[error("judge auth failed")]
     AuthStopped,
+    /// The tick's shared budget could not be read or written; no call was made.
+    #[error("the tick's judge budget is unavailable")]
+    Ledger,
 }
 
 impl JudgeError {
@@ -105,6 +109,7 @@ impl JudgeError {
             JudgeError::BadReply(_) => "bad_reply",
             JudgeError::Budget => "budget",
             JudgeError::AuthStopped => "auth_stopped",
+            JudgeError::Ledger => "ledger",
         }
     }
 
@@ -238,7 +243,7 @@ impl JudgeClient {
     #[tracing::instrument(skip_all, fields(judge = %self.name))]
     pub async fn chat(&self, tick: &JudgeTick, body: &Value) -> Result<ChatReply, JudgeError> {
         let started = Instant::now();
-        let api_key_opt = match self.api_key(tick) {
+        let api_key_opt = match self.api_key(tick).await {
             Ok(key_opt) => key_opt,
             Err(err) => return Err(err),
         };
@@ -265,21 +270,9 @@ impl JudgeClient {
                     attempt -= 1;
                 }
                 Ok(mut reply) => {
-                    let used = reply.prompt_tokens + reply.completion_tokens;
-                    tick.record_usage(used, reply.cost_usd);
                     reply.latency = started.elapsed();
                     reply.attempts = attempt;
                     return Ok(reply);
-                }
-                Err(err) if err.is_auth() => {
-                    if tick.stop_for_auth() {
-                        tracing::error!(
-                            judge = %self.name,
-                            error = %err,
-                            "judge authentication failed; the judge is stopped for the rest of the tick"
-                        );
-                    }
-                    return Err(err);
                 }
                 Err(err) if err.is_retryable() && attempt <= self.settings.max_retries => {
                     let Some(delay) = self.backoff(&err, attempt) else {
@@ -293,7 +286,7 @@ impl JudgeClient {
         }
     }
 
-    fn api_key(&self, tick: &JudgeTick) -> Result<Option<String>, JudgeError> {
+    async fn api_key(&self, tick: &JudgeTick) -> Result<Option<String>, JudgeError> {
         let Some(var) = &self.config.api_key_env else {
             return Ok(None);
         };
@@ -301,7 +294,7 @@ impl JudgeClient {
             Ok(key) if !key.is_empty() => Ok(Some(key)),
             _ => {
                 let err = JudgeError::MissingApiKey { var: var.clone() };
-                if tick.stop_for_auth() {
+                if tick.stop_for_auth(&err.to_string()).await {
                     tracing::error!(judge = %self.name, error = %err, "judge has no api key; the judge is stopped for the rest of the tick");
                 }
                 Err(err)
@@ -310,8 +303,9 @@ impl JudgeClient {
     }
 
     /// One attempt: a concurrency permit, then the tick's budget and auth state (checked once
-    /// the permit is held, so calls waiting for one see what the calls before them spent), then
-    /// the rate limits, then the request under the timeout.
+    /// the permit is held), then the rate limits, then the request under the timeout; what it
+    /// spent, or its auth failure, is recorded in the tick before the permit is released, so a
+    /// call waiting for the permit sees what the calls before it spent.
     async fn attempt(
         &self,
         tick: &JudgeTick,
@@ -324,10 +318,11 @@ impl JudgeClient {
             .acquire()
             .await
             .map_err(|_| JudgeError::BadReply("judge client is shut down".to_string()))?;
-        match tick.start_call() {
+        match tick.start_call().await {
             Ok(()) => {}
             Err(Refusal::Budget) => return Err(JudgeError::Budget),
             Err(Refusal::AuthStopped) => return Err(JudgeError::AuthStopped),
+            Err(Refusal::Ledger) => return Err(JudgeError::Ledger),
         }
         // The rate limits come last, right before sending, so that waiting for a permit
         // cannot bunch up departures the limiter had spread out.
@@ -352,9 +347,24 @@ impl JudgeClient {
         };
         let seconds = started.elapsed().as_secs_f64();
         self.record_metrics(&result, seconds);
-        if let (Ok(reply), Some(limiter)) = (&result, &self.tokens) {
-            let used = reply.prompt_tokens + reply.completion_tokens;
-            limiter.adjust(used as f64 - estimate as f64);
+        match &result {
+            Ok(reply) => {
+                let used = reply.prompt_tokens + reply.completion_tokens;
+                if let Some(limiter) = &self.tokens {
+                    limiter.adjust(used as f64 - estimate as f64);
+                }
+                tick.record_usage(used, reply.cost_usd).await;
+            }
+            Err(err @ JudgeError::Auth { .. }) => {
+                if tick.stop_for_auth(&err.to_string()).await {
+                    tracing::error!(
+                        judge = %self.name,
+                        error = %err,
+                        "judge authentication failed; the judge is stopped for the rest of the tick"
+                    );
+                }
+            }
+            Err(_) => {}
         }
         result
     }

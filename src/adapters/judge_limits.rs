@@ -1,9 +1,8 @@
-//! The judge client's limits: a smooth rate limiter (requests or tokens per minute) and the
-//! per-tick state of one judge (budget spent, auth stop). Both run on tokio's clock, so tests
-//! with a paused clock stay fast.
+//! The judge client's rate limits: a smooth limiter of requests or tokens per minute, on
+//! tokio's clock so tests with a paused clock stay fast. The per-tick budget and auth stop are
+//! in `judge_tick`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -73,139 +72,9 @@ impl RateLimiter {
     }
 }
 
-/// A per-tick spending cap of one judge (0 in a field: no cap on that dimension).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct TickBudget {
-    /// HTTP calls, retries included.
-    pub calls: u64,
-    /// Prompt plus completion tokens.
-    pub tokens: u64,
-    /// US dollars.
-    pub usd: f64,
-}
-
-/// Why a call was not even attempted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The tick's budget is spent.
-    Budget,
-    /// The judge failed authentication earlier in this tick.
-    AuthStopped,
-}
-
-/// What one judge has spent in the current tick, and whether it has been stopped.
-#[derive(Debug, Default)]
-pub struct JudgeTick {
-    budget: TickBudget,
-    calls: AtomicU64,
-    tokens: AtomicU64,
-    micro_usd: AtomicU64,
-    auth_failed: AtomicBool,
-}
-
-impl JudgeTick {
-    /// A fresh tick with `budget`.
-    pub fn new(budget: TickBudget) -> JudgeTick {
-        JudgeTick {
-            budget,
-            ..JudgeTick::default()
-        }
-    }
-
-    /// Reserves one call, or says why none may be made.
-    pub fn start_call(&self) -> Result<(), Refusal> {
-        if self.auth_failed.load(Ordering::SeqCst) {
-            return Err(Refusal::AuthStopped);
-        }
-        if self.budget.tokens > 0 && self.tokens.load(Ordering::SeqCst) >= self.budget.tokens {
-            return Err(Refusal::Budget);
-        }
-        if self.budget.usd > 0.0 && self.spent_usd() >= self.budget.usd {
-            return Err(Refusal::Budget);
-        }
-        let previous = self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.budget.calls > 0 && previous >= self.budget.calls {
-            self.calls.fetch_sub(1, Ordering::SeqCst);
-            return Err(Refusal::Budget);
-        }
-        Ok(())
-    }
-
-    /// Records the tokens and dollars one call used.
-    pub fn record_usage(&self, tokens: u64, usd: f64) {
-        self.tokens.fetch_add(tokens, Ordering::SeqCst);
-        let micro = (usd.max(0.0) * 1_000_000.0).round();
-        self.micro_usd.fetch_add(micro as u64, Ordering::SeqCst);
-    }
-
-    /// Stops the judge for the rest of the tick; true the first time (so it is logged once).
-    pub fn stop_for_auth(&self) -> bool {
-        !self.auth_failed.swap(true, Ordering::SeqCst)
-    }
-
-    /// True once authentication failed in this tick.
-    pub fn auth_failed(&self) -> bool {
-        self.auth_failed.load(Ordering::SeqCst)
-    }
-
-    /// Calls made so far.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// Tokens used so far.
-    pub fn tokens(&self) -> u64 {
-        self.tokens.load(Ordering::SeqCst)
-    }
-
-    /// Dollars spent so far.
-    pub fn spent_usd(&self) -> f64 {
-        self.micro_usd.load(Ordering::SeqCst) as f64 / 1_000_000.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_call_budget_refuses_the_call_after_the_last_one() {
-        let tick = JudgeTick::new(TickBudget {
-            calls: 2,
-            ..TickBudget::default()
-        });
-        assert_eq!(tick.start_call(), Ok(()));
-        assert_eq!(tick.start_call(), Ok(()));
-        assert_eq!(tick.start_call(), Err(Refusal::Budget));
-        assert_eq!(tick.calls(), 2);
-    }
-
-    #[test]
-    fn token_and_dollar_budgets_refuse_once_spent() {
-        let tokens = JudgeTick::new(TickBudget {
-            tokens: 100,
-            ..TickBudget::default()
-        });
-        assert_eq!(tokens.start_call(), Ok(()));
-        tokens.record_usage(100, 0.0);
-        assert_eq!(tokens.start_call(), Err(Refusal::Budget));
-        let dollars = JudgeTick::new(TickBudget {
-            usd: 0.01,
-            ..TickBudget::default()
-        });
-        dollars.record_usage(10, 0.006);
-        assert_eq!(dollars.start_call(), Ok(()));
-        dollars.record_usage(10, 0.006);
-        assert_eq!(dollars.start_call(), Err(Refusal::Budget));
-    }
-
-    #[test]
-    fn an_auth_stop_is_reported_once_and_refuses_every_later_call() {
-        let tick = JudgeTick::new(TickBudget::default());
-        assert!(tick.stop_for_auth());
-        assert!(!tick.stop_for_auth());
-        assert_eq!(tick.start_call(), Err(Refusal::AuthStopped));
-    }
 
     #[tokio::test(start_paused = true)]
     async fn the_rate_limiter_spaces_reservations_evenly() {

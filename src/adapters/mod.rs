@@ -8,6 +8,7 @@ pub mod jsonl;
 pub mod judge_cache;
 pub mod judge_client;
 pub mod judge_limits;
+pub mod judge_tick;
 pub mod line_reader;
 pub mod notify;
 pub mod store;

@@ -10,32 +10,11 @@ use super::compile_judge::judge_kind;
 use super::compile_values::{bounds, json_schema, levenshtein, needle_list, number, regex_problem};
 use super::definition_hash::definition_hash;
 use super::load::{RawAssertion, Sink};
+use super::rule_type::RuleType;
 use super::rules::text::Expected;
 use super::rules::{ContainsMode, Needle, RuleCheck, RuleKind};
 use super::suite::{Assertion, AssertionKind};
 use super::template::Template;
-
-/// Every rule type (without `not-`).
-pub const RULE_TYPES: &[&str] = &[
-    "equals",
-    "contains",
-    "icontains",
-    "contains-any",
-    "contains-all",
-    "icontains-any",
-    "icontains-all",
-    "starts-with",
-    "regex",
-    "is-json",
-    "contains-json",
-    "word-count",
-    "char-length",
-    "max-completion-tokens",
-    "latency",
-    "cost",
-    "levenshtein",
-    "is-refusal",
-];
 
 /// Judge types (run by the judge engine, not here).
 pub const JUDGE_TYPES: &[&str] = &["llm-rubric", "llm-pairwise"];
@@ -73,7 +52,8 @@ pub(crate) fn compile_assertion(
         Some(base) => (true, base),
         None => (false, type_name.as_str()),
     };
-    if !RULE_TYPES.contains(&base) && !JUDGE_TYPES.contains(&base) {
+    let rule_type_opt = RuleType::parse(base);
+    if rule_type_opt.is_none() && !JUDGE_TYPES.contains(&base) {
         sink.at(
             &raw.type_name,
             format!("unknown assertion type `{type_name}`"),
@@ -94,15 +74,23 @@ pub(crate) fn compile_assertion(
         sink.at(metric, "`metric` must be non-empty and without `/`");
     }
     let mut schema_json = None;
-    let kind = match base {
-        "llm-rubric" | "llm-pairwise" => judge_kind(raw, base, negate, judge_names, sink),
-        _ => rule_kind(raw, base, sink, &mut schema_json)
+    let kind = match rule_type_opt {
+        None => judge_kind(raw, base, negate, judge_names, sink),
+        Some(rule_type) => rule_kind(raw, rule_type, sink, &mut schema_json)
             .map(|kind| AssertionKind::Rule(RuleCheck { negate, kind })),
     };
     if sink.diagnostics.len() > before {
         return None;
     }
-    let kind = kind?;
+    let Some(kind) = kind else {
+        // Every path that gives up reports why; should one not, the entry is still never
+        // dropped without a word.
+        sink.at(
+            &raw.type_name,
+            format!("cannot compile `{type_name}` (no reason was given: this is a bug)"),
+        );
+        return None;
+    };
     let id = match &raw.metric {
         Some(metric) => metric.value.trim().to_string(),
         None => format!("{type_name}#{index}"),
@@ -173,13 +161,16 @@ pub(crate) fn text_value(
 
 fn rule_kind(
     raw: &RawAssertion,
-    base: &str,
+    rule_type: RuleType,
     sink: &mut Sink<'_>,
     schema_json: &mut Option<Value>,
 ) -> Option<RuleKind> {
+    let base = rule_type.name();
     let case_insensitive = base.starts_with("icontains");
-    match base {
-        "equals" => {
+    // Exhaustive on purpose: a rule type without an arm does not compile. Every arm that
+    // returns `None` has put a diagnostic in `sink` first.
+    match rule_type {
+        RuleType::Equals => {
             let value = raw.value.as_ref();
             match value.map(|value| &value.value) {
                 Some(json @ (Value::Object(_) | Value::Array(_))) => {
@@ -191,7 +182,7 @@ fn rule_kind(
                 }
             }
         }
-        "contains" | "icontains" => {
+        RuleType::Contains | RuleType::IContains => {
             let text = text_value(raw, base, sink)?;
             let needle = Needle::new(template(&text, sink)?, case_insensitive);
             Some(RuleKind::Contains {
@@ -200,7 +191,10 @@ fn rule_kind(
                 case_insensitive,
             })
         }
-        "contains-any" | "contains-all" | "icontains-any" | "icontains-all" => {
+        RuleType::ContainsAny
+        | RuleType::ContainsAll
+        | RuleType::IContainsAny
+        | RuleType::IContainsAll => {
             let mode = if base.ends_with("-any") {
                 ContainsMode::Any
             } else {
@@ -213,11 +207,11 @@ fn rule_kind(
                 case_insensitive,
             })
         }
-        "starts-with" => {
+        RuleType::StartsWith => {
             let text = text_value(raw, base, sink)?;
             Some(RuleKind::StartsWith(template(&text, sink)?))
         }
-        "regex" => {
+        RuleType::Regex => {
             let text = text_value(raw, base, sink)?;
             match regex::RegexBuilder::new(&text.value)
                 .size_limit(REGEX_SIZE_LIMIT)
@@ -230,23 +224,23 @@ fn rule_kind(
                 }
             }
         }
-        "is-json" | "contains-json" => {
+        RuleType::IsJson | RuleType::ContainsJson => {
             let schema = json_schema(raw, sink, schema_json)?;
-            Some(if base == "is-json" {
+            Some(if rule_type == RuleType::IsJson {
                 RuleKind::IsJson(schema)
             } else {
                 RuleKind::ContainsJson(schema)
             })
         }
-        "word-count" | "char-length" => {
+        RuleType::WordCount | RuleType::CharLength => {
             let bounds = bounds(raw, base, sink)?;
-            Some(if base == "word-count" {
+            Some(if rule_type == RuleType::WordCount {
                 RuleKind::WordCount(bounds)
             } else {
                 RuleKind::CharLength(bounds)
             })
         }
-        "max-completion-tokens" => {
+        RuleType::MaxCompletionTokens => {
             let (limit, at) = number(raw, base, sink)?;
             if limit < 0.0 || limit.fract() != 0.0 || limit > 1e15 {
                 sink.at(&at, "`max-completion-tokens` needs a whole number >= 0");
@@ -255,20 +249,19 @@ fn rule_kind(
             #[allow(clippy::cast_possible_truncation)]
             Some(RuleKind::MaxCompletionTokens(limit as i64))
         }
-        "latency" | "cost" => {
+        RuleType::Latency | RuleType::Cost => {
             let (limit, at) = number(raw, base, sink)?;
             if limit < 0.0 {
                 sink.at(&at, format!("`{base}` needs a bound >= 0"));
                 return None;
             }
-            Some(if base == "latency" {
+            Some(if rule_type == RuleType::Latency {
                 RuleKind::Latency(limit)
             } else {
                 RuleKind::Cost(limit)
             })
         }
-        "levenshtein" => levenshtein(raw, sink),
-        "is-refusal" => Some(RuleKind::IsRefusal),
-        _ => None,
+        RuleType::Levenshtein => levenshtein(raw, sink),
+        RuleType::IsRefusal => Some(RuleKind::IsRefusal),
     }
 }

@@ -264,3 +264,34 @@ fn load_suites_reads_a_directory_and_rejects_duplicate_names() {
     std::fs::remove_file(dir.path().join("b.yml")).unwrap();
     assert_eq!(load_suites(dir.path(), &judges()).unwrap().len(), 1);
 }
+
+/// A minimal valid entry body for each rule type (exhaustive: a new type needs one here).
+fn minimal_entry(rule_type: crate::evaluators::rule_type::RuleType) -> &'static str {
+    use crate::evaluators::rule_type::RuleType::*;
+    match rule_type {
+        Equals | Contains | IContains | StartsWith | Regex => "    value: x\n",
+        ContainsAny | ContainsAll | IContainsAny | IContainsAll => "    value: [a, b]\n",
+        IsJson | ContainsJson | IsRefusal => "",
+        WordCount | CharLength => "    value: {min: 1, max: 9}\n",
+        MaxCompletionTokens | Latency | Cost => "    value: 5\n",
+        Levenshtein => "    value: x\n    threshold: 2\n",
+    }
+}
+
+#[test]
+fn every_rule_type_and_its_negation_compiles_into_an_assertion() {
+    use crate::evaluators::rule_type::RuleType;
+    for rule_type in RuleType::ALL {
+        for prefix in ["", "not-"] {
+            let name = format!("{prefix}{}", rule_type.name());
+            let text = format!(
+                "name: s\nassert:\n  - type: {name}\n{}",
+                minimal_entry(*rule_type)
+            );
+            let suite = load(&text).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+            assert_eq!(suite.assertions.len(), 1, "{name} was dropped");
+            assert_eq!(suite.assertions[0].type_name, name);
+            assert!(matches!(suite.assertions[0].kind, AssertionKind::Rule(_)));
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::adapters::judge_limits::TickBudget;
+use crate::adapters::judge_tick::TickBudget;
 use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::RescoreArgs;

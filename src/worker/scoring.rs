@@ -23,8 +23,8 @@ use rayon::prelude::*;
 
 use crate::adapters::judge_cache::JudgmentCache;
 use crate::adapters::judge_client::JudgeClient;
-use crate::adapters::judge_limits::{JudgeTick, TickBudget};
-use crate::adapters::store::{ScoreKey, Store};
+use crate::adapters::judge_tick::{JudgeTick, TickBudget};
+use crate::adapters::store::{ScoreKey, Store, TickKey};
 use crate::clock::Clock;
 use crate::config::JudgeConfig;
 use crate::domain::{Arm, Outcome, Request, Score};
@@ -118,13 +118,59 @@ impl ScoringEngine {
     }
 
     /// Scores `requests` (both arms) with every assertion of `suite` and the suite verdict.
-    /// A judge missing from `budgets` runs without a cap.
+    /// `budgets` cap this one call; a judge missing from them runs without a cap.
     #[tracing::instrument(skip_all, fields(suite = %suite.name, requests = requests.len()))]
     pub async fn score(
         &self,
         suite: &Suite,
         requests: &[Request],
         budgets: &TickBudgets,
+    ) -> anyhow::Result<ScoringReport> {
+        let ticks = self
+            .judges
+            .keys()
+            .map(|name| {
+                let budget = budgets.get(name).copied().unwrap_or_default();
+                (name.clone(), Arc::new(JudgeTick::new(budget)))
+            })
+            .collect();
+        self.score_with(suite, requests, ticks).await
+    }
+
+    /// Scores part of the requests of the live tick `key` (one claim batch). The configured
+    /// per-tick budgets and the auth stop are shared through the store by every batch and
+    /// every replica scoring the tick, so they hold for the whole tick.
+    #[tracing::instrument(skip_all, fields(suite = %suite.name, requests = requests.len(), rollout_id = %key.rollout_id))]
+    pub async fn score_for_tick(
+        &self,
+        suite: &Suite,
+        requests: &[Request],
+        key: &TickKey,
+    ) -> anyhow::Result<ScoringReport> {
+        let Some(store) = &self.store_opt else {
+            anyhow::bail!("a tick's judge budget needs a store");
+        };
+        let names: Vec<String> = self.judges.keys().cloned().collect();
+        store
+            .open_tick_budgets(key, &names)
+            .await
+            .context("cannot open the tick's judge budgets")?;
+        let ticks = self
+            .default_budgets()
+            .into_iter()
+            .map(|(name, budget)| {
+                let tick = JudgeTick::shared(budget, store.clone(), key.clone(), &name);
+                (name, Arc::new(tick))
+            })
+            .collect();
+        self.score_with(suite, requests, ticks).await
+    }
+
+    async fn score_with(
+        &self,
+        suite: &Suite,
+        requests: &[Request],
+        ticks: BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
         let evaluators = self.evaluators(suite);
         let existing = self.existing_scores(requests, &evaluators).await?;
@@ -136,14 +182,6 @@ impl ScoringEngine {
             self.batch_size,
             self.clock.now(),
         ));
-        let ticks: BTreeMap<String, Arc<JudgeTick>> = self
-            .judges
-            .keys()
-            .map(|name| {
-                let budget = budgets.get(name).copied().unwrap_or_default();
-                (name.clone(), Arc::new(JudgeTick::new(budget)))
-            })
-            .collect();
         let rules_done = self.spawn_rules(suite, requests, &evaluators, &existing, sender.clone());
         let run = judging::JudgeRun {
             clients: &self.judges,
@@ -167,6 +205,14 @@ impl ScoringEngine {
             .context("the rule scoring thread stopped before finishing")?;
         drop(sender);
         let written = writer.await.context("the score writer task failed")??;
+        // Judgments refused because the shared budget could not be read or written were not
+        // stored (they are undecided, not unscorable); the batch fails and is redone.
+        if let Some(name) = ticks
+            .iter()
+            .find_map(|(name, tick)| tick.ledger_failed().then_some(name))
+        {
+            anyhow::bail!("cannot account judge `{name}`'s spend in the tick's budget");
+        }
         let mut scores: Vec<Score> = existing.into_values().collect();
         let reused = scores.len();
         scores.extend(written.scores);
@@ -309,8 +355,10 @@ impl ScoringEngine {
                 )
             })
             .buffer_unordered(in_flight);
-        while let Some(score) = results.next().await {
-            let _ = sender.send(score);
+        while let Some(score_opt) = results.next().await {
+            if let Some(score) = score_opt {
+                let _ = sender.send(score);
+            }
         }
     }
 

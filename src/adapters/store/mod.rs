@@ -80,6 +80,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 mod gates;
 mod history;
+pub mod tick_budgets;
 mod ticks;
 
 pub use gates::{HaltSignal, MetricRow, PassRateRow};

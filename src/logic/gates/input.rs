@@ -3,9 +3,11 @@
 //! The tick pipeline fills a [`TickInput`] per rollout per window:
 //!
 //! - `eval`: per arm, the outcomes of the sampled units, overall and per evaluator
-//!   (`domain::Score` rows: the suite verdict, or [`ArmScores::from_scores`] which derives it:
-//!   any fail → fail, else any unscorable → unscorable, else pass). Unscorable units are missing
-//!   for the pass rate, never a pass, and feed the `unscorable_rate` guardrail.
+//!   (`domain::Score` rows, grouped by [`ArmScores::from_scores`]). The overall outcome of a
+//!   unit is its stored suite-verdict row, which `evaluators::suite_outcome` (the one place
+//!   that applies `gate: false`, weights and the pass rule) decided when it was scored; a unit
+//!   without that row is unscorable, never re-derived by another rule. Unscorable units are
+//!   missing for the pass rate, never a pass, and feed the `unscorable_rate` guardrail.
 //!   `wanted_per_arm` is N; a canary arm with fewer units than N·`min_canary_fill` is a shortfall.
 //! - `telemetry`: per arm, one [`TelemetryRow`] per request of the window, ALL requests (not the
 //!   eval sample), straight from `Store::window_telemetry` rows (`status == "error"` → `error`).
@@ -40,7 +42,9 @@ pub struct ArmScores {
 
 impl ArmScores {
     /// Builds an arm's sample from its `Score` rows. `suite` names the suite-verdict evaluator;
-    /// when a request has no such row its verdict is derived from its evaluators.
+    /// a request without such a row is unscorable overall (its verdict was never decided by
+    /// `suite_outcome`, and this layer does not know the suite's gating flags and weights to
+    /// decide it here). Its evaluators' outcomes still count per evaluator.
     pub fn from_scores(scores: &[Score], suite: &str) -> ArmScores {
         let mut by_request: BTreeMap<&str, Vec<&Score>> = BTreeMap::new();
         for score in scores {
@@ -51,14 +55,11 @@ impl ArmScores {
         }
         let mut arm = ArmScores::default();
         for rows in by_request.values() {
-            let suite_row = rows.iter().find(|s| s.evaluator == suite);
-            let own: Vec<Outcome> = rows
-                .iter()
-                .filter(|s| s.evaluator != suite)
-                .map(|s| s.outcome)
-                .collect();
-            arm.overall
-                .push(suite_row.map_or_else(|| combine(&own), |s| s.outcome));
+            let overall = match rows.iter().find(|s| s.evaluator == suite) {
+                Some(suite_row) => suite_row.outcome,
+                None => Outcome::Unscorable,
+            };
+            arm.overall.push(overall);
             for row in rows.iter().filter(|s| s.evaluator != suite) {
                 arm.per_evaluator
                     .entry(row.evaluator.clone())
@@ -67,18 +68,6 @@ impl ArmScores {
             }
         }
         arm
-    }
-}
-
-/// The overall outcome of one unit from its evaluators: any fail → fail, else any unscorable →
-/// unscorable, else pass (no evaluators → unscorable).
-pub fn combine(outcomes: &[Outcome]) -> Outcome {
-    if outcomes.contains(&Outcome::Fail) {
-        Outcome::Fail
-    } else if outcomes.is_empty() || outcomes.contains(&Outcome::Unscorable) {
-        Outcome::Unscorable
-    } else {
-        Outcome::Pass
     }
 }
 
@@ -261,10 +250,13 @@ mod tests {
         let scores = vec![
             score("r1", "json", Outcome::Pass),
             score("r1", "tone", Outcome::Fail),
+            score("r1", "suite", Outcome::Fail),
             score("r2", "json", Outcome::Pass),
             score("r2", "tone", Outcome::Unscorable),
+            score("r2", "suite", Outcome::Unscorable),
             score("r3", "json", Outcome::Pass),
             score("r3", "tone", Outcome::Pass),
+            score("r3", "suite", Outcome::Pass),
             score("r4", "suite", Outcome::Pass),
             score("r4", "json", Outcome::Fail),
         ];
@@ -280,6 +272,25 @@ mod tests {
         );
         assert_eq!(arm.per_evaluator["json"].len(), 4);
         assert_eq!(arm.per_evaluator["tone"].len(), 3);
+    }
+
+    #[test]
+    fn a_request_without_a_suite_row_is_unscorable_and_never_re_derived() {
+        // `tone` may be `gate: false` (its failure does not fail the suite) and `json` may be
+        // the only gating assertion: only `suite_outcome` knows, so without the stored verdict
+        // neither "fail" (any evaluator failed) nor "pass" (all passed) may be guessed here.
+        let scores = vec![
+            score("r1", "json", Outcome::Pass),
+            score("r1", "tone", Outcome::Fail),
+            score("r2", "json", Outcome::Pass),
+            score("r2", "tone", Outcome::Pass),
+        ];
+        let arm = ArmScores::from_scores(&scores, "suite");
+        assert_eq!(arm.overall, vec![Outcome::Unscorable, Outcome::Unscorable]);
+        assert_eq!(
+            arm.per_evaluator["tone"],
+            vec![Outcome::Fail, Outcome::Pass]
+        );
     }
 
     #[test]

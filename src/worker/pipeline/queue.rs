@@ -3,6 +3,8 @@
 //! computed once, by the leader. On SQLite the leader is the only worker; the path is the same.
 //! Claims older than `STALE_AFTER` are taken over, so a replica that dies loses no work; the
 //! scores themselves are unique per (request, evaluator, version), so nothing counts twice.
+//! The judges' per-tick budgets and auth stops live in the store per tick (`tick_budgets`), so
+//! they hold across every batch and replica working on the tick.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,8 +72,9 @@ pub async fn score_tick(
 }
 
 /// One round of queue work: claim a batch (`schedule.claim_batch` items), score it with the one
-/// scoring engine, mark it done. Every `serve` replica calls this in its scoring loop
-/// (`serve::scoring_loop`); the leader also calls it while it waits for its tick's work.
+/// scoring engine, tick by tick (each on its tick's shared budget), mark it done. Every `serve`
+/// replica calls this in its scoring loop (`serve::scoring_loop`); the leader also calls it
+/// while it waits for its tick's work.
 pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Result<WorkRound> {
     let items = env
         .store
@@ -86,12 +89,17 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
     if items.is_empty() {
         return Ok(WorkRound::default());
     }
-    let mut by_suite: BTreeMap<&str, Vec<&QueueItem>> = BTreeMap::new();
+    let mut by_tick: BTreeMap<(&str, Timestamp, &str), Vec<&QueueItem>> = BTreeMap::new();
     for item in &items {
-        by_suite.entry(item.suite.as_str()).or_default().push(item);
+        let group = (
+            item.key.rollout_id.as_str(),
+            item.key.window_start,
+            item.suite.as_str(),
+        );
+        by_tick.entry(group).or_default().push(item);
     }
     let mut written = 0;
-    for (suite_name, suite_items) in by_suite {
+    for ((rollout_id, window_start, suite_name), suite_items) in by_tick {
         let suite = env.suites.get(suite_name).with_context(|| {
             format!("queued work names suite `{suite_name}`, which is not loaded")
         })?;
@@ -104,8 +112,11 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
             .get_requests(&ids)
             .await
             .context("cannot read queued requests")?;
-        let budgets = env.engine.default_budgets();
-        let report = env.engine.score(suite, &requests, &budgets).await?;
+        let key = TickKey {
+            rollout_id: rollout_id.to_string(),
+            window_start,
+        };
+        let report = env.engine.score_for_tick(suite, &requests, &key).await?;
         written += report.inserted;
         crate::worker::failpoint::hit("scoring_after_batch");
     }

@@ -1,6 +1,8 @@
 //! One judge assertion on one request: the cache, the call(s) through the judge client, the
 //! tolerant parse, `not-` and the resulting `Score`. Failures become unscorable scores with a
-//! reason; nothing here returns an error.
+//! reason; nothing here returns an error. The one exception is a call refused because the
+//! tick's shared budget could not be read or written: that judgment is undecided (no score),
+//! and the engine fails the batch so it is redone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::adapters::judge_cache::JudgmentCache;
 use crate::adapters::judge_client::{ChatReply, JudgeClient, JudgeError};
-use crate::adapters::judge_limits::JudgeTick;
+use crate::adapters::judge_tick::JudgeTick;
 use crate::adapters::store::CachedJudgment;
 use crate::domain::{Outcome, Request, Score, Timestamp};
 use crate::evaluators::judge_prompt::{
@@ -33,6 +35,8 @@ struct Judged {
     prompt_tokens: u64,
     completion_tokens: u64,
     cost_usd: f64,
+    /// A call was refused because the tick's budget ledger failed: there is no verdict.
+    undecided: bool,
 }
 
 impl Judged {
@@ -42,7 +46,14 @@ impl Judged {
             prompt_tokens: 0,
             completion_tokens: 0,
             cost_usd: 0.0,
+            undecided: false,
         }
+    }
+
+    fn failed(err: &JudgeError) -> Judged {
+        let mut judged = Judged::free(JudgeVerdict::unscorable(unscorable_reason(err)));
+        judged.undecided = matches!(err, JudgeError::Ledger);
+        judged
     }
 }
 
@@ -75,13 +86,14 @@ fn reply_verdict(reply: &ChatReply, parse: impl FnOnce(&str) -> JudgeVerdict) ->
 }
 
 impl JudgeRun<'_> {
-    /// Scores `request` with the judge assertion `assertion`.
+    /// Scores `request` with the judge assertion `assertion`; `None` when the judgment is
+    /// undecided (the tick's budget ledger failed).
     pub async fn judge(
         &self,
         request: &Request,
         assertion: &Assertion,
         evaluator: &EvaluatorId,
-    ) -> Score {
+    ) -> Option<Score> {
         let started = Instant::now();
         let sample = JudgeSample {
             input: &request.input,
@@ -89,11 +101,14 @@ impl JudgeRun<'_> {
             reference: request.reference.as_deref(),
         };
         let judged = self.judge_sample(&sample, assertion, evaluator).await;
+        if judged.undecided {
+            return None;
+        }
         let mut verdict = judged.verdict;
         if assertion.negate {
             verdict = negate(verdict);
         }
-        Score {
+        Some(Score {
             request_id: request.request_id.clone(),
             evaluator: evaluator.name.clone(),
             evaluator_version: evaluator.version.clone(),
@@ -104,7 +119,7 @@ impl JudgeRun<'_> {
             prompt_tokens: i64::try_from(judged.prompt_tokens).unwrap_or(i64::MAX),
             completion_tokens: i64::try_from(judged.completion_tokens).unwrap_or(i64::MAX),
             cost_usd: judged.cost_usd,
-        }
+        })
     }
 
     async fn judge_sample(
@@ -190,8 +205,9 @@ async fn rubric(
             prompt_tokens: reply.prompt_tokens,
             completion_tokens: reply.completion_tokens,
             cost_usd: reply.cost_usd,
+            undecided: false,
         },
-        Err(err) => Judged::free(JudgeVerdict::unscorable(unscorable_reason(&err))),
+        Err(err) => Judged::failed(&err),
     }
 }
 
@@ -231,7 +247,9 @@ async fn pairwise(
     let (first_reply, second_reply) = match (first, second) {
         (Ok(first), Ok(second)) => (first, second),
         (Err(err), _) | (_, Err(err)) => {
-            judged.verdict = JudgeVerdict::unscorable(unscorable_reason(&err));
+            let failed = Judged::failed(&err);
+            judged.verdict = failed.verdict;
+            judged.undecided = failed.undecided;
             return judged;
         }
     };

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::judging::JudgeRun;
-use crate::adapters::judge_limits::JudgeTick;
+use crate::adapters::judge_tick::JudgeTick;
 use crate::domain::{Arm, Outcome, Request, Score};
 use crate::evaluators::Suite;
 

@@ -104,7 +104,11 @@ impl PgCluster {
             .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         cluster.ctl(&["start"]);
         Some(cluster)
     }
@@ -283,8 +287,20 @@ fail_safe_after = 1000
             .unwrap();
         let start = (now - chrono::Duration::hours(2)).to_rfc3339();
         rig.run(&[
-            "synth", "--seed", "13", "--duration", "3h", "--rpm", "90", "--canary-share", "0.3",
-            "--start", &start, "--rollout-id", "r1", "--into-store",
+            "synth",
+            "--seed",
+            "13",
+            "--duration",
+            "3h",
+            "--rpm",
+            "90",
+            "--canary-share",
+            "0.3",
+            "--start",
+            &start,
+            "--rollout-id",
+            "r1",
+            "--into-store",
         ]);
         let plan = rig.dir.path().join("plan.toml");
         std::fs::write(
@@ -293,13 +309,26 @@ fail_safe_after = 1000
              max_duration = \"20h\"\n",
         )
         .unwrap();
-        rig.run(&[
-            "rollout", "start", "--id", "r1", "--flag", "f1", "--baseline", "v1", "--canary",
-            "v2", "--suite", "soak", "--plan",
-        ]
-        .into_iter()
-        .chain([plan.to_str().unwrap()])
-        .collect::<Vec<_>>());
+        rig.run(
+            &[
+                "rollout",
+                "start",
+                "--id",
+                "r1",
+                "--flag",
+                "f1",
+                "--baseline",
+                "v1",
+                "--canary",
+                "v2",
+                "--suite",
+                "soak",
+                "--plan",
+            ]
+            .into_iter()
+            .chain([plan.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        );
         rig.store
             .scheduler_set_last_run("ticks", now - chrono::Duration::minutes(catch_up), now)
             .await
@@ -444,7 +473,11 @@ fail_safe_after = 1000
             .fetch_one(pool)
             .await
             .unwrap();
-        assert_eq!(version, 1 + gated, "one decision per window ({done} done, {gated} decided)");
+        assert_eq!(
+            version,
+            1 + gated,
+            "one decision per window ({done} done, {gated} decided)"
+        );
         // Every notification delivered.
         let pending: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM notify_outbox WHERE delivered_at IS NULL")
@@ -514,7 +547,11 @@ async fn a_postgres_restart_makes_the_old_leader_step_down_within_seconds() {
     })
     .await;
     let noticed_after = restarted_at.elapsed();
-    assert!(stepped_down, "the old leader never noticed:\n{}", rig.logs());
+    assert!(
+        stepped_down,
+        "the old leader never noticed:\n{}",
+        rig.logs()
+    );
     assert!(
         noticed_after < Duration::from_secs(10),
         "the old leader noticed after {noticed_after:?}"

@@ -3,6 +3,8 @@
 //! two processes at once, a webhook that answers 503, damaged stored rows. Tests that name a
 //! backend run on SQLite and, when `EVALGATE_TEST_PG_URL` is set (CI), on PostgreSQL too.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod rig;
 mod serve_faults;
 
@@ -268,7 +270,6 @@ async fn a_redone_promotion_never_promotes_twice(backend: Backend) {
     };
     let out = rig.start(&["--plan", &rig.plan(FAST_PLAN)]);
     assert!(out.status.success(), "{}", both(&out));
-    let stage = "SELECT CAST(phase AS TEXT) FROM rollouts WHERE id = $1";
     let mut promoted_at = None;
     for k in 1..=14 {
         let at = rig.tick_at(k);
@@ -293,7 +294,6 @@ async fn a_redone_promotion_never_promotes_twice(backend: Backend) {
         5000,
         "at the second stage, not past it"
     );
-    assert!(rig.text(stage, "r1").await.is_some());
     let last_window = rig
         .text(
             "SELECT CAST(last_window AS TEXT) FROM rollouts WHERE id = $1",
@@ -357,15 +357,14 @@ async fn an_alert_survives_a_kill_during_its_retries() {
         Some("held"),
         "the halt committed before its notification"
     );
-    let pending = rig.store.rollout_notifications("r1").await.unwrap();
-    let undelivered: Vec<_> = pending.iter().filter(|item| item.attempts >= 0).collect();
+    let outbox = rig.store.rollout_notifications("r1").await.unwrap();
     let held = rig
         .scalar(
             "SELECT COUNT(*) FROM notify_outbox WHERE rollout_id = $1 AND delivered_at IS NULL",
             "r1",
         )
         .await;
-    assert_eq!(held, 1, "{undelivered:#?}");
+    assert_eq!(held, 1, "{outbox:#?}");
     let id = rig
         .text(
             "SELECT id FROM notify_outbox WHERE rollout_id = $1 AND delivered_at IS NULL",

@@ -54,34 +54,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The PostgreSQL server of the test run, when there is one (CI requires it).
-pub fn pg_server() -> Option<String> {
-    match std::env::var("EVALGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("EVALGATE_REQUIRE_PG").as_deref() != Ok("1"),
-                "EVALGATE_REQUIRE_PG=1 but EVALGATE_TEST_PG_URL is not set"
-            );
-            None
-        }
-    }
-}
-
-/// An empty database of its own on `server_url`.
-pub async fn fresh_pg_database(server_url: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("evalgate_f_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(server_url).await.unwrap();
-    let sql = format!("CREATE DATABASE {name}");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, _) = server_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 impl Rig {
     /// A rig on `backend` with `extra` appended to the config; None when the backend is
     /// PostgreSQL and no server is configured.
@@ -102,7 +74,9 @@ impl Rig {
         .unwrap();
         let store_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("faults.db").display()),
-            Backend::Postgres => fresh_pg_database(&pg_server()?).await,
+            Backend::Postgres => {
+                crate::common::fresh_pg_database(&crate::common::pg_server_url()?).await
+            }
         };
         let store = Store::open(&store_url).await.unwrap();
         let now = wall_clock().duration_trunc(Duration::minutes(15)).unwrap();

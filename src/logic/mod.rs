@@ -2,6 +2,7 @@
 //! clock or the environment: time arrives as `now`, randomness as a seeded RNG. That is what lets
 //! the demo, backtests and `gatebench` run the production code in simulated time.
 
+pub mod attribution;
 pub mod gatebench;
 pub mod gates;
 pub mod hash;

@@ -56,6 +56,10 @@ pub const INGEST_LAG: &str = "evalgate_log_ingest_lag_seconds";
 pub const LAST_DRILL: &str = "evalgate_last_successful_drill_timestamp_seconds";
 /// 1 when this process holds the scheduler.
 pub const SCHEDULER_LEADER: &str = "evalgate_scheduler_leader";
+/// Rows pushed to `serve` by source (push, otlp) and outcome (inserted, duplicate).
+pub const INGEST_ROWS: &str = "evalgate_ingest_rows_total";
+/// Pushed documents rejected, by reject kind.
+pub const INGEST_REJECTS: &str = "evalgate_ingest_rejected_total";
 
 /// Upper bounds of the judge latency buckets, in seconds.
 pub const JUDGE_BUCKETS: &[f64] = &[0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0];
@@ -116,6 +120,11 @@ fn describe() {
         NOTIFY_PENDING,
         "notifications written to the outbox and not yet delivered"
     );
+    metrics::describe_counter!(
+        INGEST_ROWS,
+        "rows pushed to /v1/ingest and /v1/traces by source and outcome (inserted, duplicate)"
+    );
+    metrics::describe_counter!(INGEST_REJECTS, "pushed documents rejected, by reject kind");
 }
 
 /// The full `/metrics` text: the exporter's output followed by the per-rollout metrics.
@@ -157,6 +166,18 @@ pub fn record_tick_failure() {
 /// Sets the ingest lag (age of the newest request row) in seconds.
 pub fn set_ingest_lag(seconds: f64) {
     metrics::gauge!(INGEST_LAG).set(seconds.max(0.0));
+}
+
+/// Counts the rows one push inserted and found already stored.
+pub fn record_ingest_rows(source: &'static str, inserted: u64, duplicates: u64) {
+    metrics::counter!(INGEST_ROWS, "source" => source, "outcome" => "inserted").increment(inserted);
+    metrics::counter!(INGEST_ROWS, "source" => source, "outcome" => "duplicate")
+        .increment(duplicates);
+}
+
+/// Counts one rejected pushed document.
+pub fn record_ingest_reject(kind: &'static str) {
+    metrics::counter!(INGEST_REJECTS, "kind" => kind).increment(1);
 }
 
 /// Sets the time of the last successful rollback drill.

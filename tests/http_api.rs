@@ -29,6 +29,7 @@ fn state(store: Store, token: Option<&str>) -> AppState {
         clock: Arc::new(ManualClock::new(now())),
         heartbeat: SchedulerHeartbeat::default(),
         admin_token: token.and_then(AdminToken::new),
+        ingest: None,
         controls: Some(Arc::new(ControllerControls::new(
             Context::with_config(Config::default(), Arc::new(ManualClock::new(now()))),
             store,

@@ -2,6 +2,7 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod flags;
+pub mod formats;
 pub mod holder;
 pub mod http;
 pub mod jsonl;
@@ -11,4 +12,5 @@ pub mod judge_limits;
 pub mod judge_tick;
 pub mod line_reader;
 pub mod notify;
+pub mod otlp;
 pub mod store;

@@ -4,10 +4,12 @@
 use std::str::FromStr;
 
 use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 
 use crate::domain::Timestamp;
 
-/// A parsed five-field cron expression (POSIX weekdays: 1 = Monday), evaluated in UTC.
+/// A parsed cron expression (POSIX weekdays: 1 = Monday), evaluated in UTC: five fields, or six
+/// with a leading seconds field for accelerated schedules (tests, drills of the whole loop).
 #[derive(Debug, Clone)]
 pub struct Schedule {
     text: String,
@@ -24,16 +26,26 @@ pub struct DuePlan {
 }
 
 impl Schedule {
-    /// Parses a five-field cron expression; the error says what is wrong and what is allowed.
+    /// Parses a five-field cron expression, or a six-field one whose first field is seconds;
+    /// the error says what is wrong and what is allowed.
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let fields = text.split_whitespace().count();
-        if fields != 5 && !text.trim_start().starts_with('@') {
+        let nickname = text.trim_start().starts_with('@');
+        if fields != 5 && fields != 6 && !nickname {
             return Err(format!(
-                "`{text}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week), e.g. `*/15 * * * *`"
+                "`{text}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week), e.g. `*/15 * * * *`, or 6 with seconds first, e.g. `*/10 * * * * *`"
             ));
         }
-        let cron = Cron::from_str(text)
-            .map_err(|err| format!("`{text}` is not a valid cron expression: {err}"))?;
+        let seconds = match fields {
+            6 => Seconds::Required,
+            _ => Seconds::Disallowed,
+        };
+        let parsed = match nickname {
+            true => Cron::from_str(text),
+            false => CronParser::builder().seconds(seconds).build().parse(text),
+        };
+        let cron =
+            parsed.map_err(|err| format!("`{text}` is not a valid cron expression: {err}"))?;
         Ok(Schedule {
             text: text.to_string(),
             cron,
@@ -160,6 +172,19 @@ mod tests {
 
     fn t(h: u32, m: u32) -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 26, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn a_six_field_expression_ticks_on_seconds() {
+        let schedule = Schedule::parse("*/10 * * * * *").unwrap();
+        let at = t(12, 7) + chrono::Duration::seconds(3);
+        assert_eq!(
+            schedule.next_after(at),
+            Some(t(12, 7) + chrono::Duration::seconds(10))
+        );
+        let err = Schedule::parse("* * * *").unwrap_err();
+        assert!(err.contains("6 with seconds first"), "{err}");
+        assert!(Schedule::parse("*/15 * * * *").unwrap().next_after(at) == Some(t(12, 15)));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::{
-    self, AdminToken, AppState, ControlOutcome, RolloutControls, SchedulerHeartbeat,
+    self, AdminToken, AppState, ControlOutcome, PushIngest, RolloutControls, SchedulerHeartbeat,
 };
+use crate::adapters::jsonl::ParseLimits;
 use crate::adapters::store::Store;
 use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
@@ -245,6 +246,27 @@ pub async fn scoring_loop(
     }
 }
 
+/// Push ingest, when the ingest token variable is set.
+fn push_ingest(ctx: &Context) -> Option<Arc<PushIngest>> {
+    let token_env = &ctx.config.server.ingest_token_env;
+    let token_opt = std::env::var(token_env)
+        .ok()
+        .and_then(|token| AdminToken::new(&token));
+    let Some(token) = token_opt else {
+        tracing::info!(variable = %token_env, "no ingest token: push ingest is disabled");
+        return None;
+    };
+    let config = &ctx.config.ingest;
+    Some(Arc::new(PushIngest {
+        token,
+        limits: ParseLimits {
+            max_field_bytes: config.max_field_bytes,
+        },
+        max_body_bytes: config.max_push_bytes,
+        batch_size: config.batch_size,
+    }))
+}
+
 /// Runs `evalgate serve`.
 pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     let store = ctx.store().await?;
@@ -262,6 +284,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     if admin_token.is_none() {
         tracing::warn!(variable = %token_env, "no admin token: mutating endpoints are disabled");
     }
+    let ingest = push_ingest(ctx);
     let heartbeat = SchedulerHeartbeat::default();
     let state = AppState {
         store: store.clone(),
@@ -272,6 +295,7 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
             ctx.clone(),
             store.clone(),
         ))),
+        ingest,
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;

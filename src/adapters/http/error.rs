@@ -16,6 +16,17 @@ pub enum ApiError {
         "mutating endpoints are disabled: set the environment variable named by server.admin_token_env"
     )]
     Disabled,
+    /// Push ingest is disabled (no ingest token configured).
+    #[error(
+        "push ingest is disabled: set the environment variable named by server.ingest_token_env"
+    )]
+    DisabledIngest,
+    /// The body is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body's content type or encoding is not one the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// Nothing with that id or key.
     #[error("{0} not found")]
     NotFound(String),
@@ -40,7 +51,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Disabled => StatusCode::FORBIDDEN,
+            ApiError::Disabled | ApiError::DisabledIngest => StatusCode::FORBIDDEN,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

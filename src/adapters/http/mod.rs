@@ -1,10 +1,11 @@
 //! The HTTP API of `evalgate serve` (axum): `/metrics`, `/healthz`, `/readyz`, the read-only
-//! rollout API, the flag endpoint gateways poll, and the mutating rollout controls behind a
-//! bearer token. [`router`] builds it from an [`AppState`]; tests drive it with `oneshot`.
+//! rollout API, the flag endpoint gateways poll, push ingest (`/v1/ingest`, OTLP `/v1/traces`)
+//! behind the ingest token, and the mutating rollout controls behind the admin token. [`router`] builds it from an [`AppState`]; tests drive it with `oneshot`.
 
 mod auth;
 mod error;
 mod health;
+mod ingest;
 mod rollouts;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::domain::Timestamp;
 
 pub use auth::{AdminToken, authorize};
 pub use error::ApiError;
+pub use ingest::{PushIngest, PushReject, PushSummary};
 pub use rollouts::{ControlBody, ControlOutcome, RolloutControls};
 
 /// A heartbeat loop iteration older than this means the scheduler is not alive.
@@ -39,6 +41,8 @@ pub struct AppState {
     pub admin_token: Option<AdminToken>,
     /// What the mutating endpoints call (the controller in `serve`); `None` disables them.
     pub controls: Option<Arc<dyn RolloutControls>>,
+    /// Push ingest (`/v1/ingest`, `/v1/traces`); `None` (no ingest token) disables it.
+    pub ingest: Option<Arc<PushIngest>>,
 }
 
 /// Liveness of the scheduler loop: when it last went round, and whether it is busy running a
@@ -82,6 +86,8 @@ impl SchedulerHeartbeat {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/v1/ingest", post(ingest::ingest))
+        .route("/v1/traces", post(ingest::traces))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -12,6 +12,9 @@ pub struct IngestConfig {
     pub max_field_bytes: usize,
     /// A line longer than this is rejected without being parsed.
     pub max_line_bytes: usize,
+    /// The largest body `serve` accepts on `/v1/ingest` and `/v1/traces`, before and after
+    /// gzip decompression (413 above it).
+    pub max_push_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -20,6 +23,7 @@ impl Default for IngestConfig {
             batch_size: 2000,
             max_field_bytes: 256 * 1024,
             max_line_bytes: 4 * 1024 * 1024,
+            max_push_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -34,6 +38,12 @@ impl IngestConfig {
             return Err((
                 "ingest.max_line_bytes",
                 "must be at least ingest.max_field_bytes, and both above 0".to_string(),
+            ));
+        }
+        if self.max_push_bytes == 0 {
+            return Err((
+                "ingest.max_push_bytes",
+                "is 0; allowed: at least 1".to_string(),
             ));
         }
         Ok(())

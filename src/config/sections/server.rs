@@ -12,6 +12,9 @@ pub struct ServerConfig {
     /// The NAME of the environment variable holding the admin bearer token. When it is unset or
     /// empty, the mutating endpoints are disabled.
     pub admin_token_env: String,
+    /// The NAME of the environment variable holding the bearer token of push ingest
+    /// (`/v1/ingest`, `/v1/traces`). When it is unset or empty, push ingest is disabled.
+    pub ingest_token_env: String,
 }
 
 impl Default for ServerConfig {
@@ -19,6 +22,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: "127.0.0.1:9464".to_string(),
             admin_token_env: "EVALGATE_ADMIN_TOKEN".to_string(),
+            ingest_token_env: "EVALGATE_INGEST_TOKEN".to_string(),
         }
     }
 }
@@ -35,19 +39,22 @@ impl ServerConfig {
                 ),
             ));
         }
-        let valid_name = !self.admin_token_env.is_empty()
-            && self
-                .admin_token_env
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-        if !valid_name {
-            return Err((
-                "server.admin_token_env",
-                format!(
-                    "is `{}`; allowed: the NAME of an environment variable (letters, digits, _), not the token",
-                    self.admin_token_env
-                ),
-            ));
+        for (field, name) in [
+            ("server.admin_token_env", &self.admin_token_env),
+            ("server.ingest_token_env", &self.ingest_token_env),
+        ] {
+            let valid_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if !valid_name {
+                return Err((
+                    field,
+                    format!(
+                        "is `{name}`; allowed: the NAME of an environment variable (letters, digits, _), not the token"
+                    ),
+                ));
+            }
         }
         Ok(())
     }

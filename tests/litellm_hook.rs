@@ -13,10 +13,14 @@ fn litellm_routing_hook_python_tests_pass() {
     let output = Command::new("python3")
         .arg(&script)
         .current_dir(&root)
-        // the hook must not depend on whatever LiteLLM a developer has installed
+        // no __pycache__ in the source tree; the module reads its settings from the environment
+        // when imported, so a developer's own EVALGATE_* must not leak in
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("EVALGATE_URL")
         .env_remove("EVALGATE_FLAG")
+        .env_remove("EVALGATE_ROUTED_MODEL")
+        .env_remove("EVALGATE_CACHE_SECONDS")
+        .env_remove("EVALGATE_TENANT_FROM")
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -29,5 +33,8 @@ fn litellm_routing_hook_python_tests_pass() {
         stderr
     );
     // unittest reports `Ran N tests` and `OK` on stderr
-    assert!(stderr.contains("\nOK"), "unexpected unittest output:\n{stderr}");
+    assert!(
+        stderr.contains("\nOK"),
+        "unexpected unittest output:\n{stderr}"
+    );
 }

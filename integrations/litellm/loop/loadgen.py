@@ -15,14 +15,15 @@ Which model served a response comes from LiteLLM itself: the ``x-litellm-model-g
 header (else the response body's ``model``). The arm is ``canary`` when that is
 ``--canary-model``, ``baseline`` when it is ``--baseline-model``, else the hook's
 ``x-evalgate-arm`` header, else ``unknown``. Errors (HTTP status >= 400 or a transport error)
-count per slice and are not given an arm.
+count per slice and are not given an arm (``errors_by_hook_arm`` counts them by the hook's
+``x-evalgate-arm`` header, which LiteLLM also sends on errors; ``None`` for transport errors).
 
 Output: one JSON object on stdout (progress goes to stderr)::
 
     {"requests": 600, "ok": 597, "errors": 3, "elapsed_s": 30.1, "rps": 19.9,
      "latency_ms": {"p50": …, "p95": …, "p99": …, "max": …},
      "by_model_group": {"support-bot@v41": 300, …}, "by_arm": {"baseline": …, "canary": …},
-     "canary_share": 0.5, "errors_by_status": {"500": 3},
+     "canary_share": 0.5, "errors_by_status": {"500": 3}, "errors_by_hook_arm": {"canary": 2, …},
      "slices": [{"start_s": 0, "end_s": 5, "requests": 100, "ok": 100, "errors": 0,
                  "baseline": 52, "canary": 48, "unknown": 0, "canary_share": 0.48}, …],
      "canary_share_last_slice": 0.0, "canary_zero_since_s": 21.3,
@@ -252,6 +253,7 @@ def summarize(records, elapsed, stopped, args):
         "by_arm": dict(Counter(r["arm"] for r in ok)),
         "canary_share": share(canary, len(ok)),
         "errors_by_status": dict(Counter(str(r["status"]) for r in records if not r["arm"])),
+        "errors_by_hook_arm": dict(Counter(str(r["hook_arm"]) for r in records if not r["arm"])),
         "slices": slices,
         "canary_share_last_slice": last["canary_share"] if last else None,
         "canary_zero_since_s": zero_since(records),

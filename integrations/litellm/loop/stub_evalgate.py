@@ -11,8 +11,10 @@ without evalgate (stdlib only).
     POST /stub/flags/{key}          change the flag: a JSON object of fields to set (e.g.
                                     ``{"basis_points": 0, "phase": "rolled_back"}``); bumps
                                     ``generation`` and ``updated_at`` like evalgate does
-    GET  /stub/ingested             ``{"payloads": N, "by_model_group": {...}, "by_arm": {...},
-                                    "by_status": {...}}`` over what was ingested
+    GET  /stub/ingested             ``{"payloads": N, "posts": N, "by_model_group": {...},
+                                    "by_arm": {...}, "by_status": {...}, "lag_s": {"p50", "max"}}``
+                                    over what was ingested; ``lag_s`` is arrival time minus the
+                                    payload's ``endTime`` (the logger's flush delay)
 
     python3 stub_evalgate.py --port 9464 --flag support-bot --basis-points 5000 \\
         --baseline support-bot@v41 --canary support-bot@v42 --rollout-id r1 \\
@@ -71,6 +73,8 @@ class State:
         }
         self.out = open(args.out, "a", encoding="utf-8") if args.out else None
         self.payloads = []  # compact summaries only
+        self.posts = 0
+        self.lags = []
 
     def set_flag(self, key: str, changes: dict) -> dict:
         with self.lock:
@@ -82,8 +86,12 @@ class State:
             return dict(flag)
 
     def ingest(self, payloads: list) -> None:
+        arrived = time.time()
         with self.lock:
+            self.posts += 1
             for p in payloads:
+                if isinstance(p.get("endTime"), (int, float)):
+                    self.lags.append(arrived - p["endTime"])
                 if self.out:
                     self.out.write(json.dumps(p, separators=(",", ":")) + "\n")
                 requester = ((p.get("metadata") or {}).get("requester_metadata") or {})
@@ -94,8 +102,12 @@ class State:
 
     def summary(self) -> dict:
         with self.lock:
+            lags = sorted(self.lags)
             return {
                 "payloads": len(self.payloads),
+                "posts": self.posts,
+                "lag_s": {"p50": round(lags[len(lags) // 2], 3) if lags else None,
+                          "max": round(lags[-1], 3) if lags else None},
                 "by_model_group": dict(Counter(str(m) for m, _, _ in self.payloads)),
                 "by_arm": dict(Counter(str(a) for _, a, _ in self.payloads)),
                 "by_status": dict(Counter(str(s) for _, _, s in self.payloads)),

@@ -157,6 +157,7 @@ def run(args):
             else:
                 body["metadata"] = {"tenant_id": tenant}
             sent = time.monotonic()
+            sent_unix = time.time()
             try:
                 status, headers, parsed = client.post(body)
                 transport_error = None
@@ -166,6 +167,7 @@ def run(args):
             group, arm = classify(status, headers, parsed, args) if status else (None, None)
             record = {
                 "i": i, "tenant": tenant, "t_s": round(sent - start, 4),
+                "sent_unix": round(sent_unix, 4),
                 "latency_ms": round((done - sent) * 1000, 2), "status": status,
                 "model_group": group, "model": (parsed or {}).get("model") if status < 400 else None,
                 "arm": arm, "hook_arm": headers.get("x-evalgate-arm"),

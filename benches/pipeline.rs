@@ -13,17 +13,19 @@
 
 #[path = "../tests/common/fake_judge.rs"]
 mod fake_judge;
+#[path = "support/peak_rss.rs"]
+mod peak_rss;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::DurationRound;
 use evalgate::clock::{Clock, SystemClock};
 use fake_judge::{FakeJudge, FakeReply};
+use peak_rss::PeakRss;
 
 const JUDGE_LATENCY: Duration = Duration::from_millis(50);
 const JUDGE_CONCURRENCY: u32 = 16;
@@ -55,25 +57,7 @@ fn measure(base: &[String], args: &[&str]) -> anyhow::Result<Run> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("spawn evalgate")?;
-    let pid = child.id();
-    let peak_kib = Arc::new(AtomicU64::new(0));
-    let watcher = {
-        let peak_kib = peak_kib.clone();
-        std::thread::spawn(move || {
-            let path = format!("/proc/{pid}/status");
-            while let Ok(status) = std::fs::read_to_string(&path) {
-                let hwm = status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmHWM:"))
-                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok());
-                match hwm {
-                    Some(kib) => peak_kib.fetch_max(kib, Ordering::Relaxed),
-                    None => break, // a zombie has no memory lines
-                };
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let peak = PeakRss::watch(child.id());
     let stdout = {
         use std::io::Read as _;
         let mut text = String::new();
@@ -86,13 +70,13 @@ fn measure(base: &[String], args: &[&str]) -> anyhow::Result<Run> {
     };
     let status = child.wait()?;
     let seconds = started.elapsed().as_secs_f64();
-    let _ = watcher.join();
+    let peak_rss_mib = peak.finish();
     if !status.success() {
         bail!("evalgate {args:?} failed with {status}:\n{stdout}");
     }
     Ok(Run {
         seconds,
-        peak_rss_mib: peak_kib.load(Ordering::Relaxed) as f64 / 1024.0,
+        peak_rss_mib,
         stdout,
     })
 }

@@ -237,9 +237,8 @@ fn push_ingest(
         anyhow::Ok(())
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let peak_rss_mib = peak.current_mib();
     drop(serve);
-    let _ = peak.finish();
+    let peak_rss_mib = peak.finish();
     let got = inserted.load(Ordering::Relaxed);
     if got != rows.len() as u64 {
         bail!("push inserted {got} of {} rows", rows.len());

@@ -37,11 +37,6 @@ impl PeakRss {
         PeakRss { peak_kib, thread }
     }
 
-    /// The peak so far, in MiB.
-    pub fn current_mib(&self) -> f64 {
-        self.peak_kib.load(Ordering::Relaxed) as f64 / 1024.0
-    }
-
     /// Waits for the process to be gone (call after it exited) and returns its peak in MiB.
     pub fn finish(self) -> f64 {
         let _ = self.thread.join();

@@ -2,14 +2,15 @@
 //! belongs to a rollout by the model it served on its arm at or after the rollout's start; a row
 //! with a `rollout_id` belongs to that rollout only (whatever its model). Every read that selects
 //! a rollout's requests follows the rule (window candidates, telemetry and feedback, history
-//! pages, the review's reads); and the window's rows no active rollout claims are counted by
-//! model and rollout id.
+//! pages, the review's reads); the window's rows no active rollout claims are counted by model
+//! and rollout id; and a flag names the rollout that owns it.
 #![allow(clippy::unwrap_used)] // test bodies are plain async fns, outside #[test]
 
 mod common;
 
 use chrono::{Duration, TimeZone};
-use evalgate::adapters::store::{HistoryFilter, Store};
+use evalgate::adapters::store::{HistoryFilter, NewRollout, StateUpdate, Store};
+use evalgate::domain::rollout::{Plan, RolloutState};
 use evalgate::domain::{
     Arm, FeedbackEvent, FeedbackKind, Outcome, Request, RequestStatus, Score, Timestamp,
 };
@@ -257,4 +258,69 @@ async fn rows_no_claimant_owns_are_counted_by_model_and_rollout_id(store: Store)
 contract_test!(
     unattributed_counts,
     rows_no_claimant_owns_are_counted_by_model_and_rollout_id
+);
+
+fn rollout(id: &str, flag: &str, created_at: Timestamp) -> NewRollout {
+    let state = RolloutState::new(id, flag, "team", created_at);
+    NewRollout {
+        id: id.to_string(),
+        flag_key: flag.to_string(),
+        owner: None,
+        webhook: None,
+        suite: None,
+        baseline_target: format!("{id}@base"),
+        canary_target: format!("{id}@canary"),
+        salt: flag.to_string(),
+        always_tenants: vec![],
+        never_tenants: vec![],
+        plan: serde_json::to_value(Plan::seed_default()).unwrap(),
+        state: serde_json::to_value(&state).unwrap(),
+        phase: "running".to_string(),
+        created_at,
+    }
+}
+
+async fn end(store: &Store, id: &str, at: Timestamp) {
+    let row = store.get_rollout(id).await.unwrap().unwrap();
+    let update = StateUpdate {
+        expected_version: row.version,
+        state: row.state.clone(),
+        phase: "rolled_back".to_string(),
+        active: false,
+        wake_at: None,
+        last_reason: "test".to_string(),
+        last_evidence: serde_json::json!([]),
+        at,
+    };
+    assert!(store.update_rollout_state(id, &update, &[]).await.unwrap());
+}
+
+async fn a_flag_is_owned_by_its_active_rollout_else_the_newest(store: Store) {
+    assert_eq!(store.flag_owner("checkout").await.unwrap(), None);
+    store
+        .create_rollout(&rollout("old", "checkout", from()))
+        .await
+        .unwrap();
+    store
+        .create_rollout(&rollout("newer", "checkout", from() + Duration::hours(1)))
+        .await
+        .unwrap();
+    store
+        .create_rollout(&rollout("elsewhere", "search", from() + Duration::hours(2)))
+        .await
+        .unwrap();
+    end(&store, "newer", to()).await;
+    let owner = store.flag_owner("checkout").await.unwrap().unwrap();
+    assert_eq!(owner.id, "old", "the active rollout owns the flag");
+    assert_eq!(owner.baseline_target, "old@base");
+    assert_eq!(owner.canary_target, "old@canary");
+    assert_eq!(owner.phase, "running");
+    end(&store, "old", to()).await;
+    let owner = store.flag_owner("checkout").await.unwrap().unwrap();
+    assert_eq!(owner.id, "newer", "none active: the newest");
+    assert_eq!(owner.phase, "rolled_back");
+}
+contract_test!(
+    flag_owner,
+    a_flag_is_owned_by_its_active_rollout_else_the_newest
 );

@@ -71,6 +71,7 @@ fn cases() -> Vec<Request> {
         row("out-before-start", 4, Arm::Canary, "bot@v42", None),
         row("out-other-model", 8, Arm::Canary, "bot@v40", None),
         row("out-wrong-arm", 8, Arm::Baseline, "bot@v42", None),
+        row("out-model-differs-in-case", 8, Arm::Canary, "BOT@v42", None),
         // a rollout_id wins over the model
         row("out-foreign-id", 9, Arm::Canary, "bot@v42", Some("r-old")),
         row("in-own-id-other-model", 9, Arm::Canary, "gpt-x", Some("r1")),
@@ -146,7 +147,7 @@ async fn window_reads_attribute_rows_by_model_arm_and_time_and_the_id_wins(store
         .window_candidates(None, Arm::Canary, from(), to())
         .await
         .unwrap();
-    assert_eq!(all.len(), 6, "without a rollout every canary row is read");
+    assert_eq!(all.len(), 7, "without a rollout every canary row is read");
 }
 contract_test!(
     window_attribution,
@@ -228,6 +229,7 @@ async fn rows_no_claimant_owns_are_counted_by_model_and_rollout_id(store: Store)
     assert_eq!(
         groups,
         vec![
+            group("BOT@v42", None, 1),
             group("bot@v40", None, 1),
             group("bot@v40", Some("r-old"), 2),
             group("bot@v42", None, 1),
@@ -248,7 +250,7 @@ async fn rows_no_claimant_owns_are_counted_by_model_and_rollout_id(store: Store)
         .unwrap();
     assert!(with_r2.iter().all(|g| g.model != "other@v2"), "{with_r2:?}");
     let total: u64 = with_r2.iter().map(|g| g.count).sum();
-    assert_eq!(total, 5);
+    assert_eq!(total, 6);
     let baseline = store
         .unattributed_in_window(&[r1()], Arm::Baseline, from(), to())
         .await

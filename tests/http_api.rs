@@ -186,7 +186,14 @@ async fn the_flag_names_the_rollout_that_owns_it(store: Store, url: String) {
     let state = state(store.clone(), None);
     let (status, flag) = send(&state, get("/v1/flags/checkout")).await;
     assert_eq!(status, StatusCode::OK, "{flag}");
-    for field in ["basis_points", "generation", "salt", "always", "never"] {
+    for field in [
+        "basis_points",
+        "generation",
+        "salt",
+        "always",
+        "never",
+        "updated_at",
+    ] {
         assert!(!flag[field].is_null(), "{field} is kept: {flag}");
     }
     assert_eq!(flag["rollout_id"], "r1");

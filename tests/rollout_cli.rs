@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use evalgate::adapters::store::{RolloutEvent, Store};
+use evalgate::domain::Arm;
+use evalgate::logic::gates::series::OVERALL;
 use serde_json::Value;
 
 struct Cli {
@@ -429,6 +431,32 @@ async fn rows_without_a_rollout_id_are_sampled_by_model_and_foreign_ones_are_nam
     assert!(text.contains("sampled 30/30 (baseline/canary)"), "{text}");
     assert!(text.contains("its rollout_id is `bot`"), "{text}");
 
+    let sample: Value =
+        serde_json::from_str(&cli.ok(&["sample", "--at", &at, "--rollout", "bot", "--json"]))
+            .unwrap();
+    let selected: Vec<usize> = sample["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arm| arm["selected"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(
+        selected,
+        [30, 30],
+        "`sample --rollout` picks what the tick picked"
+    );
+    let again: Value = serde_json::from_str(&cli.ok(&["tick", "--at", &at, "--json"])).unwrap();
+    let detail = &again["rollouts"][0]["detail"];
+    assert_eq!(detail["unattributed"]["canary"], 12, "{again}");
+    assert_eq!(detail["unattributed"]["baseline"], 3, "{again}");
+    assert!(
+        detail["attribution_hint"]
+            .as_str()
+            .unwrap()
+            .contains("(rollout_id r-old)"),
+        "{again}"
+    );
+
     let status = cli.status("bot");
     let window = &status["latest_window"];
     assert_eq!(window["sampled"], serde_json::json!([30, 30]), "{status}");
@@ -488,4 +516,91 @@ async fn status_has_no_traffic_hint_before_the_first_tick() {
     cli.start("bot");
     assert!(cli.status("bot")["latest_window"].is_null());
     assert!(!cli.ok(&["rollout", "status", "bot"]).contains("traffic  "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_counts_untagged_rows_in_the_series_of_the_rollout_they_belong_to() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let start = wall_clock();
+    let mut lines = Vec::new();
+    for index in 0..10 {
+        lines.push(log_line(
+            &format!("b{index}"),
+            start,
+            10 + index,
+            "baseline",
+            "bot@v41",
+            None,
+        ));
+        lines.push(log_line(
+            &format!("c{index}"),
+            start,
+            10 + index,
+            "canary",
+            "bot@v42",
+            None,
+        ));
+        let id = format!("old{index}");
+        lines.push(log_line(
+            &id,
+            start,
+            10 + index,
+            "canary",
+            "bot@v42",
+            Some("r-old"),
+        ));
+        lines.push(log_line(
+            &format!("x{index}"),
+            start,
+            10 + index,
+            "canary",
+            "gpt-x",
+            None,
+        ));
+    }
+    cli.ingest(&lines);
+    let from = (start - chrono::Duration::minutes(1)).to_rfc3339();
+    let to = (start + chrono::Duration::minutes(10)).to_rfc3339();
+    let out = cli.ok(&[
+        "rescore", "--from", &from, "--to", &to, "--suite", "support",
+    ]);
+    assert!(out.contains("rescored 40 requests"), "{out}");
+    let store = Store::open(&cli.store_url).await.unwrap();
+    let scored = |rows: &[evalgate::adapters::store::PassRateRow], arm: Arm| -> u64 {
+        rows.iter()
+            .filter(|row| row.point.arm == arm && row.point.evaluator == OVERALL)
+            .map(|row| row.point.n + row.point.unscorable)
+            .sum()
+    };
+    let bot = store.pass_rate_series("bot").await.unwrap();
+    assert_eq!(
+        scored(&bot, Arm::Baseline),
+        10,
+        "untagged bot@v41 baseline rows"
+    );
+    assert_eq!(
+        scored(&bot, Arm::Canary),
+        10,
+        "untagged bot@v42 canary rows only"
+    );
+    let old = store.pass_rate_series("r-old").await.unwrap();
+    assert_eq!(
+        scored(&old, Arm::Canary),
+        10,
+        "a tagged row counts for its own id"
+    );
+
+    let only_bot = cli.ok(&[
+        "rescore",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--suite",
+        "support",
+        "--rollout",
+        "bot",
+    ]);
+    assert!(only_bot.contains("rescored 20 requests"), "{only_bot}");
 }

@@ -5,6 +5,7 @@ mod common;
 use chrono::{Duration, TimeZone, Utc};
 use evalgate::adapters::store::{HistoryFilter, Store};
 use evalgate::domain::{Arm, Request, RequestStatus, Timestamp};
+use evalgate::logic::attribution::RolloutTargets;
 
 fn request(index: usize, ts: Timestamp) -> Request {
     let arm = if index.is_multiple_of(3) {
@@ -47,7 +48,12 @@ async fn pages_cover_the_range_once_with_filters(store: Store) {
     let filter = HistoryFilter {
         from: start + Duration::seconds(10),
         to: start + Duration::seconds(100),
-        rollout_id: Some("r1".to_string()),
+        rollout: Some(RolloutTargets {
+            rollout_id: "r1".to_string(),
+            baseline_model: "other@v1".to_string(),
+            canary_model: "other@v2".to_string(),
+            started_at: start,
+        }),
         arm: Some(Arm::Baseline),
     };
     let expected: Vec<String> = rows

@@ -173,6 +173,80 @@ async fn the_read_api_lists_rollouts_their_evidence_series_and_flags(store: Stor
     );
 }
 
+/// Runs one `evalgate` command through the real CLI path, against `url`.
+async fn cli(url: &str, args: &[&str]) {
+    use clap::Parser as _;
+    let mut argv = vec!["evalgate", "--store", url];
+    argv.extend_from_slice(args);
+    let cli = evalgate::cli::Cli::parse_from(argv);
+    evalgate::app::run(cli).await.expect("evalgate command");
+}
+
+async fn the_flag_names_the_rollout_that_owns_it(store: Store, url: String) {
+    start_rollout(&url).await;
+    let state = state(store.clone(), None);
+    let (status, flag) = send(&state, get("/v1/flags/checkout")).await;
+    assert_eq!(status, StatusCode::OK, "{flag}");
+    for field in [
+        "basis_points",
+        "generation",
+        "salt",
+        "always",
+        "never",
+        "updated_at",
+    ] {
+        assert!(!flag[field].is_null(), "{field} is kept: {flag}");
+    }
+    assert_eq!(flag["rollout_id"], "r1");
+    assert_eq!(flag["baseline_model"], "bot@v1");
+    assert_eq!(flag["canary_model"], "bot@v2");
+    assert_eq!(flag["phase"], "running");
+
+    // Over, the rollout still owns its flag; a new one on the flag takes it over.
+    cli(&url, &["rollout", "rollback", "r1", "--reason", "bad"]).await;
+    let (_, flag) = send(&state, get("/v1/flags/checkout")).await;
+    assert_eq!(flag["rollout_id"], "r1");
+    assert_eq!(flag["phase"], "rolled_back");
+    assert_eq!(flag["basis_points"], 0);
+    cli(
+        &url,
+        &[
+            "rollout",
+            "start",
+            "--id",
+            "r2",
+            "--flag",
+            "checkout",
+            "--baseline",
+            "bot@v1",
+            "--canary",
+            "bot@v3",
+        ],
+    )
+    .await;
+    let (_, flag) = send(&state, get("/v1/flags/checkout")).await;
+    assert_eq!(flag["rollout_id"], "r2");
+    assert_eq!(flag["canary_model"], "bot@v3");
+    assert_eq!(flag["phase"], "running");
+
+    // A flag no rollout uses (a drill flag, a split written by hand): null rollout fields.
+    let split = evalgate::domain::SplitWrite {
+        basis_points: 0,
+        salt: "lonely".into(),
+        always: vec![],
+        never: vec![],
+        updated_at: now(),
+        updated_by: "ops".into(),
+    };
+    store.put_split("lonely", &split).await.unwrap();
+    let (status, flag) = send(&state, get("/v1/flags/lonely")).await;
+    assert_eq!(status, StatusCode::OK, "{flag}");
+    assert_eq!(flag["basis_points"], 0);
+    for field in ["rollout_id", "baseline_model", "canary_model", "phase"] {
+        assert!(flag[field].is_null(), "{field}: {flag}");
+    }
+}
+
 async fn controls_need_the_bearer_token_and_change_nothing_without_it(store: Store, url: String) {
     start_rollout(&url).await;
     let before = store.get_rollout("r1").await.unwrap().unwrap();
@@ -283,5 +357,23 @@ mod controls {
             return;
         };
         super::controls_need_the_bearer_token_and_change_nothing_without_it(store, url).await;
+    }
+}
+
+mod flag_owner {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = super::Store::open(&url).await.unwrap();
+        super::the_flag_names_the_rollout_that_owns_it(store, url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some((url, store)) = crate::common::pg_store().await else {
+            return;
+        };
+        super::the_flag_names_the_rollout_that_owns_it(store, url).await;
     }
 }

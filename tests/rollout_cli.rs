@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use evalgate::adapters::store::{RolloutEvent, Store};
+use evalgate::domain::Arm;
+use evalgate::logic::gates::series::OVERALL;
 use serde_json::Value;
 
 struct Cli {
@@ -311,4 +313,294 @@ async fn drill_passes_then_fails_on_drift_with_exit_1() {
         text.contains("holds 5000 bp, controller holds 100 bp"),
         "{text}"
     );
+}
+
+#[allow(clippy::disallowed_methods)] // `rollout start` stamps the real time, so the traffic must follow it
+fn wall_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// One flat JSONL request row `seconds` after `start`.
+fn log_line(
+    id: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    seconds: i64,
+    arm: &str,
+    model: &str,
+    rollout_id: Option<&str>,
+) -> String {
+    let mut row = serde_json::json!({
+        "request_id": id,
+        "ts": (start + chrono::Duration::seconds(seconds)).to_rfc3339(),
+        "tenant_id": format!("tenant-{id}"),
+        "arm": arm,
+        "model": model,
+        "input": "How do I reset my password?",
+        "output": "Go to Settings > Security and choose Reset password.",
+        "latency_ms": 500,
+    });
+    if let Some(rollout_id) = rollout_id {
+        row["rollout_id"] = rollout_id.into();
+    }
+    row.to_string()
+}
+
+impl Cli {
+    /// Ingests `lines` as one JSONL file.
+    fn ingest(&self, lines: &[String]) {
+        let path = self.dir.path().join("logs.jsonl");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        self.ok(&["ingest", path.to_str().unwrap()]);
+    }
+}
+
+/// A tick at `at` reads `[at − 20 min, at − 5 min)` (default window and readiness delay).
+fn tick_at_for_window_from(start: chrono::DateTime<chrono::Utc>) -> String {
+    (start + chrono::Duration::minutes(20)).to_rfc3339()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_without_a_rollout_id_are_sampled_by_model_and_foreign_ones_are_named() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let start = wall_clock();
+    let mut lines = Vec::new();
+    for index in 0..30 {
+        lines.push(log_line(
+            &format!("b{index}"),
+            start,
+            10 + index,
+            "baseline",
+            "bot@v41",
+            None,
+        ));
+        lines.push(log_line(
+            &format!("c{index}"),
+            start,
+            10 + index,
+            "canary",
+            "bot@v42",
+            None,
+        ));
+    }
+    for index in 0..12 {
+        let id = format!("old{index}");
+        lines.push(log_line(
+            &id,
+            start,
+            60 + index,
+            "canary",
+            "support-bot@v40",
+            Some("r-old"),
+        ));
+    }
+    for index in 0..3 {
+        lines.push(log_line(
+            &format!("x{index}"),
+            start,
+            90 + index,
+            "baseline",
+            "gpt-x",
+            None,
+        ));
+    }
+    cli.ingest(&lines);
+    let at = tick_at_for_window_from(start);
+
+    let tick = cli.ok(&["tick", "--at", &at]);
+    assert!(tick.contains("sampled 30/30 (baseline/canary)"), "{tick}");
+    assert!(
+        tick.contains("hint: 15 requests in the window not attributed to this rollout"),
+        "{tick}"
+    );
+    assert!(
+        tick.contains("12 × model support-bot@v40 (rollout_id r-old)"),
+        "{tick}"
+    );
+    assert!(tick.contains("3 × model gpt-x (no rollout_id)"), "{tick}");
+
+    let text = cli.ok(&["rollout", "status", "bot"]);
+    assert!(
+        text.contains("traffic  15 requests in the window not attributed to this rollout"),
+        "{text}"
+    );
+    assert!(
+        text.contains("12 × model support-bot@v40 (rollout_id r-old)"),
+        "{text}"
+    );
+    assert!(text.contains("sampled 30/30 (baseline/canary)"), "{text}");
+    assert!(text.contains("its rollout_id is `bot`"), "{text}");
+
+    let sample: Value =
+        serde_json::from_str(&cli.ok(&["sample", "--at", &at, "--rollout", "bot", "--json"]))
+            .unwrap();
+    let selected: Vec<usize> = sample["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arm| arm["selected"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(
+        selected,
+        [30, 30],
+        "`sample --rollout` picks what the tick picked"
+    );
+    let again: Value = serde_json::from_str(&cli.ok(&["tick", "--at", &at, "--json"])).unwrap();
+    let detail = &again["rollouts"][0]["detail"];
+    assert_eq!(detail["unattributed"]["canary"], 12, "{again}");
+    assert_eq!(detail["unattributed"]["baseline"], 3, "{again}");
+    assert!(
+        detail["attribution_hint"]
+            .as_str()
+            .unwrap()
+            .contains("(rollout_id r-old)"),
+        "{again}"
+    );
+
+    let status = cli.status("bot");
+    let window = &status["latest_window"];
+    assert_eq!(window["sampled"], serde_json::json!([30, 30]), "{status}");
+    assert_eq!(window["unattributed"]["baseline"], 3);
+    assert_eq!(window["unattributed"]["canary"], 12);
+    assert_eq!(window["unattributed"]["top"][0]["model"], "support-bot@v40");
+    assert_eq!(window["unattributed"]["top"][0]["rollout_id"], "r-old");
+    assert_eq!(window["unattributed"]["top"][0]["count"], 12);
+    assert!(
+        window["hint"].as_str().unwrap().contains("r-old"),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_logged_under_another_rollout_id_samples_nothing_and_says_why() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let start = wall_clock();
+    let mut lines = Vec::new();
+    for index in 0..20 {
+        let id = format!("old{index}");
+        let arm = if index % 2 == 0 { "baseline" } else { "canary" };
+        lines.push(log_line(
+            &id,
+            start,
+            10 + index,
+            arm,
+            "bot@v42",
+            Some("r-old"),
+        ));
+    }
+    cli.ingest(&lines);
+    let at = tick_at_for_window_from(start);
+
+    let tick = cli.ok(&["tick", "--at", &at]);
+    assert!(tick.contains("sampled 0/0 (baseline/canary)"), "{tick}");
+    assert!(
+        tick.contains("hint: 20 requests in the window not attributed to this rollout"),
+        "{tick}"
+    );
+    assert!(
+        tick.contains("20 × model bot@v42 (rollout_id r-old)"),
+        "{tick}"
+    );
+    let text = cli.ok(&["rollout", "status", "bot"]);
+    assert!(text.contains("sampled 0/0 (baseline/canary)"), "{text}");
+    assert!(
+        text.contains("20 × model bot@v42 (rollout_id r-old)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_has_no_traffic_hint_before_the_first_tick() {
+    let cli = Cli::new();
+    cli.start("bot");
+    assert!(cli.status("bot")["latest_window"].is_null());
+    assert!(!cli.ok(&["rollout", "status", "bot"]).contains("traffic  "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_counts_untagged_rows_in_the_series_of_the_rollout_they_belong_to() {
+    let cli = Cli::new();
+    cli.start("bot");
+    let start = wall_clock();
+    let mut lines = Vec::new();
+    for index in 0..10 {
+        lines.push(log_line(
+            &format!("b{index}"),
+            start,
+            10 + index,
+            "baseline",
+            "bot@v41",
+            None,
+        ));
+        lines.push(log_line(
+            &format!("c{index}"),
+            start,
+            10 + index,
+            "canary",
+            "bot@v42",
+            None,
+        ));
+        let id = format!("old{index}");
+        lines.push(log_line(
+            &id,
+            start,
+            10 + index,
+            "canary",
+            "bot@v42",
+            Some("r-old"),
+        ));
+        lines.push(log_line(
+            &format!("x{index}"),
+            start,
+            10 + index,
+            "canary",
+            "gpt-x",
+            None,
+        ));
+    }
+    cli.ingest(&lines);
+    let from = (start - chrono::Duration::minutes(1)).to_rfc3339();
+    let to = (start + chrono::Duration::minutes(10)).to_rfc3339();
+    let out = cli.ok(&[
+        "rescore", "--from", &from, "--to", &to, "--suite", "support",
+    ]);
+    assert!(out.contains("rescored 40 requests"), "{out}");
+    let store = Store::open(&cli.store_url).await.unwrap();
+    let scored = |rows: &[evalgate::adapters::store::PassRateRow], arm: Arm| -> u64 {
+        rows.iter()
+            .filter(|row| row.point.arm == arm && row.point.evaluator == OVERALL)
+            .map(|row| row.point.n + row.point.unscorable)
+            .sum()
+    };
+    let bot = store.pass_rate_series("bot").await.unwrap();
+    assert_eq!(
+        scored(&bot, Arm::Baseline),
+        10,
+        "untagged bot@v41 baseline rows"
+    );
+    assert_eq!(
+        scored(&bot, Arm::Canary),
+        10,
+        "untagged bot@v42 canary rows only"
+    );
+    let old = store.pass_rate_series("r-old").await.unwrap();
+    assert_eq!(
+        scored(&old, Arm::Canary),
+        10,
+        "a tagged row counts for its own id"
+    );
+
+    let only_bot = cli.ok(&[
+        "rescore",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--suite",
+        "support",
+        "--rollout",
+        "bot",
+    ]);
+    assert!(only_bot.contains("rescored 20 requests"), "{only_bot}");
 }

@@ -8,6 +8,7 @@ mod common;
 use chrono::{Duration, TimeZone};
 use evalgate::adapters::store::{InsertReport, Store};
 use evalgate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
+use evalgate::logic::attribution::{RolloutTargets, belongs_to};
 use evalgate::logic::sampling::{self, SamplePlan};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,6 +18,17 @@ fn base_time() -> Timestamp {
         .with_ymd_and_hms(2026, 11, 26, 11, 0, 0)
         .single()
         .expect("valid time")
+}
+
+/// Rollout `id` serving support-bot@v41 (baseline) and support-bot@v42 (canary) since a day
+/// before `base_time`.
+fn targets(id: &str) -> RolloutTargets {
+    RolloutTargets {
+        rollout_id: id.to_string(),
+        baseline_model: "support-bot@v41".to_string(),
+        canary_model: "support-bot@v42".to_string(),
+        started_at: base_time() - Duration::days(1),
+    }
 }
 
 fn request(id: &str, ts: Timestamp, arm: Arm) -> Request {
@@ -183,14 +195,14 @@ async fn windows_are_half_open_and_filter_arm_and_rollout(store: Store) {
 
     let mut r1 = ids_of(
         store
-            .window_candidates(Some("r1"), Arm::Canary, from, to)
+            .window_candidates(Some(&targets("r1")), Arm::Canary, from, to)
             .await,
     );
     r1.sort();
     assert_eq!(r1, ["at-from", "failed", "just-inside"]);
 
     let candidates = store
-        .window_candidates(Some("r1"), Arm::Canary, from, to)
+        .window_candidates(Some(&targets("r1")), Arm::Canary, from, to)
         .await
         .unwrap();
     let failed_row = candidates
@@ -221,6 +233,11 @@ fn ids_of(
 
 async fn random_windows_return_exactly_the_rows_inside(store: Store) {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // r1 starts an hour into the history, so untagged rows before it are not its traffic.
+    let mut r1 = targets("r1");
+    r1.started_at = base_time() + Duration::hours(1);
+    let models = ["support-bot@v41", "support-bot@v42", "support-bot@v40"];
+    let logged_ids = [Some("r1"), Some("r-old"), None, None];
     let mut rows = Vec::new();
     for index in 0..600 {
         let offset_ms = rng.random_range(0..(3 * 3600 * 1000));
@@ -234,11 +251,8 @@ async fn random_windows_return_exactly_the_rows_inside(store: Store) {
             base_time() + Duration::milliseconds(offset_ms),
             arm,
         );
-        row.rollout_id = if rng.random_bool(0.5) {
-            Some("r1".to_string())
-        } else {
-            None
-        };
+        row.model = models[rng.random_range(0..models.len())].to_string();
+        row.rollout_id = logged_ids[rng.random_range(0..logged_ids.len())].map(str::to_string);
         rows.push(row);
     }
     store.insert_requests(&rows).await.unwrap();
@@ -246,19 +260,20 @@ async fn random_windows_return_exactly_the_rows_inside(store: Store) {
         let from = base_time() + Duration::milliseconds(rng.random_range(0..(3 * 3600 * 1000)));
         let to = from + Duration::minutes(rng.random_range(1..60));
         for arm in Arm::ALL {
-            for rollout_opt in [None, Some("r1")] {
-                let mut got = ids_of(store.window_candidates(rollout_opt, arm, from, to).await);
+            for owner_opt in [None, Some(&r1)] {
+                let mut got = ids_of(store.window_candidates(owner_opt, arm, from, to).await);
                 got.sort();
                 let mut want: Vec<String> = rows
                     .iter()
                     .filter(|row| row.arm == arm && row.ts >= from && row.ts < to)
-                    .filter(|row| rollout_opt.is_none() || row.rollout_id.as_deref() == rollout_opt)
+                    .filter(|row| owner_opt.is_none_or(|owner| belongs_to(row, owner)))
                     .map(|row| row.request_id.clone())
                     .collect();
                 want.sort();
-                assert_eq!(got, want, "window {from}..{to} {arm} {rollout_opt:?}");
+                let label = owner_opt.map(|owner| &owner.rollout_id);
+                assert_eq!(got, want, "window {from}..{to} {arm} {label:?}");
                 let telemetry = store
-                    .window_telemetry(rollout_opt, arm, from, to)
+                    .window_telemetry(owner_opt, arm, from, to)
                     .await
                     .unwrap();
                 let mut telemetry_ids: Vec<String> =
@@ -285,7 +300,7 @@ async fn telemetry_covers_every_request_including_errors(store: Store) {
     failed.completion_tokens = None;
     store.insert_requests(&[ok, failed]).await.unwrap();
     let rows = store
-        .window_telemetry(Some("r1"), Arm::Canary, from, to)
+        .window_telemetry(Some(&targets("r1")), Arm::Canary, from, to)
         .await
         .unwrap();
     assert_eq!(rows.len(), 2);
@@ -335,12 +350,12 @@ async fn feedback_follows_the_requests_of_the_window(store: Store) {
         ]
     );
     let other_rollout = store
-        .feedback_for_window(Some("r9"), Arm::Canary, from, to)
+        .feedback_for_window(Some(&targets("r9")), Arm::Canary, from, to)
         .await
         .unwrap();
     assert!(other_rollout.is_empty());
     let baseline = store
-        .feedback_for_window(Some("r1"), Arm::Baseline, from, to)
+        .feedback_for_window(Some(&targets("r1")), Arm::Baseline, from, to)
         .await
         .unwrap();
     assert_eq!(baseline.len(), 1);
@@ -371,12 +386,12 @@ async fn sampling_from_the_store_is_repeatable_and_capped(store: Store) {
     };
     let key = sampling::tick_key(Some("r1"), from);
     let first_candidates = store
-        .window_candidates(Some("r1"), Arm::Canary, from, to)
+        .window_candidates(Some(&targets("r1")), Arm::Canary, from, to)
         .await
         .unwrap();
     let first = sampling::sample(&plan, &key, &first_candidates);
     let second_candidates = store
-        .window_candidates(Some("r1"), Arm::Canary, from, to)
+        .window_candidates(Some(&targets("r1")), Arm::Canary, from, to)
         .await
         .unwrap();
     let second = sampling::sample(&plan, &key, &second_candidates);

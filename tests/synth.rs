@@ -11,6 +11,7 @@ use evalgate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use evalgate::adapters::store::Store;
 use evalgate::domain::{Arm, HumanDuration, Outcome, RequestStatus};
 use evalgate::evaluators::{load_suites, suite_outcome};
+use evalgate::logic::attribution::RolloutTargets;
 use evalgate::logic::sampling::{self, SamplePlan};
 use evalgate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 use evalgate::worker::synth::{insert_into_store, write_jsonl};
@@ -90,9 +91,15 @@ async fn into_store_loads_every_event_once_and_sampling_finds_both_arms(store: S
     };
     let from = spec().start + chrono::Duration::minutes(60);
     let to = from + chrono::Duration::minutes(15);
+    let rollout = RolloutTargets {
+        rollout_id: "support-bot-v42".to_string(),
+        baseline_model: spec().baseline.model,
+        canary_model: spec().canary.model,
+        started_at: spec().start,
+    };
     for arm in Arm::ALL {
         let candidates = store
-            .window_candidates(Some("support-bot-v42"), arm, from, to)
+            .window_candidates(Some(&rollout), arm, from, to)
             .await
             .unwrap();
         let picked = sampling::sample(&plan, "synth-test", &candidates);

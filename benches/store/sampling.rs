@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use evalgate::adapters::store::Store;
 use evalgate::config::SamplingConfig;
 use evalgate::domain::{Arm, Timestamp};
+use evalgate::logic::attribution::RolloutTargets;
 use evalgate::logic::sampling::{self, SamplePlan};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,7 +45,8 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Vec
         if config.explain {
             explain(&bench_store, state.next_start).await?;
         }
-        for filter in [Some(ROLLOUT), None] {
+        let rollout = bench_rollout(&state);
+        for filter in [Some(&rollout), None] {
             for recent in [true, false] {
                 let mut row =
                     time_ticks(&bench_store.store, config, &state, filter, recent).await?;
@@ -61,6 +63,17 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Vec
     }
     bench_store.remove().await?;
     Ok(rows)
+}
+
+/// The rollout the bench's rows are tagged with, started before the history.
+fn bench_rollout(state: &LoadState) -> RolloutTargets {
+    let spec = evalgate::logic::synth::SynthSpec::default();
+    RolloutTargets {
+        rollout_id: ROLLOUT.to_string(),
+        baseline_model: spec.baseline.model,
+        canary_model: spec.canary.model,
+        started_at: state.first_ts,
+    }
 }
 
 /// The windows of the ticks to time: sliding back from the newest data, or spread at random.
@@ -85,7 +98,7 @@ async fn time_ticks(
     store: &Store,
     config: &BenchConfig,
     state: &LoadState,
-    filter: Option<&str>,
+    filter: Option<&RolloutTargets>,
     recent: bool,
 ) -> anyhow::Result<SamplingRow> {
     let defaults = SamplingConfig::default();
@@ -100,7 +113,7 @@ async fn time_ticks(
     let mut selected = [0usize; 2];
     for to in &ends {
         let from = *to - chrono::Duration::minutes(15);
-        let key = sampling::tick_key(filter, from);
+        let key = sampling::tick_key(filter.map(|targets| targets.rollout_id.as_str()), from);
         let started = Instant::now();
         for (index, arm) in Arm::ALL.into_iter().enumerate() {
             let found = store.window_candidates(filter, arm, from, *to).await?;
@@ -130,20 +143,32 @@ async fn time_ticks(
     })
 }
 
+/// The candidates query of `Store::window_candidates` with a rollout (`owner::owned_by`).
+const CANDIDATES_OWNED: &str = "SELECT request_id, tenant_id, status FROM requests \
+     WHERE arm = $1 AND ts >= $2 AND ts < $3 AND (requests.rollout_id = $4 OR \
+     (requests.rollout_id IS NULL AND requests.ts >= $5 AND ((requests.arm = 'baseline' AND \
+     requests.model = $6) OR (requests.arm = 'canary' AND requests.model = $7))))";
+
 /// Prints the plan of the candidates query, to show which index it uses.
 async fn explain(bench_store: &BenchStore, newest: Timestamp) -> anyhow::Result<()> {
-    const SQL_SQLITE: &str = "EXPLAIN QUERY PLAN SELECT request_id, tenant_id, status FROM requests \
-         WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3";
-    const SQL_PG: &str = "EXPLAIN (ANALYZE, BUFFERS) SELECT request_id, tenant_id, status FROM requests \
-         WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3";
     let from = newest - chrono::Duration::minutes(15);
+    let rollout = RolloutTargets {
+        rollout_id: ROLLOUT.to_string(),
+        baseline_model: "support-bot@v41".to_string(),
+        canary_model: "support-bot@v42".to_string(),
+        started_at: from - chrono::Duration::days(1),
+    };
     match &bench_store.store {
         Store::Sqlite(pool) => {
-            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(SQL_SQLITE)
+            let sql = format!("EXPLAIN QUERY PLAN {CANDIDATES_OWNED}");
+            let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind("canary")
                 .bind(from)
                 .bind(newest)
-                .bind(ROLLOUT)
+                .bind(&rollout.rollout_id)
+                .bind(rollout.started_at)
+                .bind(&rollout.baseline_model)
+                .bind(&rollout.canary_model)
                 .fetch_all(pool)
                 .await?;
             for (_, _, _, detail) in plan {
@@ -151,11 +176,15 @@ async fn explain(bench_store: &BenchStore, newest: Timestamp) -> anyhow::Result<
             }
         }
         Store::Postgres(pool) => {
-            let plan: Vec<(String,)> = sqlx::query_as(SQL_PG)
+            let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {CANDIDATES_OWNED}");
+            let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind("canary")
                 .bind(from)
                 .bind(newest)
-                .bind(ROLLOUT)
+                .bind(&rollout.rollout_id)
+                .bind(rollout.started_at)
+                .bind(&rollout.baseline_model)
+                .bind(&rollout.canary_model)
                 .fetch_all(pool)
                 .await?;
             for (line,) in plan {

@@ -1,12 +1,23 @@
-//! Which arm a logged request was served by when its log line does not say: the served model is
-//! matched against the targets rollouts were started with (`rollout start --baseline/--canary`).
-//! Ingest (file and push) builds one [`ModelArms`] from the store's rollouts and asks it for every
-//! row without an `arm`; a row it cannot place is rejected with a reason saying how to supply one.
+//! Which rollout a logged request belongs to, and which arm it was served by when its log line
+//! does not say. Both are decided by the targets rollouts were started with (`rollout start
+//! --baseline/--canary`), described once here as [`RolloutTargets`].
+//!
+//! **Belonging** ([`belongs_to`]): a row that names a rollout (`rollout_id`) belongs to that
+//! rollout only; a row without one belongs to every rollout R for which it served R's target on
+//! its arm (`baseline_model` on the baseline arm, `canary_model` on the canary arm) at or after
+//! R was started. The store's window reads apply the same rule in SQL, with the values
+//! [`RolloutTargets::binds`] gives (`adapters::store::owner`); the contract tests check the two
+//! against each other on both backends.
+//!
+//! **Arms** ([`ModelArms`]): ingest (file and push) builds one lookup from the store's rollouts
+//! and asks it for every row without an `arm`; a row it cannot place is rejected with a reason
+//! saying how to supply one.
+//!
 //! Pure: the caller reads the rollouts, this file decides.
 
 use std::fmt::Write as _;
 
-use crate::domain::{Arm, Timestamp};
+use crate::domain::{Arm, Request, Timestamp};
 
 /// What one rollout serves on each arm, and since when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +30,65 @@ pub struct RolloutTargets {
     pub canary_model: String,
     /// When the rollout was started; earlier requests are not its traffic.
     pub started_at: Timestamp,
+}
+
+impl RolloutTargets {
+    /// The model the rollout serves on `arm`.
+    pub fn model_on(&self, arm: Arm) -> &str {
+        match arm {
+            Arm::Baseline => &self.baseline_model,
+            Arm::Canary => &self.canary_model,
+        }
+    }
+
+    /// What the store binds to select this rollout's requests in SQL, in the order of
+    /// [`OwnerBinds`]' fields.
+    pub fn binds(&self) -> OwnerBinds<'_> {
+        OwnerBinds {
+            rollout_id: &self.rollout_id,
+            since: self.started_at,
+            baseline_model: &self.baseline_model,
+            canary_model: &self.canary_model,
+        }
+    }
+}
+
+/// The SQL form of [`belongs_to`]: a row belongs when `rollout_id = rollout_id`, or when
+/// `rollout_id IS NULL AND ts >= since` and its `model` is `baseline_model` on the baseline arm
+/// or `canary_model` on the canary arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerBinds<'a> {
+    /// The rollout id a row may name.
+    pub rollout_id: &'a str,
+    /// When the rollout started: rows without a rollout id before it are not its traffic.
+    pub since: Timestamp,
+    /// The baseline arm's model.
+    pub baseline_model: &'a str,
+    /// The canary arm's model.
+    pub canary_model: &'a str,
+}
+
+/// True when `request` is traffic of the rollout `targets` describes: its `rollout_id` names
+/// the rollout, or it has none and served the rollout's target on its arm at or after the start.
+/// Models compare exactly, as in SQL.
+pub fn belongs_to(request: &Request, targets: &RolloutTargets) -> bool {
+    match request.rollout_id.as_deref() {
+        Some(rollout_id) => rollout_id == targets.rollout_id,
+        None => request.ts >= targets.started_at && request.model == targets.model_on(request.arm),
+    }
+}
+
+/// The rollouts `request` belongs to: the one it names (known or not), else every rollout of
+/// `rollouts` it [`belongs_to`].
+pub fn owners<'a>(request: &'a Request, rollouts: &'a [RolloutTargets]) -> Vec<&'a str> {
+    if let Some(rollout_id) = request.rollout_id.as_deref() {
+        return vec![rollout_id];
+    }
+    rollouts
+        .iter()
+        .filter(|targets| belongs_to(request, targets))
+        .map(|targets| targets.rollout_id.as_str())
+        .collect()
 }
 
 /// The arm lookup by served model, over every rollout the store knows.
@@ -147,6 +217,112 @@ mod tests {
             canary_model: canary.to_string(),
             started_at: at(hour),
         }
+    }
+
+    fn logged(rollout_id: Option<&str>, arm: Arm, model: &str, hour: u32) -> Request {
+        Request {
+            request_id: "q".to_string(),
+            ts: at(hour),
+            tenant_id: "t".to_string(),
+            arm,
+            model: model.to_string(),
+            rollout_id: rollout_id.map(str::to_string),
+            input: String::new(),
+            output: String::new(),
+            reference: None,
+            status: crate::domain::RequestStatus::Ok,
+            error: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+            metadata: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_row_naming_the_rollout_belongs_to_it_whatever_its_model_arm_or_time() {
+        let r1 = rollout("r1", "bot@v41", "bot@v42", 5);
+        assert!(belongs_to(
+            &logged(Some("r1"), Arm::Canary, "bot@v42", 6),
+            &r1
+        ));
+        assert!(belongs_to(
+            &logged(Some("r1"), Arm::Canary, "bot@v41", 6),
+            &r1
+        ));
+        assert!(belongs_to(
+            &logged(Some("r1"), Arm::Baseline, "gpt-x", 2),
+            &r1
+        ));
+    }
+
+    #[test]
+    fn a_row_naming_another_rollout_does_not_belong_even_with_the_right_model() {
+        let r1 = rollout("r1", "bot@v41", "bot@v42", 5);
+        assert!(!belongs_to(
+            &logged(Some("r-old"), Arm::Canary, "bot@v42", 6),
+            &r1
+        ));
+    }
+
+    #[test]
+    fn a_row_without_an_id_belongs_by_its_arm_model_and_time() {
+        let r1 = rollout("r1", "bot@v41", "bot@v42", 5);
+        assert!(belongs_to(&logged(None, Arm::Baseline, "bot@v41", 5), &r1));
+        assert!(belongs_to(&logged(None, Arm::Canary, "bot@v42", 6), &r1));
+        assert!(
+            !belongs_to(&logged(None, Arm::Canary, "bot@v42", 4), &r1),
+            "before the start"
+        );
+        assert!(
+            !belongs_to(&logged(None, Arm::Baseline, "bot@v42", 6), &r1),
+            "canary model on baseline"
+        );
+        assert!(
+            !belongs_to(&logged(None, Arm::Canary, "bot@v40", 6), &r1),
+            "another model"
+        );
+    }
+
+    #[test]
+    fn the_binds_carry_the_targets_in_order() {
+        let r1 = rollout("r1", "bot@v41", "bot@v42", 5);
+        let binds = r1.binds();
+        assert_eq!(
+            (
+                binds.rollout_id,
+                binds.since,
+                binds.baseline_model,
+                binds.canary_model
+            ),
+            ("r1", at(5), "bot@v41", "bot@v42")
+        );
+    }
+
+    #[test]
+    fn an_untagged_row_is_owned_by_every_rollout_serving_its_model_and_a_tagged_row_by_its_own() {
+        let rollouts = vec![
+            rollout("r1", "bot@v41", "bot@v42", 1),
+            rollout("r2", "bot@v41", "bot@v43", 3),
+        ];
+        assert_eq!(
+            owners(&logged(None, Arm::Baseline, "bot@v41", 2), &rollouts),
+            ["r1"]
+        );
+        assert_eq!(
+            owners(&logged(None, Arm::Baseline, "bot@v41", 4), &rollouts),
+            ["r1", "r2"]
+        );
+        assert_eq!(
+            owners(&logged(None, Arm::Canary, "bot@v43", 4), &rollouts),
+            ["r2"]
+        );
+        assert_eq!(
+            owners(&logged(Some("r-old"), Arm::Canary, "bot@v43", 4), &rollouts),
+            ["r-old"]
+        );
+        assert!(owners(&logged(None, Arm::Canary, "bot@v40", 4), &rollouts).is_empty());
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod schedule;
 pub mod similarity;
 pub mod stats;
 pub mod synth;
+pub mod unattributed;

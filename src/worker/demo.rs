@@ -412,6 +412,7 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
         let Some(row) = store.get_rollout(rollout.id).await? else {
             continue;
         };
+        let targets = row.targets();
         let state: RolloutState = serde_json::from_value(row.state)?;
         println!(
             "  {:<12} {} at {} — {}",
@@ -432,7 +433,7 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
         let filter = HistoryFilter {
             from: onset,
             to: rollback.at,
-            rollout_id: Some(rollout.id.to_string()),
+            rollout: Some(targets),
             arm: Some(Arm::Canary),
         };
         let served = store.count_history(&filter).await?;

@@ -3,7 +3,9 @@
 //! the estimated judge cost first and refuses to exceed `--budget`, shows a progress bar with
 //! rate and ETA, and writes pass-rate series for the current versions next to the older ones
 //! (series are keyed by evaluator version). Scores are unique per (request, evaluator,
-//! version), so a rerun skips finished work and pays nothing twice.
+//! version), so a rerun skips finished work and pays nothing twice. A request counts in the
+//! series of the rollouts it belongs to (`logic::attribution::owners`): the one it names, else
+//! every rollout whose target it served on its arm since that rollout started.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,13 +14,14 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::adapters::judge_tick::TickBudget;
-use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, Store};
+use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, RolloutRow, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::RescoreArgs;
 use crate::clock::parse_time;
 use crate::domain::{Arm, Outcome, Request, Timestamp};
 use crate::evaluators::Suite;
 use crate::evaluators::versions::judge_of;
+use crate::logic::attribution::{self, RolloutTargets};
 use crate::logic::gates::series::{OVERALL, point_from_counts};
 use crate::worker::scoring::{ScoringEngine, judge_http_client};
 use crate::worker::tick::load_suite_map;
@@ -46,10 +49,14 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
     };
     let suite = select_suite(ctx, &args)?;
     let store = ctx.store().await?;
+    let rollouts = rollouts_to_rescore(&store, args.rollout.as_deref()).await?;
     let filter = HistoryFilter {
         from,
         to,
-        rollout_id: args.rollout.clone(),
+        rollout: match args.rollout {
+            Some(_) => rollouts.first().cloned(),
+            None => None,
+        },
         arm,
     };
     let total = store
@@ -84,7 +91,12 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         println!("dry run: nothing scored");
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = rescore(ctx, &store, &engine, &suite, &filter, total, args.budget).await?;
+    let scope = RescoreScope {
+        filter: &filter,
+        rollouts: &rollouts,
+        total,
+    };
+    let outcome = rescore(ctx, &store, &engine, &suite, &scope, args.budget).await?;
     println!(
         "rescored {} requests: {} new scores, {} reused; judge spend ${:.4}; {} series points written",
         outcome.requests,
@@ -111,16 +123,47 @@ pub struct RescoreOutcome {
     pub series_points: usize,
 }
 
-/// Streams the filter's requests through the engine and writes the series.
+/// What a rescore covers.
+pub struct RescoreScope<'a> {
+    /// The requests to score.
+    pub filter: &'a HistoryFilter,
+    /// The rollouts whose series the scores count in (with `--rollout`, that one).
+    pub rollouts: &'a [RolloutTargets],
+    /// How many requests the filter covers (for the progress bar).
+    pub total: u64,
+}
+
+/// The rollouts a rescore writes series for: the one `--rollout` names (which must exist), else
+/// every rollout.
+async fn rollouts_to_rescore(
+    store: &Store,
+    rollout_opt: Option<&str>,
+) -> anyhow::Result<Vec<RolloutTargets>> {
+    let Some(id) = rollout_opt else {
+        let rows = store
+            .list_rollouts()
+            .await
+            .context("cannot list the rollouts")?;
+        return Ok(rows.iter().map(RolloutRow::targets).collect());
+    };
+    let row = store
+        .get_rollout(id)
+        .await
+        .context("cannot read the rollout")?
+        .with_context(|| format!("--rollout: no rollout `{id}` (see `evalgate rollout status`)"))?;
+    Ok(vec![row.targets()])
+}
+
+/// Streams the scope's requests through the engine and writes the series.
 pub async fn rescore(
     ctx: &Context,
     store: &Store,
     engine: &ScoringEngine,
     suite: &Suite,
-    filter: &HistoryFilter,
-    total: u64,
+    scope: &RescoreScope<'_>,
     budget_opt: Option<f64>,
 ) -> anyhow::Result<RescoreOutcome> {
+    let (filter, total) = (scope.filter, scope.total);
     let bar = progress_bar(total);
     let mut outcome = RescoreOutcome::default();
     let mut counts = SeriesCounts::new();
@@ -144,7 +187,14 @@ pub async fn rescore(
         outcome.inserted += report.inserted;
         outcome.reused += report.reused as u64;
         outcome.judge_cost_usd += report.judge_cost_usd;
-        accumulate(ctx, &mut counts, &requests, &report.scores, suite);
+        accumulate(
+            ctx,
+            &mut counts,
+            &requests,
+            &report.scores,
+            suite,
+            scope.rollouts,
+        );
         bar.inc(requests.len() as u64);
         tracing::debug!(done = outcome.requests, total, "rescore page");
         cursor = Some(last);
@@ -196,6 +246,7 @@ fn accumulate(
     requests: &[Request],
     scores: &[crate::domain::Score],
     suite: &Suite,
+    rollouts: &[RolloutTargets],
 ) {
     let by_id: BTreeMap<&str, &Request> = requests
         .iter()
@@ -206,9 +257,10 @@ fn accumulate(
         let Some(request) = by_id.get(score.request_id.as_str()) else {
             continue;
         };
-        let Some(rollout_id) = &request.rollout_id else {
+        let owners = attribution::owners(request, rollouts);
+        if owners.is_empty() {
             continue;
-        };
+        }
         let Some(tick_at) = crate::logic::sampling::tick_at_for(
             request.ts,
             sampling_cfg.window,
@@ -226,13 +278,19 @@ fn accumulate(
         } else {
             score.evaluator.clone()
         };
-        let entry = counts
-            .entry((rollout_id.clone(), request.arm, window_start, evaluator))
-            .or_default();
-        match score.outcome {
-            Outcome::Pass => entry[0] += 1,
-            Outcome::Fail => entry[1] += 1,
-            Outcome::Unscorable => entry[2] += 1,
+        for rollout_id in owners {
+            let key = (
+                rollout_id.to_string(),
+                request.arm,
+                window_start,
+                evaluator.clone(),
+            );
+            let entry = counts.entry(key).or_default();
+            match score.outcome {
+                Outcome::Pass => entry[0] += 1,
+                Outcome::Fail => entry[1] += 1,
+                Outcome::Unscorable => entry[2] += 1,
+            }
         }
     }
 }

@@ -157,14 +157,14 @@ pub async fn build_review(
         return Ok(review);
     }
     let rows = store
-        .failed_canary_scores(&rollout.row.id, &rollout.row.canary_target, MAX_SCORE_ROWS)
+        .failed_canary_scores(&rollout.row.targets(), MAX_SCORE_ROWS)
         .await?;
     if rows.is_empty() {
         review.note = Some("no sampled canary response failed an evaluator".to_string());
         return Ok(review);
     }
     let baseline = store
-        .recent_baseline_responses(&rollout.row.id, &rollout.row.baseline_target, MAX_BASELINE)
+        .recent_baseline_responses(&rollout.row.targets(), MAX_BASELINE)
         .await?;
     let baseline_prompts: Vec<String> = baseline.iter().map(|b| prompt_text(&b.input)).collect();
     let candidates: Vec<(&str, &str)> = baseline

@@ -8,13 +8,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::controller::LoadedRollout;
+use super::pipeline::{self, RolloutTick};
 use crate::adapters::flags::FlagSinks;
-use crate::adapters::store::Store;
+use crate::adapters::store::{RolloutRow, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::RolloutStatusArgs;
+use crate::config::SamplingConfig;
 use crate::domain::rollout::Phase;
 use crate::domain::{MetricVerdict, Timestamp};
 use crate::logic::rollout::{StageClock, stage_clock};
+use crate::logic::unattributed::Unattributed;
 
 /// One gate's latest verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -106,9 +109,30 @@ pub struct RolloutStatus {
     pub sinks: Vec<SinkStatus>,
     /// What a human should do next, if anything.
     pub hint: Option<String>,
+    /// The latest tick's window: what it sampled, and the requests no active rollout claims
+    /// (filled by `rollout status`, [`latest_window`]).
+    pub latest_window: Option<WindowAttribution>,
 }
 
-/// Builds the status of one rollout.
+/// The windows of a rollout's latest tick, read again now: how many of their requests match no
+/// active rollout, and the hint when the sample was short or such requests exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowAttribution {
+    /// The tick time.
+    pub tick_at: Timestamp,
+    /// The canary window `[from, to)`.
+    pub canary_window: (Timestamp, Timestamp),
+    /// The baseline window (the canary's, except at 100%).
+    pub baseline_window: (Timestamp, Timestamp),
+    /// Sampled per arm (baseline, canary), when the tick recorded it.
+    pub sampled: Option<(usize, usize)>,
+    /// The windows' requests that no active rollout claims.
+    pub unattributed: Unattributed,
+    /// What to tell the operator, if anything.
+    pub hint: Option<String>,
+}
+
+/// Builds the status of one rollout (without `latest_window`: see [`latest_window`]).
 pub async fn rollout_status(
     store: &Store,
     sinks: &FlagSinks,
@@ -188,7 +212,51 @@ pub async fn rollout_status(
         next_decision_at: rollout.row.wake_at,
         sinks: sink_statuses,
         hint,
+        latest_window: None,
     })
+}
+
+/// The latest tick's windows (`sampling::tick_windows` through `pipeline::windows_at`, as the
+/// tick read them) with their unattributed requests counted now; None before the first tick.
+pub async fn latest_window(
+    store: &Store,
+    sampling: &SamplingConfig,
+    rollout: &LoadedRollout,
+) -> anyhow::Result<Option<WindowAttribution>> {
+    let Some(tick) = store.latest_tick(&rollout.row.id).await? else {
+        return Ok(None);
+    };
+    let stage_index = usize::try_from(tick.stage_index).unwrap_or(rollout.state.stage_index);
+    let windows = pipeline::windows_at(
+        sampling,
+        &rollout.state,
+        &rollout.plan,
+        tick.tick_at,
+        stage_index,
+    );
+    let owner = rollout.row.targets();
+    let active: Vec<_> = store
+        .list_active_rollouts()
+        .await?
+        .iter()
+        .map(RolloutRow::targets)
+        .collect();
+    let unattributed = pipeline::unattributed_requests(store, &owner, &active, &windows).await?;
+    let sampled = tick
+        .report
+        .and_then(|report| serde_json::from_value::<RolloutTick>(report).ok())
+        .map(|report| report.sampled);
+    // A tick that has not recorded its sample yet: only unattributed requests are worth a hint.
+    let sampled_or_full = sampled.unwrap_or((usize::MAX, usize::MAX));
+    let hint = unattributed.hint(&owner, sampled_or_full, u64::from(sampling.n_per_arm));
+    Ok(Some(WindowAttribution {
+        tick_at: tick.tick_at,
+        canary_window: windows.canary,
+        baseline_window: windows.baseline,
+        sampled,
+        unattributed,
+        hint,
+    }))
 }
 
 /// The latest gate verdicts: the last decision's evidence, else the newest audit row that
@@ -345,6 +413,20 @@ pub fn render(status: &RolloutStatus) -> String {
             status.last_tick_error.as_deref().unwrap_or("-")
         ));
     }
+    if let Some(window) = &status.latest_window
+        && let Some(hint) = &window.hint
+    {
+        let sampled = window
+            .sampled
+            .map_or_else(|| "-".to_string(), |(b, c)| format!("{b}/{c}"));
+        out.push_str(&format!(
+            "window   latest tick {}: canary [{}, {}), sampled {sampled} (baseline/canary)\n",
+            window.tick_at.to_rfc3339(),
+            window.canary_window.0.to_rfc3339(),
+            window.canary_window.1.to_rfc3339(),
+        ));
+        out.push_str(&format!("traffic  {hint}\n"));
+    }
     if let Some(hint) = &status.hint {
         out.push_str(&format!("next step {hint}\n"));
     }
@@ -362,7 +444,9 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
     let mut statuses = Vec::new();
     for row in rows {
         let rollout = LoadedRollout::from_row(row)?;
-        statuses.push(rollout_status(store, &sinks, &rollout, now).await?);
+        let mut status = rollout_status(store, &sinks, &rollout, now).await?;
+        status.latest_window = latest_window(store, &ctx.config.sampling, &rollout).await?;
+        statuses.push(status);
     }
     if args.json {
         let text = if args.id.is_some() {

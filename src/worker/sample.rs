@@ -14,6 +14,7 @@ use crate::cli::SampleArgs;
 use crate::clock::parse_time;
 use crate::config::SamplingConfig;
 use crate::domain::{Arm, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::logic::sampling::{self, ArmSample, SamplePlan};
 use crate::worker::pipeline::{TickSample, sample_tick};
 
@@ -73,22 +74,20 @@ pub async fn run(ctx: &Context, args: SampleArgs) -> CmdResult {
     }
     let store = ctx.store().await?;
     // With a rollout, its stage decides the windows exactly as in its ticks (at 100% the
-    // baseline comes from before the stage).
-    let position = match args.rollout.as_deref() {
+    // baseline comes from before the stage), and its targets which requests are its own.
+    let (owner, position) = match args.rollout.as_deref() {
         Some(id) => {
             let rollout = crate::worker::controller::LoadedRollout::load(&store, id).await?;
-            Some(crate::worker::pipeline::position_of(
-                &rollout.state,
-                &rollout.plan,
-            ))
+            let position = crate::worker::pipeline::position_of(&rollout.state, &rollout.plan);
+            (Some(rollout.row.targets()), Some(position))
         }
-        None => None,
+        None => (None, None),
     };
     let report = sample_at(
         &store,
         &ctx.config.sampling,
         at,
-        args.rollout.as_deref(),
+        owner.as_ref(),
         position,
         args.n,
     )
@@ -106,7 +105,7 @@ pub async fn sample_at(
     store: &Store,
     config: &SamplingConfig,
     at: Timestamp,
-    rollout_id_opt: Option<&str>,
+    owner_opt: Option<&RolloutTargets>,
     position: Option<sampling::RolloutPosition>,
     n_opt: Option<u32>,
 ) -> anyhow::Result<SampleReport> {
@@ -123,11 +122,12 @@ pub async fn sample_at(
         per_tenant_cap: config.per_tenant_cap,
         seed: config.seed,
     };
+    let rollout_id_opt = owner_opt.map(|targets| targets.rollout_id.as_str());
     let tick_key = sampling::tick_key(rollout_id_opt, from);
     let TickSample {
         arms: samples,
         requests,
-    } = sample_tick(store, &plan, rollout_id_opt, &windows).await?;
+    } = sample_tick(store, &plan, owner_opt, &windows).await?;
     let mut arms = Vec::with_capacity(Arm::ALL.len());
     for (arm, sample) in [
         (Arm::Baseline, samples.baseline),

@@ -257,6 +257,9 @@ fn print_report(report: &TickReport) {
             tick.sampled.0,
             tick.sampled.1,
         );
+        if let Some(hint) = &tick.attribution_hint {
+            println!("  hint: {hint}");
+        }
         println!(
             "  pass rate {} vs {}  unscorable {}/{}  phase {} at {} bp",
             rate(tick.pass_rate.0),

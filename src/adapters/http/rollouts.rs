@@ -133,7 +133,9 @@ pub async fn series(
     Ok(Json(json!({ "rollout_id": id, "series": points })))
 }
 
-/// `GET /v1/flags/{key}`: the traffic split gateways route by.
+/// `GET /v1/flags/{key}`: the traffic split gateways route by, with the rollout that owns the
+/// flag (the active one, else the newest; null fields when none): its id to log as
+/// `rollout_id`, the models each arm serves, and its phase.
 pub async fn flag(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -143,6 +145,7 @@ pub async fn flag(
         .get_split(&key)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("flag `{key}`")))?;
+    let owner_opt = state.store.flag_owner(&key).await?;
     Ok(Json(json!({
         "flag_key": split.flag_key,
         "basis_points": split.basis_points,
@@ -151,6 +154,10 @@ pub async fn flag(
         "always": split.always,
         "never": split.never,
         "updated_at": split.updated_at,
+        "rollout_id": owner_opt.as_ref().map(|owner| &owner.id),
+        "baseline_model": owner_opt.as_ref().map(|owner| &owner.baseline_target),
+        "canary_model": owner_opt.as_ref().map(|owner| &owner.canary_target),
+        "phase": owner_opt.as_ref().map(|owner| &owner.phase),
     })))
 }
 

@@ -1,6 +1,7 @@
 //! Reads the HTTP API and the metrics feed need beyond what the owning areas expose: the latest
 //! gate evidence of a rollout, and the per-rollout numbers `/metrics` mirrors (latest pass ratio
-//! per arm and evaluator, cumulative verdict counts, halt signals per metric).
+//! per arm and evaluator, cumulative verdict counts, halt signals per metric), and the rollout
+//! that owns a flag (`GET /v1/flags/{key}`).
 
 use sqlx::Row as _;
 
@@ -30,6 +31,23 @@ const LATEST_SERIES_SQL: &str = "SELECT s.arm, s.evaluator, s.rate, s.n - s.unsc
 
 const HALT_COUNTS_SQL: &str = "SELECT metric, COUNT(*) FROM halt_signals WHERE rollout_id = $1 \
      GROUP BY metric ORDER BY metric";
+
+/// The rollout owning a flag: the active one, else the newest.
+const FLAG_OWNER_SQL: &str = "SELECT id, baseline_target, canary_target, phase FROM rollouts \
+     WHERE flag_key = $1 ORDER BY active DESC, created_at DESC, id DESC LIMIT 1";
+
+/// The rollout that owns a flag, as a gateway needs it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FlagOwner {
+    /// The rollout id.
+    pub id: String,
+    /// What the baseline arm serves.
+    pub baseline_target: String,
+    /// What the canary arm serves.
+    pub canary_target: String,
+    /// The phase name.
+    pub phase: String,
+}
 
 /// The latest pass ratio of one (arm, evaluator) and the cumulative verdict counts behind it.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,5 +121,15 @@ impl Store {
             sqlx::query_as(HALT_COUNTS_SQL).bind(rollout_id).fetch_all(pool).await?
         });
         Ok(rows)
+    }
+
+    /// The rollout that owns `flag_key`: the active one, else the newest; None when no rollout
+    /// uses the flag.
+    pub async fn flag_owner(&self, flag_key: &str) -> StoreResult<Option<FlagOwner>> {
+        let owner = with_pool!(self, pool => sqlx::query_as::<_, FlagOwner>(FLAG_OWNER_SQL)
+            .bind(flag_key)
+            .fetch_optional(pool)
+            .await?);
+        Ok(owner)
     }
 }

@@ -1,8 +1,13 @@
 //! Keyset-paged reads over request history for `rescore` and `backtest`: constant memory
-//! however long the range, because each page resumes after the last (ts, request_id) seen.
+//! however long the range, because each page resumes after the last (ts, request_id) seen. A
+//! scan of one rollout selects its requests by the attribution rule (`owner::owned_by`).
 
+use sqlx::AssertSqlSafe;
+
+use super::owner::{bind_owner, owned_by};
 use super::{Store, StoreResult};
 use crate::domain::{Arm, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::with_pool;
 
 /// Which requests a history scan covers.
@@ -12,8 +17,8 @@ pub struct HistoryFilter {
     pub from: Timestamp,
     /// Exclusive end.
     pub to: Timestamp,
-    /// Only this rollout.
-    pub rollout_id: Option<String>,
+    /// Only this rollout's requests (`logic::attribution::belongs_to`).
+    pub rollout: Option<RolloutTargets>,
     /// Only this arm.
     pub arm: Option<Arm>,
 }
@@ -28,21 +33,33 @@ pub struct HistoryCursor {
 }
 
 const COUNT: &str = "SELECT COUNT(*) FROM requests \
-     WHERE ts >= $1 AND ts < $2 AND status = 'ok' \
-       AND ($3 IS NULL OR rollout_id = $3) AND ($4 IS NULL OR arm = $4)";
+     WHERE ts >= $1 AND ts < $2 AND status = 'ok' AND ($3 IS NULL OR arm = $3)";
 const PAGE: &str = "SELECT ts, request_id FROM requests \
-     WHERE ts >= $1 AND ts < $2 AND status = 'ok' \
-       AND ($3 IS NULL OR rollout_id = $3) AND ($4 IS NULL OR arm = $4) \
-       AND (ts > $5 OR (ts = $5 AND request_id > $6)) \
-     ORDER BY ts, request_id LIMIT $7";
+     WHERE ts >= $1 AND ts < $2 AND status = 'ok' AND ($3 IS NULL OR arm = $3) \
+       AND (ts > $4 OR (ts = $4 AND request_id > $5))";
+const PAGE_ORDER: &str = " ORDER BY ts, request_id LIMIT $6";
+
+/// `select`, of the filter's rollout when it has one (its `OwnerBinds` from `$first`).
+fn history_sql(select: &str, filter: &HistoryFilter, first: usize, order: &str) -> String {
+    match filter.rollout {
+        Some(_) => format!("{select} AND {}{order}", owned_by("requests", first)),
+        None => format!("{select}{order}"),
+    }
+}
 
 impl Store {
     /// How many scorable (status ok) requests the filter covers.
     pub async fn count_history(&self, filter: &HistoryFilter) -> StoreResult<u64> {
         let arm = filter.arm.map(Arm::as_str);
-        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(COUNT)
-            .bind(filter.from).bind(filter.to).bind(filter.rollout_id.as_deref()).bind(arm)
-            .fetch_one(pool).await?);
+        let sql = history_sql(COUNT, filter, 4, "");
+        let count: i64 = with_pool!(self, pool => {
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql.as_str()))
+                .bind(filter.from).bind(filter.to).bind(arm);
+            if let Some(rollout) = &filter.rollout {
+                query = bind_owner!(query, rollout.binds());
+            }
+            query.fetch_one(pool).await?
+        });
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -58,10 +75,16 @@ impl Store {
             Some(cursor) => (cursor.ts, cursor.request_id.as_str()),
             None => (filter.from, ""),
         };
-        let rows: Vec<(Timestamp, String)> = with_pool!(self, pool => sqlx::query_as(PAGE)
-            .bind(filter.from).bind(filter.to).bind(filter.rollout_id.as_deref()).bind(arm)
-            .bind(after_ts).bind(after_id).bind(limit)
-            .fetch_all(pool).await?);
+        let sql = history_sql(PAGE, filter, 7, PAGE_ORDER);
+        let rows: Vec<(Timestamp, String)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(filter.from).bind(filter.to).bind(arm)
+                .bind(after_ts).bind(after_id).bind(limit);
+            if let Some(rollout) = &filter.rollout {
+                query = bind_owner!(query, rollout.binds());
+            }
+            query.fetch_all(pool).await?
+        });
         Ok(rows
             .into_iter()
             .map(|(ts, request_id)| HistoryCursor { ts, request_id })

@@ -9,7 +9,7 @@ mod review;
 mod rollouts;
 mod scheduler;
 
-pub use api_reads::LatestSeries;
+pub use api_reads::{FlagOwner, LatestSeries};
 pub use integrity::{Fence, LeaseHolder, OutboxItem};
 pub use review::{FailedScore, ServedResponse};
 pub use rollouts::{DecisionCommit, DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod judge_cache;
+mod owner;
 mod placeholders;
 mod scores;
 
@@ -85,7 +86,7 @@ mod ticks;
 
 pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
-pub use ticks::{QueueItem, TickClaim, TickKey, TickStatus};
+pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

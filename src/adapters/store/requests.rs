@@ -3,8 +3,10 @@
 //! sample, telemetry of every request, matured feedback).
 //!
 //! Inserts are multi-row `INSERT … ON CONFLICT DO NOTHING` statements inside one transaction per
-//! call; the window reads go through the covering `(arm, ts, …)` / `(rollout_id, arm, ts, …)`
-//! indexes so their cost follows the window, not the table.
+//! call; the window reads are bounded by the `(arm, ts, …)` index so their cost follows the
+//! window, not the table, and select a rollout's requests by the attribution rule
+//! (`owner::owned_by`: the logged rollout id, else the rollout's target model on the arm since
+//! its start).
 
 use std::collections::HashMap;
 
@@ -12,10 +14,13 @@ use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
+use super::owner::{bind_owner, not_owned_by, owned_by};
 use super::placeholders::Placeholders;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::logic::sampling::Candidate;
+use crate::logic::unattributed::UnattributedGroup;
 use crate::with_pool;
 
 /// What a batch insert did: rows new to the store, and rows whose key was already there (or
@@ -66,21 +71,16 @@ const IDS_PER_LOOKUP: usize = 500;
 
 const CANDIDATES_SQL: &str = "SELECT request_id, tenant_id, status FROM requests \
      WHERE arm = $1 AND ts >= $2 AND ts < $3";
-const CANDIDATES_ROLLOUT_SQL: &str = "SELECT request_id, tenant_id, status FROM requests \
-     WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3";
 const TELEMETRY_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, cost_usd, \
-     completion_tokens FROM requests WHERE arm = $1 AND ts >= $2 AND ts < $3 \
-     ORDER BY ts, request_id";
-const TELEMETRY_ROLLOUT_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, cost_usd, \
-     completion_tokens FROM requests WHERE rollout_id = $4 AND arm = $1 AND ts >= $2 AND ts < $3 \
-     ORDER BY ts, request_id";
+     completion_tokens FROM requests WHERE arm = $1 AND ts >= $2 AND ts < $3";
+const TELEMETRY_ORDER: &str = " ORDER BY ts, request_id";
 const FEEDBACK_WINDOW_SQL: &str = "SELECT f.request_id, f.kind, f.at, f.value \
      FROM feedback f JOIN requests r ON r.request_id = f.request_id \
-     WHERE r.arm = $1 AND r.ts >= $2 AND r.ts < $3 ORDER BY f.request_id, f.at, f.kind";
-const FEEDBACK_WINDOW_ROLLOUT_SQL: &str = "SELECT f.request_id, f.kind, f.at, f.value \
-     FROM feedback f JOIN requests r ON r.request_id = f.request_id \
-     WHERE r.rollout_id = $4 AND r.arm = $1 AND r.ts >= $2 AND r.ts < $3 \
-     ORDER BY f.request_id, f.at, f.kind";
+     WHERE r.arm = $1 AND r.ts >= $2 AND r.ts < $3";
+const FEEDBACK_WINDOW_ORDER: &str = " ORDER BY f.request_id, f.at, f.kind";
+const UNATTRIBUTED_SQL: &str = "SELECT model, rollout_id, COUNT(*) FROM requests \
+     WHERE arm = $1 AND ts >= $2 AND ts < $3";
+const UNATTRIBUTED_GROUP: &str = " GROUP BY model, rollout_id ORDER BY model, rollout_id";
 const COUNT_REQUESTS_SQL: &str = "SELECT COUNT(*) FROM requests";
 const COUNT_FEEDBACK_SQL: &str = "SELECT COUNT(*) FROM feedback";
 
@@ -183,6 +183,31 @@ fn get_requests_sql(style: Placeholders, ids: usize) -> String {
     )
 }
 
+/// A window read (`arm = $1 AND ts >= $2 AND ts < $3`), of one rollout's requests when
+/// `owned` (its `OwnerBinds` from `$4`), then `order`.
+fn window_sql(select: &str, alias: &str, owned: bool, order: &str) -> String {
+    if owned {
+        return format!("{select} AND {}{order}", owned_by(alias, 4));
+    }
+    format!("{select}{order}")
+}
+
+/// The window's rows that none of `claimants` owns (their `OwnerBinds` from `$4`, four each),
+/// counted by model and rollout id.
+fn unattributed_sql(claimants: usize) -> String {
+    let mut sql = UNATTRIBUTED_SQL.to_string();
+    for index in 0..claimants {
+        sql.push_str(" AND ");
+        sql.push_str(&not_owned_by("requests", 4 + 4 * index));
+    }
+    sql.push_str(UNATTRIBUTED_GROUP);
+    sql
+}
+
+fn owner_label(owner_opt: Option<&RolloutTargets>) -> &str {
+    owner_opt.map_or("*", |targets| targets.rollout_id.as_str())
+}
+
 fn to_report(total: usize, inserted: u64) -> InsertReport {
     InsertReport {
         inserted,
@@ -261,24 +286,23 @@ impl Store {
         Ok(to_report(rows.len(), inserted))
     }
 
-    /// The sampling candidates of one arm in `[from, to)`, optionally of one rollout: only the
-    /// columns sampling needs, read from the covering index.
-    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    /// The sampling candidates of one arm in `[from, to)`, of one rollout's requests
+    /// (`logic::attribution::belongs_to`) or of all: only the columns sampling needs, the scan
+    /// bounded by the `(arm, ts, …)` index.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = owner_label(owner_opt)))]
     pub async fn window_candidates(
         &self,
-        rollout_id_opt: Option<&str>,
+        owner_opt: Option<&RolloutTargets>,
         arm: Arm,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<Candidate>> {
-        let sql = match rollout_id_opt {
-            Some(_) => CANDIDATES_ROLLOUT_SQL,
-            None => CANDIDATES_SQL,
-        };
+        let sql = window_sql(CANDIDATES_SQL, "requests", owner_opt.is_some(), "");
         let rows: Vec<(String, String, String)> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
-            if let Some(rollout_id) = rollout_id_opt {
-                query = query.bind(rollout_id);
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(arm.as_str()).bind(from).bind(to);
+            if let Some(owner) = owner_opt {
+                query = bind_owner!(query, owner.binds());
             }
             query.fetch_all(pool).await?
         });
@@ -323,24 +347,27 @@ impl Store {
         Ok(ordered)
     }
 
-    /// The telemetry of every request of one arm in `[from, to)` (errors included), ordered by
-    /// time.
-    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    /// The telemetry of every request of one arm in `[from, to)` (errors included), of one
+    /// rollout's requests or of all, ordered by time.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = owner_label(owner_opt)))]
     pub async fn window_telemetry(
         &self,
-        rollout_id_opt: Option<&str>,
+        owner_opt: Option<&RolloutTargets>,
         arm: Arm,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<TelemetryRow>> {
-        let sql = match rollout_id_opt {
-            Some(_) => TELEMETRY_ROLLOUT_SQL,
-            None => TELEMETRY_SQL,
-        };
+        let sql = window_sql(
+            TELEMETRY_SQL,
+            "requests",
+            owner_opt.is_some(),
+            TELEMETRY_ORDER,
+        );
         let rows: Vec<TelemetryTuple> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
-            if let Some(rollout_id) = rollout_id_opt {
-                query = query.bind(rollout_id);
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(arm.as_str()).bind(from).bind(to);
+            if let Some(owner) = owner_opt {
+                query = bind_owner!(query, owner.binds());
             }
             query.fetch_all(pool).await?
         });
@@ -359,23 +386,27 @@ impl Store {
     }
 
     /// Every feedback event (whenever it arrived) about the requests of one arm whose `ts` is in
-    /// `[from, to)`. Callers keep only events with `at <= now` when they replay the past.
-    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = rollout_id_opt.unwrap_or("*")))]
+    /// `[from, to)`, of one rollout's requests or of all. Callers keep only events with
+    /// `at <= now` when they replay the past.
+    #[tracing::instrument(skip_all, fields(arm = %arm, rollout = owner_label(owner_opt)))]
     pub async fn feedback_for_window(
         &self,
-        rollout_id_opt: Option<&str>,
+        owner_opt: Option<&RolloutTargets>,
         arm: Arm,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<FeedbackEvent>> {
-        let sql = match rollout_id_opt {
-            Some(_) => FEEDBACK_WINDOW_ROLLOUT_SQL,
-            None => FEEDBACK_WINDOW_SQL,
-        };
+        let sql = window_sql(
+            FEEDBACK_WINDOW_SQL,
+            "r",
+            owner_opt.is_some(),
+            FEEDBACK_WINDOW_ORDER,
+        );
         let rows: Vec<(String, String, Timestamp, f64)> = with_pool!(self, pool => {
-            let mut query = sqlx::query_as(sql).bind(arm.as_str()).bind(from).bind(to);
-            if let Some(rollout_id) = rollout_id_opt {
-                query = query.bind(rollout_id);
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(arm.as_str()).bind(from).bind(to);
+            if let Some(owner) = owner_opt {
+                query = bind_owner!(query, owner.binds());
             }
             query.fetch_all(pool).await?
         });
@@ -389,6 +420,36 @@ impl Store {
             });
         }
         Ok(events)
+    }
+
+    /// The requests of one arm in `[from, to)` that none of `claimants` owns
+    /// (`logic::attribution::belongs_to` of none), counted by model and rollout id as logged.
+    #[tracing::instrument(skip_all, fields(arm = %arm, claimants = claimants.len()))]
+    pub async fn unattributed_in_window(
+        &self,
+        claimants: &[RolloutTargets],
+        arm: Arm,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<UnattributedGroup>> {
+        let sql = unattributed_sql(claimants.len());
+        let rows: Vec<(String, Option<String>, i64)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(arm.as_str()).bind(from).bind(to);
+            for claimant in claimants {
+                query = bind_owner!(query, claimant.binds());
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut groups = Vec::with_capacity(rows.len());
+        for (model, rollout_id, count) in rows {
+            groups.push(UnattributedGroup {
+                model,
+                rollout_id,
+                count: count.max(0).unsigned_abs(),
+            });
+        }
+        Ok(groups)
     }
 
     /// How many requests the store holds.

@@ -1,9 +1,14 @@
 //! Reads for the 50% human review (`evalgate rollout review`): the canary responses that failed
 //! an evaluator, with the evaluators' reasons (table `eval_scores`, migration 0002), and recent
-//! baseline responses to compare them with.
+//! baseline responses to compare them with. Both select the rollout's requests by the
+//! attribution rule (`owner::owned_by`).
 
+use sqlx::AssertSqlSafe;
+
+use super::owner::{bind_owner, owned_by};
 use super::{Store, StoreResult};
 use crate::domain::Timestamp;
+use crate::logic::attribution::RolloutTargets;
 use crate::with_pool;
 
 /// One failed evaluation of a canary response.
@@ -47,12 +52,17 @@ const PG_TABLE_EXISTS: &str = "SELECT COUNT(*) FROM information_schema.tables \
 
 const FAILED_CANARY: &str = "SELECT r.request_id, r.tenant_id, r.ts, r.input, r.output, \
      s.evaluator, s.reason FROM eval_scores s JOIN requests r ON r.request_id = s.request_id \
-     WHERE r.arm = 'canary' AND s.outcome = 'fail' AND (r.rollout_id = $1 OR r.model = $2) \
-     ORDER BY r.ts DESC, r.request_id, s.evaluator LIMIT $3";
+     WHERE r.arm = 'canary' AND s.outcome = 'fail'";
+const FAILED_CANARY_ORDER: &str = " ORDER BY r.ts DESC, r.request_id, s.evaluator LIMIT $1";
 
-const RECENT_BASELINE: &str = "SELECT request_id, tenant_id, ts, input, output FROM requests \
-     WHERE arm = 'baseline' AND status = 'ok' AND (rollout_id = $1 OR model = $2) \
-     ORDER BY ts DESC, request_id LIMIT $3";
+const RECENT_BASELINE: &str = "SELECT r.request_id, r.tenant_id, r.ts, r.input, r.output \
+     FROM requests r WHERE r.arm = 'baseline' AND r.status = 'ok'";
+const RECENT_BASELINE_ORDER: &str = " ORDER BY r.ts DESC, r.request_id LIMIT $1";
+
+/// `select` of the rollout's requests (its `OwnerBinds` from `$2`), then `order`.
+fn owned_sql(select: &str, order: &str) -> String {
+    format!("{select} AND {}{order}", owned_by("r", 2))
+}
 
 impl Store {
     /// True when the table exists (tables of other areas may not be migrated yet).
@@ -74,37 +84,32 @@ impl Store {
         Ok(count > 0)
     }
 
-    /// The newest failed evaluations of canary responses of a rollout (by rollout id or by the
-    /// canary's model), at most `limit` rows, newest first.
+    /// The newest failed evaluations of a rollout's canary responses, at most `limit` rows,
+    /// newest first.
     pub async fn failed_canary_scores(
         &self,
-        rollout_id: &str,
-        canary_model: &str,
+        rollout: &RolloutTargets,
         limit: i64,
     ) -> StoreResult<Vec<FailedScore>> {
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, FailedScore>(FAILED_CANARY)
-            .bind(rollout_id)
-            .bind(canary_model)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?);
+        let sql = owned_sql(FAILED_CANARY, FAILED_CANARY_ORDER);
+        let rows = with_pool!(self, pool => {
+            let query = sqlx::query_as::<_, FailedScore>(AssertSqlSafe(sql.as_str())).bind(limit);
+            bind_owner!(query, rollout.binds()).fetch_all(pool).await?
+        });
         Ok(rows)
     }
 
-    /// The newest successful baseline responses of a rollout (by rollout id or by the
-    /// baseline's model), at most `limit`.
+    /// The newest successful baseline responses of a rollout, at most `limit`.
     pub async fn recent_baseline_responses(
         &self,
-        rollout_id: &str,
-        baseline_model: &str,
+        rollout: &RolloutTargets,
         limit: i64,
     ) -> StoreResult<Vec<ServedResponse>> {
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, ServedResponse>(RECENT_BASELINE)
-            .bind(rollout_id)
-            .bind(baseline_model)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?);
+        let sql = owned_sql(RECENT_BASELINE, RECENT_BASELINE_ORDER);
+        let rows = with_pool!(self, pool => {
+            let query = sqlx::query_as::<_, ServedResponse>(AssertSqlSafe(sql.as_str())).bind(limit);
+            bind_owner!(query, rollout.binds()).fetch_all(pool).await?
+        });
         Ok(rows)
     }
 }

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use super::integrity::{CHECK_FENCE, INSERT_OUTBOX};
 use super::{Fence, OutboxItem, Store, StoreError, StoreResult, TickKey};
 use crate::domain::{SplitRecord, SplitWrite, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::with_pool;
 
 /// A rollout to create.
@@ -105,6 +106,19 @@ pub struct RolloutRow {
     /// A split the controller was writing to the sinks when it last stopped (None once the
     /// decision committed): on a restart, sinks showing it are its own write, not drift.
     pub pending_split_bp: Option<i64>,
+}
+
+impl RolloutRow {
+    /// What the rollout serves on each arm and since when: the attribution rule's input
+    /// (`logic::attribution`).
+    pub fn targets(&self) -> RolloutTargets {
+        RolloutTargets {
+            rollout_id: self.id.clone(),
+            baseline_model: self.baseline_target.clone(),
+            canary_model: self.canary_target.clone(),
+            started_at: self.created_at,
+        }
+    }
 }
 
 /// A new state for a rollout, applied only if the stored version is still `expected_version`.

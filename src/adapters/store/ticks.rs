@@ -66,6 +66,21 @@ pub enum TickClaim {
     Done { report: Option<serde_json::Value> },
 }
 
+/// The newest tick row of a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestTick {
+    /// Start of its canary window.
+    pub window_start: Timestamp,
+    /// The tick time.
+    pub tick_at: Timestamp,
+    /// The stage it ran in.
+    pub stage_index: i64,
+    /// How far it got.
+    pub status: TickStatus,
+    /// Its report (`pipeline::RolloutTick`), once it was gated.
+    pub report: Option<serde_json::Value>,
+}
+
 /// One claimed unit of scoring work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {
@@ -88,6 +103,8 @@ const MARK_TICK: &str = "UPDATE ticks SET status = $3, report = $4, finished_at 
      WHERE rollout_id = $1 AND window_start = $2";
 const LAST_DONE: &str =
     "SELECT MAX(tick_at) FROM ticks WHERE status = 'done' AND ($1 IS NULL OR rollout_id = $1)";
+const LATEST_TICK: &str = "SELECT window_start, tick_at, stage_index, status, report FROM ticks \
+     WHERE rollout_id = $1 ORDER BY window_start DESC LIMIT 1";
 const COUNT_TICKS: &str = "SELECT COUNT(*) FROM ticks WHERE rollout_id = $1 AND status = 'done'";
 
 const ENQUEUE: &str = "INSERT INTO score_queue (rollout_id, window_start, request_id, suite, seq, status) \
@@ -194,6 +211,34 @@ impl Store {
         let last: Option<Timestamp> = with_pool!(self, pool => sqlx::query_scalar(LAST_DONE)
             .bind(rollout_id).fetch_one(pool).await?);
         Ok(last)
+    }
+
+    /// The newest tick (by window) of a rollout, whatever its status.
+    pub async fn latest_tick(&self, rollout_id: &str) -> StoreResult<Option<LatestTick>> {
+        let row_opt = with_pool!(self, pool => {
+            let row_opt = sqlx::query(LATEST_TICK).bind(rollout_id).fetch_optional(pool).await?;
+            match row_opt {
+                Some(row) => {
+                    let window_start: Timestamp = row.try_get(0)?;
+                    let tick_at: Timestamp = row.try_get(1)?;
+                    let stage_index: i64 = row.try_get(2)?;
+                    let status: String = row.try_get(3)?;
+                    let report: Option<sqlx::types::Json<serde_json::Value>> = row.try_get(4)?;
+                    Some((window_start, tick_at, stage_index, status, report.map(|json| json.0)))
+                }
+                None => None,
+            }
+        });
+        let Some((window_start, tick_at, stage_index, status, report)) = row_opt else {
+            return Ok(None);
+        };
+        Ok(Some(LatestTick {
+            window_start,
+            tick_at,
+            stage_index,
+            status: TickStatus::parse(&status)?,
+            report,
+        }))
     }
 
     /// How many ticks of a rollout finished.

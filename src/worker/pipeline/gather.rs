@@ -1,6 +1,8 @@
 //! Reads what one tick needs from the store: the sampled requests of each arm, the telemetry of
 //! every request in the window, and the feedback cohort that matured, and shapes them into the
-//! gates' `TickInput` (everything but the scores, which the scoring engine adds).
+//! gates' `TickInput` (everything but the scores, which the scoring engine adds); and counts the
+//! window's requests that no active rollout claims (`logic::unattributed`). A rollout's requests
+//! are those `logic::attribution::belongs_to` it, selected by the store.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +11,11 @@ use serde::Serialize;
 
 use crate::adapters::store::{Store, TelemetryRow};
 use crate::domain::{Arm, FeedbackEvent, FeedbackKind, Request, RequestStatus, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::logic::gates::{self, FeedbackCohort, FeedbackUnit, PerArm};
 pub use crate::logic::sampling::TickWindows;
 use crate::logic::sampling::{self, ArmSample, SamplePlan};
+use crate::logic::unattributed::{self, Unattributed};
 
 /// What was sampled for one tick.
 #[derive(Debug, Clone, Serialize)]
@@ -23,20 +27,21 @@ pub struct TickSample {
     pub requests: Vec<Request>,
 }
 
-/// Samples both arms for one tick: of one rollout (the pipeline), or of all traffic when
-/// `rollout_id_opt` is `None` (`evalgate sample` without `--rollout`). The one sampling path.
+/// Samples both arms for one tick: of one rollout's requests (the pipeline), or of all traffic
+/// when `owner_opt` is `None` (`evalgate sample` without `--rollout`). The one sampling path.
 pub async fn sample_tick(
     store: &Store,
     plan: &SamplePlan,
-    rollout_id_opt: Option<&str>,
+    owner_opt: Option<&RolloutTargets>,
     windows: &TickWindows,
 ) -> anyhow::Result<TickSample> {
+    let rollout_id_opt = owner_opt.map(|targets| targets.rollout_id.as_str());
     let key = sampling::tick_key(rollout_id_opt, windows.canary.0);
     let mut per_arm = Vec::with_capacity(2);
     for arm in Arm::ALL {
         let (from, to) = windows.of(arm);
         let candidates = store
-            .window_candidates(rollout_id_opt, arm, from, to)
+            .window_candidates(owner_opt, arm, from, to)
             .await
             .with_context(|| {
                 format!(
@@ -77,11 +82,11 @@ fn empty_sample() -> ArmSample {
 /// The telemetry of every request of each arm's window.
 pub async fn telemetry(
     store: &Store,
-    rollout_id: &str,
+    owner: &RolloutTargets,
     windows: &TickWindows,
 ) -> anyhow::Result<PerArm<Vec<gates::TelemetryRow>>> {
-    let baseline = arm_telemetry(store, rollout_id, Arm::Baseline, windows.baseline).await?;
-    let canary = arm_telemetry(store, rollout_id, Arm::Canary, windows.canary).await?;
+    let baseline = arm_telemetry(store, owner, Arm::Baseline, windows.baseline).await?;
+    let canary = arm_telemetry(store, owner, Arm::Canary, windows.canary).await?;
     Ok(PerArm {
         baseline: to_gate_rows(&baseline),
         canary: to_gate_rows(&canary),
@@ -90,14 +95,14 @@ pub async fn telemetry(
 
 async fn arm_telemetry(
     store: &Store,
-    rollout_id: &str,
+    owner: &RolloutTargets,
     arm: Arm,
     (from, to): (Timestamp, Timestamp),
 ) -> anyhow::Result<Vec<TelemetryRow>> {
     store
-        .window_telemetry(Some(rollout_id), arm, from, to)
+        .window_telemetry(Some(owner), arm, from, to)
         .await
-        .with_context(|| format!("cannot read the {arm} telemetry of {rollout_id}"))
+        .with_context(|| format!("cannot read the {arm} telemetry of {}", owner.rollout_id))
 }
 
 fn to_gate_rows(rows: &[TelemetryRow]) -> Vec<gates::TelemetryRow> {
@@ -115,7 +120,7 @@ fn to_gate_rows(rows: &[TelemetryRow]) -> Vec<gates::TelemetryRow> {
 /// maturity, with the feedback events that arrived for it. `None` when the cohort is empty.
 pub async fn feedback_cohort(
     store: &Store,
-    rollout_id: &str,
+    owner: &RolloutTargets,
     windows: &TickWindows,
 ) -> anyhow::Result<Option<FeedbackCohort>> {
     let mut arms: PerArm<Vec<FeedbackUnit>> = PerArm::default();
@@ -123,11 +128,11 @@ pub async fn feedback_cohort(
     for arm in Arm::ALL {
         let (from, to) = windows.of(arm);
         let (cohort_from, cohort_to) = (from - shift, to - shift);
-        let rows = arm_telemetry(store, rollout_id, arm, (cohort_from, cohort_to)).await?;
+        let rows = arm_telemetry(store, owner, arm, (cohort_from, cohort_to)).await?;
         let events = store
-            .feedback_for_window(Some(rollout_id), arm, cohort_from, cohort_to)
+            .feedback_for_window(Some(owner), arm, cohort_from, cohort_to)
             .await
-            .with_context(|| format!("cannot read the {arm} feedback of {rollout_id}"))?;
+            .with_context(|| format!("cannot read the {arm} feedback of {}", owner.rollout_id))?;
         let units = feedback_units(&rows, &events);
         match arm {
             Arm::Baseline => arms.baseline = units,
@@ -143,6 +148,39 @@ pub async fn feedback_cohort(
         matured_fraction: 1.0,
         arms,
     }))
+}
+
+/// The requests of each arm's window that neither `owner` nor any of `others` (the other active
+/// rollouts) claims. `others` may include `owner`.
+pub async fn unattributed_requests(
+    store: &Store,
+    owner: &RolloutTargets,
+    others: &[RolloutTargets],
+    windows: &TickWindows,
+) -> anyhow::Result<Unattributed> {
+    let mut claimants = vec![owner.clone()];
+    for other in others {
+        if other.rollout_id != owner.rollout_id {
+            claimants.push(other.clone());
+        }
+    }
+    let mut per_arm: PerArm<Vec<unattributed::UnattributedGroup>> = PerArm::default();
+    for arm in Arm::ALL {
+        let (from, to) = windows.of(arm);
+        let groups = store
+            .unattributed_in_window(&claimants, arm, from, to)
+            .await
+            .with_context(|| format!("cannot count the {arm} requests no rollout claims"))?;
+        match arm {
+            Arm::Baseline => per_arm.baseline = groups,
+            Arm::Canary => per_arm.canary = groups,
+        }
+    }
+    Ok(Unattributed::summarize(
+        &per_arm.baseline,
+        &per_arm.canary,
+        unattributed::TOP_GROUPS,
+    ))
 }
 
 /// One unit per ok response, carrying the feedback its request received.

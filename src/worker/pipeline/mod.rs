@@ -37,11 +37,12 @@ use crate::evaluators::Suite;
 use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
 use crate::logic::hash::sha256_u64;
 use crate::logic::sampling::{self, RolloutPosition, SamplePlan};
+use crate::logic::unattributed::Unattributed;
 use crate::worker::failpoint;
 use crate::worker::scoring::ScoringEngine;
 use lease::RolloutLease;
 
-pub use gather::{TickSample, TickWindows, sample_tick};
+pub use gather::{TickSample, TickWindows, sample_tick, unattributed_requests};
 pub use queue::score_worker_once;
 
 /// Everything a tick needs besides the rollout and the time.
@@ -81,6 +82,12 @@ pub struct RolloutTick {
     pub unscorable: (usize, usize),
     /// Scores written this tick (0 on a redo that found them stored).
     pub scores_written: u64,
+    /// The window's requests that no active rollout claims (older reports: none recorded).
+    #[serde(default)]
+    pub unattributed: Unattributed,
+    /// What to tell the operator when the sample is short or unattributed requests exist.
+    #[serde(default)]
+    pub attribution_hint: Option<String>,
     /// The gate verdicts.
     pub verdicts: Vec<MetricVerdict>,
     /// Σ α of the gates (the rollout's false-halt budget).
@@ -251,6 +258,8 @@ pub struct Gathered {
     pub stage_plan: gates::StagePlan,
     /// Scores this process wrote.
     pub scores_written: u64,
+    /// The window's requests that no active rollout claims.
+    pub unattributed: Unattributed,
 }
 
 /// How a gathered tick gets its scores.
@@ -285,7 +294,8 @@ pub async fn gather_tick(
         per_tenant_cap: config.sampling.per_tenant_cap,
         seed: config.sampling.seed,
     };
-    let sample = sample_tick(env.store, &sample_plan, Some(&row.id), &windows).await?;
+    let owner = row.targets();
+    let sample = sample_tick(env.store, &sample_plan, Some(&owner), &windows).await?;
     let scores_written = match scoring {
         Scoring::Queue => queue::score_tick(env, key, suite, &sample.requests).await?,
         Scoring::Direct => {
@@ -297,8 +307,17 @@ pub async fn gather_tick(
         }
     };
     let arms = arm_scores(env, suite, &sample).await?;
-    let telemetry = gather::telemetry(env.store, &row.id, &windows).await?;
-    let feedback = gather::feedback_cohort(env.store, &row.id, &windows).await?;
+    let telemetry = gather::telemetry(env.store, &owner, &windows).await?;
+    let feedback = gather::feedback_cohort(env.store, &owner, &windows).await?;
+    let active: Vec<_> = env
+        .store
+        .list_active_rollouts()
+        .await
+        .context("cannot list the active rollouts")?
+        .iter()
+        .map(RolloutRow::targets)
+        .collect();
+    let unattributed = gather::unattributed_requests(env.store, &owner, &active, &windows).await?;
     let input = TickInput {
         window_start: Some(key.window_start),
         window_end: Some(window_end),
@@ -330,7 +349,7 @@ pub async fn gather_tick(
                     .as_ref()
                     .map_or(0, |cohort| cohort.arms.canary.len()),
             };
-            references::stage_plan(env.store, &config.gates, &row.id, &facts, needs_references)
+            references::stage_plan(env.store, &config.gates, &owner, &facts, needs_references)
                 .await?
         }
         None => gates::StagePlan::default(),
@@ -340,6 +359,7 @@ pub async fn gather_tick(
         sample,
         stage_plan,
         scores_written,
+        unattributed,
     })
 }
 
@@ -441,6 +461,14 @@ pub fn tick_report(
     evaluation: &gates::TickEvaluation,
 ) -> RolloutTick {
     let arms = &gathered.input.eval.arms;
+    let sampled = (
+        gathered.sample.arms.baseline.selected.len(),
+        gathered.sample.arms.canary.selected.len(),
+    );
+    let attribution_hint =
+        gathered
+            .unattributed
+            .hint(&row.targets(), sampled, gathered.input.eval.wanted_per_arm);
     RolloutTick {
         rollout_id: row.id.clone(),
         at: Some(at),
@@ -448,16 +476,15 @@ pub fn tick_report(
         window_end: Some(window_end),
         stage_index: state.stage_index,
         split_bp: state.split_bp,
-        sampled: (
-            gathered.sample.arms.baseline.selected.len(),
-            gathered.sample.arms.canary.selected.len(),
-        ),
+        sampled,
         pass_rate: (suite_rate(&arms.baseline), suite_rate(&arms.canary)),
         unscorable: (
             unscorable_count(&arms.baseline),
             unscorable_count(&arms.canary),
         ),
         scores_written: gathered.scores_written,
+        unattributed: gathered.unattributed.clone(),
+        attribution_hint,
         verdicts: evaluation.verdicts.clone(),
         false_halt_budget: evaluation.false_halt_budget,
         ..RolloutTick::default()
@@ -474,23 +501,41 @@ fn windows_for(
     let sampling_cfg = &env.ctx.config.sampling;
     // `at_from` is the canary window start; the tick time is its end plus the readiness delay.
     let at = at_from + sampling_cfg.window.to_chrono() + sampling_cfg.readiness_delay.to_chrono();
-    sampling::tick_windows(
-        at,
-        sampling_cfg.window,
-        sampling_cfg.readiness_delay,
-        sampling_cfg.feedback_maturity,
-        Some(position_of(state, plan)),
-    )
+    windows_at(sampling_cfg, state, plan, at, state.stage_index)
 }
 
 /// Where `state` is in `plan`, for the tick windows.
 pub fn position_of(state: &RolloutState, plan: &Plan) -> RolloutPosition {
+    position_in_stage(state, plan, state.stage_index)
+}
+
+/// The position of a tick that ran in stage `stage_index` (a past tick may have run in the stage
+/// before the current one): the stage decides whether the baseline window walks back; only a
+/// 100% stage reads its start, which is the current stage's (100% is the last stage).
+pub fn position_in_stage(state: &RolloutState, plan: &Plan, stage_index: usize) -> RolloutPosition {
     RolloutPosition {
         full: plan
-            .stage(state.stage_index)
+            .stage(stage_index)
             .is_some_and(|spec| spec.canary_basis_points >= 10_000),
         stage_started_at: state.stage_started_at,
     }
+}
+
+/// The windows of a tick at `at` that ran in stage `stage_index` (`sampling::tick_windows`).
+pub fn windows_at(
+    config: &crate::config::SamplingConfig,
+    state: &RolloutState,
+    plan: &Plan,
+    at: Timestamp,
+    stage_index: usize,
+) -> TickWindows {
+    sampling::tick_windows(
+        at,
+        config.window,
+        config.readiness_delay,
+        config.feedback_maturity,
+        Some(position_in_stage(state, plan, stage_index)),
+    )
 }
 
 async fn arm_scores(

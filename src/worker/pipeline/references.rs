@@ -8,6 +8,7 @@ use crate::adapters::store::{Store, TelemetryRow};
 use crate::config::GatesConfig;
 use crate::domain::plan::StageSpec;
 use crate::domain::{Arm, HumanDuration, RequestStatus, Timestamp};
+use crate::logic::attribution::RolloutTargets;
 use crate::logic::gates::{LatencyReference, References, StagePlan};
 
 /// How much baseline history the references look at.
@@ -35,7 +36,7 @@ pub struct StageFacts<'a> {
 pub async fn stage_plan(
     store: &Store,
     gates: &GatesConfig,
-    rollout_id: &str,
+    owner: &RolloutTargets,
     facts: &StageFacts<'_>,
     with_references: bool,
 ) -> anyhow::Result<StagePlan> {
@@ -49,7 +50,7 @@ pub async fn stage_plan(
     let references = if with_references {
         let to = facts.stage_started_at;
         let rows = store
-            .window_telemetry(Some(rollout_id), Arm::Baseline, to - HISTORY, to)
+            .window_telemetry(Some(owner), Arm::Baseline, to - HISTORY, to)
             .await
             .context("cannot read the baseline history for the stage references")?;
         references(gates, &rows)

@@ -354,6 +354,7 @@ impl Fields<'_> {
             status,
             error,
             latency_ms: self.number(&[&["latency_ms"]])?,
+            ttft_ms: self.number(&[&["ttft_ms"]])?,
             prompt_tokens: self.count(&[
                 &["prompt_tokens"],
                 &["response", "usage", "prompt_tokens"],

@@ -135,7 +135,9 @@ mod tests {
     use super::*;
 
     fn at(hour: u32) -> Timestamp {
-        Utc.with_ymd_and_hms(2026, 12, 1, hour, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 12, 1, hour, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     fn rollout(id: &str, baseline: &str, canary: &str, hour: u32) -> RolloutTargets {

@@ -2,6 +2,7 @@
 //! notifications and the HTTP server. Adapters translate; they do not decide.
 
 pub mod flags;
+pub mod formats;
 pub mod holder;
 pub mod http;
 pub mod jsonl;

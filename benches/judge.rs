@@ -54,6 +54,7 @@ fn requests(count: usize, tag: &str) -> Vec<Request> {
             status: RequestStatus::Ok,
             error: None,
             latency_ms: None,
+            ttft_ms: None,
             prompt_tokens: None,
             completion_tokens: None,
             cost_usd: None,

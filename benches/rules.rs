@@ -115,6 +115,7 @@ fn responses(count: usize, seed: u64) -> Vec<Request> {
                 status: RequestStatus::Ok,
                 error: None,
                 latency_ms: Some(800.0),
+                ttft_ms: None,
                 prompt_tokens: Some(100),
                 completion_tokens: Some(400),
                 cost_usd: Some(0.001),

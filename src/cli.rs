@@ -72,6 +72,10 @@ pub struct IngestArgs {
     /// Reject any field larger than this many bytes (overrides ingest.max_field_bytes).
     #[arg(long)]
     pub max_field_bytes: Option<usize>,
+    /// The source format: auto (detected from the first line), evalgate, litellm, langfuse,
+    /// helicone, otel or openai.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

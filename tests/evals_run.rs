@@ -61,6 +61,7 @@ fn request(id: &str, arm: Arm, output: &str) -> Request {
         status: RequestStatus::Ok,
         error: None,
         latency_ms: Some(800.0),
+        ttft_ms: None,
         prompt_tokens: Some(50),
         completion_tokens: Some(20),
         cost_usd: Some(0.001),

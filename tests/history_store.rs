@@ -31,6 +31,7 @@ fn request(index: usize, ts: Timestamp) -> Request {
         status,
         error: None,
         latency_ms: None,
+        ttft_ms: None,
         prompt_tokens: None,
         completion_tokens: None,
         cost_usd: None,

@@ -70,6 +70,7 @@ fn request(id: &str, arm: Arm, output: &str) -> Request {
         status: RequestStatus::Ok,
         error: None,
         latency_ms: None,
+        ttft_ms: None,
         prompt_tokens: None,
         completion_tokens: None,
         cost_usd: None,

@@ -40,6 +40,7 @@ fn request(id: &str, arm: Arm, tenant: &str, prompt: &str, output: &str, minute:
         status: RequestStatus::Ok,
         error: None,
         latency_ms: Some(100.0),
+        ttft_ms: None,
         prompt_tokens: Some(10),
         completion_tokens: Some(10),
         cost_usd: Some(0.001),

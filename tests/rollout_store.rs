@@ -226,3 +226,54 @@ async fn drills_are_listed_newest_first(store: Store) {
 }
 
 contract_test!(drills, drills_are_listed_newest_first);
+
+async fn rollout_targets_list_every_rollout_with_its_models_and_start(store: Store) {
+    assert!(store.rollout_targets().await.unwrap().is_empty());
+    let mut later = new_rollout("r2");
+    later.baseline_target = "bot@v42".into();
+    later.canary_target = "bot@v43".into();
+    later.created_at = at(5);
+    assert!(store.create_rollout(&later).await.unwrap());
+    assert!(store.create_rollout(&new_rollout("r1")).await.unwrap());
+    let update = StateUpdate {
+        expected_version: 0,
+        state: json!({"phase": "killed"}),
+        phase: "killed".into(),
+        active: false,
+        wake_at: None,
+        last_reason: "killed".into(),
+        last_evidence: json!([]),
+        at: at(1),
+    };
+    assert!(
+        store
+            .update_rollout_state("r1", &update, &[])
+            .await
+            .unwrap()
+    );
+
+    let targets = store.rollout_targets().await.unwrap();
+    let summary: Vec<(&str, &str, &str, DateTime<Utc>)> = targets
+        .iter()
+        .map(|target| {
+            (
+                target.rollout_id.as_str(),
+                target.baseline_model.as_str(),
+                target.canary_model.as_str(),
+                target.started_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("r1", "bot@v41", "bot@v42", at(0)),
+            ("r2", "bot@v42", "bot@v43", at(5)),
+        ],
+        "finished rollouts count too: their history still needs its arms"
+    );
+}
+contract_test!(
+    rollout_targets,
+    rollout_targets_list_every_rollout_with_its_models_and_start
+);

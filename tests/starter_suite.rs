@@ -31,6 +31,7 @@ fn request(output: &str) -> Request {
         status: RequestStatus::Ok,
         error: None,
         latency_ms: Some(850.0),
+        ttft_ms: None,
         prompt_tokens: Some(120),
         completion_tokens: Some(60),
         cost_usd: Some(0.0004),

@@ -45,6 +45,7 @@ fn request(id: &str, ts: Timestamp, arm: Arm) -> Request {
         status: RequestStatus::Ok,
         error: None,
         latency_ms: Some(812.5),
+        ttft_ms: None,
         prompt_tokens: Some(21),
         completion_tokens: Some(11),
         cost_usd: Some(0.000135),
@@ -125,6 +126,7 @@ async fn rows_round_trip_in_the_order_asked(store: Store) {
     full.error = Some("upstream timeout".to_string());
     full.output = String::new();
     full.metadata = serde_json::json!({"region": "eu", "tags": [1, 2]});
+    full.ttft_ms = Some(212.5);
     let mut sparse = request("sparse", base_time(), Arm::Baseline);
     sparse.rollout_id = None;
     sparse.latency_ms = None;

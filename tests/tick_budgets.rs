@@ -96,6 +96,7 @@ fn requests() -> Vec<Request> {
             status: RequestStatus::Ok,
             error: None,
             latency_ms: None,
+            ttft_ms: None,
             prompt_tokens: None,
             completion_tokens: None,
             cost_usd: None,

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use evalgate::adapters::formats::Format;
 use evalgate::config::IngestConfig;
 use evalgate::domain::HumanDuration;
 use evalgate::logic::synth::{SynthSpec, SynthStream};
@@ -58,6 +59,7 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Ing
         max_field_bytes: defaults.max_field_bytes,
         max_line_bytes: defaults.max_line_bytes,
         rejects_path: rejects.path().join("rejects.jsonl"),
+        format_opt: Some(Format::Evalgate),
     };
     let progress = indicatif::ProgressBar::hidden();
     let started = Instant::now();

@@ -98,6 +98,9 @@ pub struct Request {
     pub error: Option<String>,
     /// End-to-end latency in milliseconds.
     pub latency_ms: Option<f64>,
+    /// Time to first token in milliseconds (streamed responses), when the gateway logs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
     /// Prompt tokens billed.
     pub prompt_tokens: Option<i64>,
     /// Completion tokens billed.

@@ -1,8 +1,10 @@
-//! `evalgate ingest FILE|-`: streams JSONL request and feedback rows into the store in batched,
-//! idempotent transactions. Every bad line is reported with its line number and reason (stderr,
-//! a structured log event, and a rejects file) while the good lines still load; the summary
-//! says how many lines were read, inserted, duplicate and rejected, and the exit code is 1 when
-//! any line was rejected.
+//! `evalgate ingest FILE|-`: streams JSONL request and feedback rows (evalgate's contract or a
+//! gateway's own format, `--format`, detected from the first line by default) into the store in
+//! batched, idempotent transactions. Rows logged without an arm are placed by their served model
+//! against the store's rollouts, read once per run. Every bad record is reported with its line
+//! number and reason (stderr, a structured log event, and a rejects file) while the good ones
+//! still load; the summary says which format was read and how many lines were read and records
+//! inserted, duplicate and rejected, and the exit code is 1 when any record was rejected.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,12 +16,15 @@ use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
 use tokio::task::JoinHandle;
 
-use crate::adapters::jsonl::{self, ParseLimits, Record, Reject, RejectKind};
+use crate::adapters::formats::{
+    self, Format, ParseContext, ParseLimits, Record, Reject, RejectKind,
+};
 use crate::adapters::line_reader::{LineReader, LineStatus};
 use crate::adapters::store::{InsertReport, Store, StoreResult};
 use crate::app::{CmdResult, Context};
 use crate::cli::IngestArgs;
 use crate::domain::{FeedbackEvent, Request};
+use crate::logic::attribution::ModelArms;
 
 /// Rejects echoed to stderr one by one; the rest go to the rejects file and the summary.
 const ECHOED_REJECTS: u64 = 20;
@@ -36,19 +41,27 @@ pub struct IngestOptions {
     pub max_line_bytes: usize,
     /// Where rejected lines are written (created on the first reject).
     pub rejects_path: PathBuf,
+    /// The source format; None detects it from the first line that tells.
+    pub format_opt: Option<Format>,
 }
 
 /// What an ingest run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IngestSummary {
+    /// The format the lines were read as (given, or detected); None when no line told.
+    pub format: Option<Format>,
     /// Non-blank lines read.
     pub read: u64,
+    /// Records the lines held (an OTLP line holds one per GenAI span), accepted or rejected.
+    pub records: u64,
     /// Rows new to the store (requests + feedback).
     pub inserted: u64,
     /// Rows already in the store (or repeated in the input).
     pub duplicates: u64,
-    /// Lines rejected (each is in the rejects file).
+    /// Records rejected (each is in the rejects file).
     pub rejected: u64,
+    /// Lines that held no record (an OTLP document without GenAI spans).
+    pub empty: u64,
     /// Empty or whitespace-only lines, skipped.
     pub blank: u64,
     /// Request rows.
@@ -111,7 +124,22 @@ fn options_from(ctx: &Context, args: &IngestArgs) -> anyhow::Result<IngestOption
         max_field_bytes,
         max_line_bytes: config.max_line_bytes.max(max_field_bytes),
         rejects_path,
+        format_opt: parse_format(&args.format)?,
     })
+}
+
+/// `--format`: `auto` → None.
+fn parse_format(name: &str) -> anyhow::Result<Option<Format>> {
+    if name.trim().eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    match Format::parse(name) {
+        Some(format) => Ok(Some(format)),
+        None => {
+            let names: Vec<&str> = Format::ALL.iter().map(|format| format.as_str()).collect();
+            anyhow::bail!("--format is `{name}`; allowed: auto, {}", names.join(", "))
+        }
+    }
 }
 
 /// `logs.jsonl` → `logs.rejects.jsonl`; stdin → `rejects.jsonl`.
@@ -153,12 +181,24 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
     options: &IngestOptions,
     progress: &ProgressBar,
 ) -> anyhow::Result<IngestSummary> {
-    let limits = ParseLimits {
-        max_field_bytes: options.max_field_bytes,
+    let arms = ModelArms::new(
+        store
+            .rollout_targets()
+            .await
+            .context("cannot read the rollouts' served models")?,
+    );
+    let ctx = ParseContext {
+        limits: ParseLimits {
+            max_field_bytes: options.max_field_bytes,
+        },
+        arms: &arms,
     };
     let mut lines = LineReader::new(reader, options.max_line_bytes);
     let mut rejects = RejectsFile::new(options.rejects_path.clone());
-    let mut summary = IngestSummary::default();
+    let mut summary = IngestSummary {
+        format: options.format_opt,
+        ..IngestSummary::default()
+    };
     let mut writer = RequestWriter::new(store.clone());
     let mut requests: Vec<Request> = Vec::with_capacity(options.batch_size);
     let mut feedback: Vec<FeedbackEvent> = Vec::new();
@@ -170,28 +210,43 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
         .context("cannot read input")?
     {
         line_number += 1;
-        let parsed = match status {
-            LineStatus::TooLong { len } => Err(Reject::new(
+        let records = match status {
+            LineStatus::TooLong { len } => vec![Err(Reject::new(
                 RejectKind::LineTooLong,
                 format!(
                     "line is {len} bytes; the limit is {} (ingest.max_line_bytes)",
                     options.max_line_bytes
                 ),
-            )),
+            ))],
             LineStatus::Complete if buf.iter().all(u8::is_ascii_whitespace) => {
                 summary.blank += 1;
                 continue;
             }
-            LineStatus::Complete => jsonl::parse_line(&buf, &limits),
+            LineStatus::Complete => {
+                let parsed = formats::parse_line(summary.format, &buf, &ctx);
+                if summary.format.is_none()
+                    && let Some(format) = parsed.format_opt
+                {
+                    summary.format = Some(format);
+                    report_detected(format, line_number, progress);
+                }
+                parsed.records
+            }
         };
         summary.read += 1;
-        match parsed {
-            Ok(Record::Request(request)) => requests.push(*request),
-            Ok(Record::Feedback(event)) => feedback.push(event),
-            Err(reject) => {
-                summary.rejected += 1;
-                report_reject(line_number, &reject, summary.rejected, progress);
-                rejects.write(line_number, &reject, &buf).await?;
+        if records.is_empty() {
+            summary.empty += 1;
+        }
+        for record in records {
+            summary.records += 1;
+            match record {
+                Ok(Record::Request(request)) => requests.push(*request),
+                Ok(Record::Feedback(event)) => feedback.push(event),
+                Err(reject) => {
+                    summary.rejected += 1;
+                    report_reject(line_number, &reject, summary.rejected, progress);
+                    rejects.write(line_number, &reject, &buf).await?;
+                }
             }
         }
         if requests.len() >= options.batch_size {
@@ -210,6 +265,7 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
     progress.set_position(lines.bytes_read());
     summary.rejects_file = rejects.finish().await?;
     tracing::info!(
+        format = summary.format.map(Format::as_str).unwrap_or("unknown"),
         read = summary.read,
         inserted = summary.inserted,
         duplicates = summary.duplicates,
@@ -283,6 +339,11 @@ async fn flush_feedback(
     summary.duplicates += report.duplicates;
     rows.clear();
     Ok(())
+}
+
+fn report_detected(format: Format, line: u64, progress: &ProgressBar) {
+    tracing::info!(format = format.as_str(), line, "format detected");
+    progress.suspend(|| eprintln!("format: {format} (detected from line {line})"));
 }
 
 fn report_reject(line: u64, reject: &Reject, count: u64, progress: &ProgressBar) {
@@ -363,7 +424,14 @@ fn print_summary(summary: &IngestSummary, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(summary)?);
         return Ok(());
     }
+    match summary.format {
+        Some(format) => println!("format      {format}"),
+        None => println!("format      unknown (no line told)"),
+    }
     println!("read        {}", summary.read);
+    if summary.records != summary.read {
+        println!("records     {}", summary.records);
+    }
     println!(
         "inserted    {}  (requests {}, feedback {})",
         summary.inserted, summary.requests.inserted, summary.feedback.inserted
@@ -375,6 +443,12 @@ fn print_summary(summary: &IngestSummary, json: bool) -> anyhow::Result<()> {
     }
     if summary.blank > 0 {
         println!("blank       {}  (skipped)", summary.blank);
+    }
+    if summary.empty > 0 {
+        println!(
+            "empty       {}  (lines without a request, e.g. no GenAI span)",
+            summary.empty
+        );
     }
     Ok(())
 }

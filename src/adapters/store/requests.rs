@@ -59,9 +59,10 @@ pub struct TelemetryRow {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, ts, tenant_id, arm, model, rollout_id, input, output, \
-     reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata";
-const REQUEST_COLUMN_COUNT: usize = 16;
-/// Rows per INSERT statement (3,200 parameters). With `$N` placeholders SQLite bound a statement
+     reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata, \
+     ttft_ms";
+const REQUEST_COLUMN_COUNT: usize = 17;
+/// Rows per INSERT statement (3,400 parameters). With `$N` placeholders SQLite bound a statement
 /// in O(parameters²) and 40 rows was the sweet spot; with `?` on SQLite (see `placeholders`) larger
 /// statements are faster on both backends (BENCHMARKS.md, "Store: ingest and sampling").
 const REQUEST_ROWS_PER_STATEMENT: usize = 200;
@@ -103,6 +104,7 @@ struct RequestRow {
     completion_tokens: Option<i64>,
     cost_usd: Option<f64>,
     metadata: Json<serde_json::Value>,
+    ttft_ms: Option<f64>,
 }
 
 impl RequestRow {
@@ -120,6 +122,7 @@ impl RequestRow {
             reference: self.reference,
             error: self.error,
             latency_ms: self.latency_ms,
+            ttft_ms: self.ttft_ms,
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
             cost_usd: self.cost_usd,
@@ -247,7 +250,8 @@ impl Store {
                         .bind(row.prompt_tokens)
                         .bind(row.completion_tokens)
                         .bind(row.cost_usd)
-                        .bind(Json(&row.metadata));
+                        .bind(Json(&row.metadata))
+                        .bind(row.ttft_ms);
                 }
                 inserted += query.execute(&mut *tx).await?.rows_affected();
             }
@@ -475,7 +479,7 @@ mod tests {
 
     #[test]
     fn placeholders_cover_every_column_of_every_row() {
-        assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (request_id) DO NOTHING"));
+        assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (request_id) DO NOTHING"));
         assert_eq!(
             insert_requests_sql(Placeholders::Anonymous, 2)
                 .matches('?')

@@ -223,6 +223,8 @@ const SELECT_ACTIVE: &str = "SELECT id, flag_key, owner, webhook, suite, baselin
      last_evidence, active, version, created_at, updated_at, failed_windows, failing_window, \
      last_tick_error, last_window, pending_split_bp FROM rollouts WHERE active = $1 ORDER BY created_at, id";
 
+const SELECT_TARGETS: &str =
+    "SELECT id, baseline_target, canary_target, created_at FROM rollouts ORDER BY created_at, id";
 const SELECT_ALL: &str = "SELECT id, flag_key, owner, webhook, suite, baseline_target, \
      canary_target, salt, always_tenants, never_tenants, plan, state, phase, wake_at, last_reason, \
      last_evidence, active, version, created_at, updated_at, failed_windows, failing_window, \
@@ -363,6 +365,26 @@ impl Store {
             .fetch_all(pool)
             .await?);
         Ok(rows)
+    }
+
+    /// What every rollout (active or over) serves on each arm and since when, for placing
+    /// request rows logged without an arm (`logic::attribution`).
+    pub async fn rollout_targets(&self) -> StoreResult<Vec<RolloutTargets>> {
+        let rows: Vec<(String, String, String, Timestamp)> = with_pool!(self, pool => {
+            sqlx::query_as(SELECT_TARGETS).fetch_all(pool).await?
+        });
+        let targets = rows
+            .into_iter()
+            .map(
+                |(rollout_id, baseline_model, canary_model, started_at)| RolloutTargets {
+                    rollout_id,
+                    baseline_model,
+                    canary_model,
+                    started_at,
+                },
+            )
+            .collect();
+        Ok(targets)
     }
 
     /// Applies `update` and appends `events` in one transaction, only if the stored version is

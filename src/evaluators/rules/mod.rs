@@ -189,6 +189,7 @@ pub(crate) fn test_request(output: &str) -> Request {
         status: crate::domain::RequestStatus::Ok,
         error: None,
         latency_ms: None,
+        ttft_ms: None,
         prompt_tokens: None,
         completion_tokens: None,
         cost_usd: None,

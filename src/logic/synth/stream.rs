@@ -223,6 +223,7 @@ impl SynthStream {
             },
             error: error_opt,
             latency_ms: Some((latency * 10.0).round() / 10.0),
+            ttft_ms: None,
             prompt_tokens: Some(prompt_tokens),
             completion_tokens: Some(completion_tokens),
             cost_usd: Some((cost * 1e8).round() / 1e8),

@@ -57,6 +57,7 @@ fn row(id: &str, minute: i64, arm: Arm, model: &str, rollout_id: Option<&str>) -
         prompt_tokens: Some(5),
         completion_tokens: Some(7),
         cost_usd: Some(0.001),
+        ttft_ms: None,
         metadata: serde_json::json!({}),
     }
 }

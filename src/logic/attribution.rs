@@ -236,6 +236,7 @@ mod tests {
             prompt_tokens: None,
             completion_tokens: None,
             cost_usd: None,
+            ttft_ms: None,
             metadata: serde_json::Value::Null,
         }
     }

@@ -136,10 +136,9 @@ fn too_large(len: usize, limit: usize) -> ApiError {
     ))
 }
 
+/// Read per push, so a rollout started a moment ago places the next batch's arm-less rows.
 async fn model_arms(store: &Store) -> Result<ModelArms, ApiError> {
-    // MERGE: built from `store.rollout_targets()` once the formats branch lands.
-    let _ = store;
-    Ok(ModelArms::default())
+    Ok(ModelArms::new(store.rollout_targets().await?))
 }
 
 /// `POST /v1/ingest?format=…`.

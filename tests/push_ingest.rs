@@ -293,3 +293,81 @@ contract_test!(
     traces_media,
     traces_need_a_known_content_type_and_valid_protobuf
 );
+
+fn capture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/formats/otel")
+        .join(format!("captured-litellm-1.108.7-{name}"));
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+fn traces(body: Vec<u8>, content_type: &str) -> Request<Body> {
+    Request::post("/v1/traces")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Real exports of LiteLLM 1.108.7's `otel` callback (fixtures/formats/otel/CAPTURED.md): the
+/// call span of each request becomes one row, the proxy's other spans none; a request the proxy
+/// rejected before routing (no tenant, no tags) is one rejected span in `partial_success`.
+async fn litellm_otlp_exports_load_over_protobuf_and_json(store: Store) {
+    let state = state(store.clone(), 1 << 20);
+    let response = router(state.clone())
+        .oneshot(traces(capture("success.pb"), "application/x-protobuf"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let answer: otlp::ExportTraceServiceResponse = prost::Message::decode(&bytes[..]).unwrap();
+    assert_eq!(answer.partial_success, None, "nothing rejected");
+    assert_eq!(
+        stored(&store).await,
+        1,
+        "one call span, the other 10 spans skipped"
+    );
+
+    let (status, json) = send(&state, traces(capture("failure.json"), "application/json")).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json, json!({}), "nothing rejected");
+    let (status, _) = send(
+        &state,
+        traces(capture("success-stream.pb"), "application/x-protobuf"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored(&store).await, 3);
+
+    let rows = store
+        .get_requests(&["725e30cb-07b3-43fa-a2b5-d2db82adb6b4".to_string()])
+        .await
+        .unwrap();
+    let failure = &rows[0];
+    assert_eq!(
+        failure.model, "support-bot@v41",
+        "the model group, not the deployment"
+    );
+    assert_eq!(failure.arm.as_str(), "baseline");
+    assert_eq!(failure.tenant_id, "tenant-0003");
+    assert_eq!(failure.rollout_id.as_deref(), Some("r-otel-1"));
+    assert_eq!(failure.status.as_str(), "error");
+
+    // the same export again: idempotent
+    let (_, json) = send(&state, traces(capture("failure.json"), "application/json")).await;
+    assert_eq!(json, json!({}));
+    assert_eq!(stored(&store).await, 3);
+
+    let (status, json) = send(&state, traces(capture("rejected.json"), "application/json")).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["partialSuccess"]["rejectedSpans"], "1", "{json}");
+    let message = json["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("tenant"), "{message}");
+    assert_eq!(stored(&store).await, 3);
+}
+contract_test!(
+    litellm_otlp,
+    litellm_otlp_exports_load_over_protobuf_and_json
+);

@@ -23,7 +23,16 @@ use super::time::{millis_between, parse_epoch_nanos};
 
 const SOURCE: &str = "otel";
 
-const INFERENCE_OPERATIONS: &[&str] = &["chat", "text_completion", "generate_content"];
+/// The semantic conventions' inference operations, and the call types LiteLLM's `otel`
+/// callback writes there by default (`acompletion`, …).
+const INFERENCE_OPERATIONS: &[&str] = &[
+    "chat",
+    "text_completion",
+    "generate_content",
+    "acompletion",
+    "completion",
+    "atext_completion",
+];
 const GENAI_MARKERS: &[&str] = &[
     "gen_ai.request.model",
     "gen_ai.response.model",
@@ -46,7 +55,14 @@ const INDEXED_COMPLETION: &str = "gen_ai.completion.N.content";
 const ID: Spec = Spec {
     field: "request id",
     meta_keys: &[],
-    native: &["evalgate.request_id", "gen_ai.response.id", "spanId"],
+    // `gen_ai.response.id` is what LiteLLM's generic logger calls `id` (the call id on a
+    // failure), so one request has one id whichever path logged it.
+    native: &[
+        "evalgate.request_id",
+        "gen_ai.response.id",
+        "litellm.call_id",
+        "spanId",
+    ],
     how: "OTLP spans carry `spanId`",
 };
 const TENANT: Spec = Spec {
@@ -55,24 +71,55 @@ const TENANT: Spec = Spec {
     native: &[
         "evalgate.tenant",
         "evalgate_tenant",
+        "litellm.metadata.evalgate_tenant",
         "tenant_id",
         "tenant.id",
         "gen_ai.request.user",
         "user.id",
         "enduser.id",
+        "llm.user",
+        "metadata.user_api_key_end_user_id",
     ],
     how: "set span or resource attribute `evalgate.tenant` (or `user.id`)",
 };
-const ARM: Spec = Spec::native("arm", &["evalgate.arm", "evalgate_arm", "arm"]);
+// LiteLLM's `otel` callback writes request metadata keys listed in its
+// `baggage_metadata_keys` as `litellm.metadata.<key>` (integrations/litellm/loop/config.otel.yaml).
+const ARM: Spec = Spec::native(
+    "arm",
+    &[
+        "evalgate.arm",
+        "evalgate_arm",
+        "litellm.metadata.evalgate_arm",
+        "arm",
+    ],
+);
 const ROLLOUT: Spec = Spec::native(
     "rollout",
-    &["evalgate.rollout_id", "evalgate_rollout_id", "rollout_id"],
+    &[
+        "evalgate.rollout_id",
+        "evalgate_rollout_id",
+        "litellm.metadata.evalgate_rollout_id",
+        "rollout_id",
+    ],
 );
-const FLAG: Spec = Spec::native("flag", &["evalgate.flag", "evalgate_flag"]);
+const FLAG: Spec = Spec::native(
+    "flag",
+    &[
+        "evalgate.flag",
+        "evalgate_flag",
+        "litellm.metadata.evalgate_flag",
+    ],
+);
 const MODEL: Spec = Spec {
     field: "model",
     meta_keys: &[],
-    native: &["gen_ai.request.model", "gen_ai.response.model"],
+    // LiteLLM's `gen_ai.request.model` is the deployment; the served model group (what a
+    // rollout names) is `litellm.model_group`.
+    native: &[
+        "litellm.model_group",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+    ],
     how: "set `gen_ai.request.model` on the span",
 };
 const INPUT: Spec = Spec {
@@ -112,6 +159,8 @@ const TTFT_SECONDS: Spec = Spec::native(
     "time to first token",
     &["gen_ai.server.time_to_first_token"],
 );
+/// Not a semantic-convention attribute; LiteLLM writes it.
+const COST: Spec = Spec::native("cost", &["gen_ai.cost.total_cost"]);
 const ERROR_TYPE: Spec = Spec::native("error type", &["error.type"]);
 
 const ARM_HINT: &str = "span or resource attribute `evalgate.arm`";
@@ -204,7 +253,7 @@ fn map_span(doc: &Doc, span: &Value, ctx: &ParseContext) -> Result<crate::domain
         ttft_ms: doc.number(&TTFT_SECONDS)?.map(|secs| secs * 1000.0),
         prompt_tokens: doc.count(&PROMPT_TOKENS)?,
         completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: None,
+        cost_usd: doc.number(&COST)?,
         metadata: metadata(
             SOURCE,
             &[

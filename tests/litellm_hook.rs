@@ -38,3 +38,30 @@ fn litellm_routing_hook_python_tests_pass() {
         "unexpected unittest output:\n{stderr}"
     );
 }
+
+/// The hook's settings (`EVALGATE_URL`, `EVALGATE_FLAG`, …) often sit in the same environment as
+/// evalgate's own; evalgate must not read them as config overrides and refuse to start.
+#[test]
+fn the_hooks_environment_variables_do_not_stop_evalgate() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("integrations/litellm/evalgate_router.py"))
+        .expect("read the hook");
+    let pattern = regex::Regex::new(r"EVALGATE_[A-Z_]+").unwrap();
+    let mut names: Vec<&str> = pattern
+        .find_iter(&source)
+        .map(|found| found.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        let loaded =
+            evalgate::config::Config::load(None, [(name.to_string(), "x".to_string())]);
+        assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
+    }
+    let typo = evalgate::config::Config::load(
+        None,
+        [("EVALGATE_SAMPLING_N_PER_ARM".to_string(), "5".to_string())],
+    );
+    assert!(typo.is_err(), "a one-underscore override is still a typo");
+}

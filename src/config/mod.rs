@@ -67,7 +67,9 @@ pub struct Config {
 /// The prefix of environment overrides: `EVALGATE_SAMPLING__N_PER_ARM=50`.
 pub const ENV_PREFIX: &str = "EVALGATE_";
 
-/// Variables with the prefix that are not overrides (they are read by clap or by tests).
+/// Variables with the prefix that are not overrides: read by clap, by `serve` (the default token
+/// variables), by tests, or by the LiteLLM hook (`integrations/litellm/evalgate_router.py`), whose
+/// settings often sit in the same shell or container environment as evalgate's.
 const RESERVED_ENV: &[&str] = &[
     "EVALGATE_STORE",
     "EVALGATE_CONFIG",
@@ -75,8 +77,22 @@ const RESERVED_ENV: &[&str] = &[
     "EVALGATE_TEST_PG_URL",
     "EVALGATE_REQUIRE_PG",
     "EVALGATE_REQUIRE_PROMETHEUS",
+    "EVALGATE_REQUIRE_LITELLM",
+    "EVALGATE_LITELLM",
     "EVALGATE_ADMIN_TOKEN",
+    "EVALGATE_INGEST_TOKEN",
     "EVALGATE_FAILPOINT",
+    "EVALGATE_URL",
+    "EVALGATE_FLAG",
+    "EVALGATE_ROUTED_MODEL",
+    "EVALGATE_CACHE_SECONDS",
+    "EVALGATE_TIMEOUT_SECONDS",
+    "EVALGATE_TOKEN",
+    "EVALGATE_BASELINE_MODEL",
+    "EVALGATE_CANARY_MODEL",
+    "EVALGATE_TENANT_FROM",
+    "EVALGATE_INGEST_URL",
+    "EVALGATE_INGEST_AUTHORIZATION",
 ];
 
 impl Config {

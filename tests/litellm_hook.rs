@@ -55,8 +55,7 @@ fn the_hooks_environment_variables_do_not_stop_evalgate() {
     names.dedup();
     assert!(names.len() >= 5, "{names:?}");
     for name in names {
-        let loaded =
-            evalgate::config::Config::load(None, [(name.to_string(), "x".to_string())]);
+        let loaded = evalgate::config::Config::load(None, [(name.to_string(), "x".to_string())]);
         assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
     }
     let typo = evalgate::config::Config::load(

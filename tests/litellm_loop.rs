@@ -436,10 +436,16 @@ fn a_bad_canary_is_rolled_back_and_litellm_stops_routing_to_it() {
     );
     assert_eq!(reached, "rolled_back", "{}", looped.serve.log_tail());
     let detail = rollout(&looped.evalgate_url);
-    eprintln!(
-        "[loop] rolled back: {}",
-        detail.to_string().chars().take(1500).collect::<String>()
+    let reason = detail["state"]["phase"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    eprintln!("[loop] rolled back: {reason}");
+    assert!(
+        reason.contains("pass_rate"),
+        "the suite's pass rate rolled it back, not errors or latency: {reason}\n{detail}"
     );
+    assert_eq!(detail["split"]["basis_points"], 0, "{}", detail["split"]);
 
     // LiteLLM's routing follows: after the hook's 1 s cache, no response comes from the canary.
     std::thread::sleep(Duration::from_secs(3));

@@ -371,3 +371,96 @@ contract_test!(
     litellm_otlp,
     litellm_otlp_exports_load_over_protobuf_and_json
 );
+
+/// A wrong token is refused before the body is read: a body over the limit still gets 401.
+async fn the_token_is_checked_before_the_body(store: Store) {
+    let state = state(store.clone(), 64);
+    let big = "x".repeat(10_000);
+    let (status, _) = send(&state, push("/v1/ingest", big.clone(), Some("wrong"))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(&state, push("/v1/ingest", big, Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+contract_test!(token_first, the_token_is_checked_before_the_body);
+
+fn new_rollout(created_at: Timestamp) -> evalgate::adapters::store::NewRollout {
+    use evalgate::domain::rollout::{Plan, RolloutState};
+    let state = RolloutState::new("r-push", "bot", "team", created_at);
+    evalgate::adapters::store::NewRollout {
+        id: "r-push".to_string(),
+        flag_key: "bot".to_string(),
+        owner: None,
+        webhook: None,
+        suite: None,
+        baseline_target: "support-bot@v41".to_string(),
+        canary_target: "support-bot@v42".to_string(),
+        salt: "bot".to_string(),
+        always_tenants: vec![],
+        never_tenants: vec![],
+        plan: serde_json::to_value(Plan::seed_default()).unwrap(),
+        state: serde_json::to_value(&state).unwrap(),
+        phase: "running".to_string(),
+        created_at,
+    }
+}
+
+/// An arm-less row is placed by the rollouts stored when it is pushed: rejected (with the hint)
+/// before `rollout start` names its model, placed on the canary after.
+async fn arm_less_rows_are_placed_by_the_rollouts_at_push_time(store: Store) {
+    let state = state(store.clone(), 1 << 20);
+    let mut arm_less = row("armless-1", "canary");
+    arm_less.as_object_mut().unwrap().remove("arm");
+    let (status, json) = send(
+        &state,
+        push(
+            "/v1/ingest?format=evalgate",
+            ndjson(&[arm_less.clone()]),
+            Some(TOKEN),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["rejected"], 1, "{json}");
+    let reason = json["rejects"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("support-bot@v42"), "{reason}");
+
+    let started = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 5, 0, 0).unwrap();
+    assert!(store.create_rollout(&new_rollout(started)).await.unwrap());
+    let (status, json) = send(
+        &state,
+        push(
+            "/v1/ingest?format=evalgate",
+            ndjson(&[arm_less]),
+            Some(TOKEN),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["inserted"], 1, "{json}");
+    let rows = store
+        .get_requests(&["armless-1".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].arm.as_str(), "canary");
+}
+contract_test!(arms, arm_less_rows_are_placed_by_the_rollouts_at_push_time);
+
+#[tokio::test]
+async fn pushes_are_counted_on_metrics() {
+    evalgate::metrics::install().unwrap();
+    let (_dir, store) = common::sqlite_store().await;
+    let state = state(store, 1 << 20);
+    let body = format!("{}\nnot json\n", row("metric-1", "canary"));
+    let (status, _) = send(&state, push("/v1/ingest", body, Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = evalgate::metrics::render();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no `{prefix}` in\n{text}"))
+    };
+    assert!(value("evalgate_ingest_rows_total{source=\"push\",outcome=\"inserted\"}") >= 1.0);
+    assert!(value("evalgate_ingest_rejected_total{kind=\"not_json\"}") >= 1.0);
+}

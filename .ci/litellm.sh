@@ -7,7 +7,7 @@
 #
 # Idempotent: when the venv already holds exactly this requirements file (a SHA-256 stamp) and
 # the pinned litellm version, it prints the path and exits in well under a second. Otherwise it
-# (re)creates the venv and installs; a cold install (no pip cache) downloads 116 pinned packages
+# (re)creates the venv and installs; a cold install (no pip cache) downloads 126 pinned packages
 # (~750 MB installed): 83 s on the idle 2-core machine, 159 s while a cargo build competed. Needs python3 >= 3.10 with venv
 # (Debian: python3-venv, installed here with apt-get when missing) and PyPI.
 set -euo pipefail

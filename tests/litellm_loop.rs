@@ -262,6 +262,13 @@ fn start_loop(litellm: &Path, proxy_config: &str) -> Loop {
             "EVALGATE_INGEST_AUTHORIZATION",
             format!("Bearer {INGEST_TOKEN}"),
         )
+        .env("OTEL_ENDPOINT", format!("{evalgate_url}/v1/traces"))
+        .env("OTEL_EXPORTER", "otlp_http")
+        .env(
+            "OTEL_HEADERS",
+            format!("Authorization=Bearer {INGEST_TOKEN}"),
+        )
+        .env("OTEL_BSP_SCHEDULE_DELAY", "500")
         .env("LITELLM_MASTER_KEY", MASTER_KEY)
         .env("DEFAULT_FLUSH_INTERVAL_SECONDS", "1")
         .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")

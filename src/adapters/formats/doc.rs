@@ -31,6 +31,29 @@ pub struct Spec {
     pub how: &'static str,
 }
 
+/// evalgate's own keys where a source keeps request metadata (the LiteLLM hook writes the
+/// `evalgate_*` ones); the same in every source that has metadata.
+pub const ARM: Spec = Spec {
+    field: "arm",
+    meta_keys: &["evalgate_arm", "arm"],
+    native: &[],
+    how: "",
+};
+/// See [`ARM`].
+pub const ROLLOUT: Spec = Spec {
+    field: "rollout",
+    meta_keys: &["evalgate_rollout_id", "rollout_id"],
+    native: &[],
+    how: "",
+};
+/// See [`ARM`].
+pub const FLAG: Spec = Spec {
+    field: "flag",
+    meta_keys: &["evalgate_flag"],
+    native: &[],
+    how: "",
+};
+
 impl Spec {
     /// A spec with native paths only.
     pub const fn native(field: &'static str, native: &'static [&'static str]) -> Spec {

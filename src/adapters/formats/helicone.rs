@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::ParseContext;
-use super::doc::{Doc, Spec};
+use super::doc::{ARM, Doc, FLAG, ROLLOUT, Spec};
 use super::mapped::{Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::millis_between;
@@ -53,24 +53,6 @@ const TENANT: Spec = Spec {
     meta_keys: &["evalgate_tenant", "tenant_id"],
     native: &["user_id", "request_user_id", "request_body.user"],
     how: "send the `Helicone-User-Id` header or `Helicone-Property-Evalgate_tenant`",
-};
-const ARM: Spec = Spec {
-    field: "arm",
-    meta_keys: &["evalgate_arm", "arm"],
-    native: &[],
-    how: "",
-};
-const ROLLOUT: Spec = Spec {
-    field: "rollout",
-    meta_keys: &["evalgate_rollout_id", "rollout_id"],
-    native: &[],
-    how: "",
-};
-const FLAG: Spec = Spec {
-    field: "flag",
-    meta_keys: &["evalgate_flag"],
-    native: &[],
-    how: "",
 };
 const MODEL: Spec = Spec {
     field: "model",

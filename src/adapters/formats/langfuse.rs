@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::ParseContext;
-use super::doc::{Doc, Spec};
+use super::doc::{ARM, Doc, FLAG, ROLLOUT, Spec};
 use super::mapped::{Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::millis_between;
@@ -53,24 +53,6 @@ const TENANT: Spec = Spec {
     native: &["userId", "user_id", "trace_user_id"],
     how: "set the trace's `userId` (join `traces.user_id AS user_id` into a ClickHouse export) \
           or metadata key `evalgate_tenant`",
-};
-const ARM: Spec = Spec {
-    field: "arm",
-    meta_keys: &["evalgate_arm", "arm"],
-    native: &[],
-    how: "",
-};
-const ROLLOUT: Spec = Spec {
-    field: "rollout",
-    meta_keys: &["evalgate_rollout_id", "rollout_id"],
-    native: &[],
-    how: "",
-};
-const FLAG: Spec = Spec {
-    field: "flag",
-    meta_keys: &["evalgate_flag"],
-    native: &[],
-    how: "",
 };
 const MODEL: Spec = Spec {
     field: "model",

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::ParseContext;
-use super::doc::{Doc, Spec};
+use super::doc::{Doc, FLAG, Spec};
 use super::mapped::{Mapped, metadata};
 use super::reject::{Record, Reject};
 
@@ -59,12 +59,6 @@ const ROLLOUT: Spec = Spec {
     field: "rollout",
     meta_keys: &["evalgate_rollout_id", "rollout_id"],
     native: &["rollout_id"],
-    how: "",
-};
-const FLAG: Spec = Spec {
-    field: "flag",
-    meta_keys: &["evalgate_flag"],
-    native: &[],
     how: "",
 };
 const MODEL: Spec = Spec {

@@ -424,13 +424,24 @@ fn ingested_by_arm(dir: &Path) -> (u64, u64) {
 
 #[test]
 fn a_bad_canary_is_rolled_back_and_litellm_stops_routing_to_it() {
+    bad_canary_loop("config.yaml");
+}
+
+/// The same loop with LiteLLM's OpenTelemetry callback as the only feed (`POST /v1/traces`,
+/// protobuf; `loop/config.otel.yaml` has no generic logger).
+#[test]
+fn over_otlp_a_bad_canary_is_rolled_back_too() {
+    bad_canary_loop("config.otel.yaml");
+}
+
+fn bad_canary_loop(proxy_config: &str) {
     let Some(litellm) = litellm_bin() else {
         return;
     };
     let _one = ONE_LOOP
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut looped = start_loop(&litellm, "config.yaml");
+    let mut looped = start_loop(&litellm, proxy_config);
     let before = served_now(&looped.proxy_url, 5);
     assert!(
         before["by_arm"]["canary"].as_u64().unwrap_or(0) > 0,

@@ -464,3 +464,37 @@ async fn pushes_are_counted_on_metrics() {
     assert!(value("evalgate_ingest_rows_total{source=\"push\",outcome=\"inserted\"}") >= 1.0);
     assert!(value("evalgate_ingest_rejected_total{kind=\"not_json\"}") >= 1.0);
 }
+
+/// A LiteLLM fallback logs two payloads under one `litellm_call_id` (the failed first attempt,
+/// then the answer, real 1.108.7 captures): they are two rows with their own ids, so the first
+/// model's error still counts and the answer is kept.
+async fn a_litellm_fallback_is_two_rows(store: Store) {
+    let state = state(store.clone(), 1 << 20);
+    let started = chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut rollout = new_rollout(started);
+    rollout.canary_target = "fb".to_string();
+    rollout.baseline_target = "ok".to_string();
+    assert!(store.create_rollout(&rollout).await.unwrap());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats/litellm");
+    for name in ["fallback-single-1-failure", "fallback-single-2-success"] {
+        let body = std::fs::read(dir.join(format!("captured-1.108.7-{name}.json"))).unwrap();
+        let (status, json) =
+            send(&state, push("/v1/ingest?format=litellm", body, Some(TOKEN))).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        assert_eq!(json["inserted"], 1, "{name}: {json}");
+    }
+    let rows = store
+        .get_requests(&[
+            "0d4ec49e-1771-4d8d-bf56-d9fa53bc6464".to_string(),
+            "chatcmpl-f7bd2431-061e-4f40-8196-c0f0ed594233".to_string(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let failed = rows.iter().find(|row| row.model == "fb").unwrap();
+    let answered = rows.iter().find(|row| row.model == "ok").unwrap();
+    assert_eq!(failed.status.as_str(), "error");
+    assert_eq!(answered.status.as_str(), "ok");
+    assert!(!answered.output.is_empty());
+}
+contract_test!(fallback, a_litellm_fallback_is_two_rows);

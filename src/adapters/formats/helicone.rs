@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::ParseContext;
 use super::doc::{ARM, Doc, FLAG, ROLLOUT, Spec};
-use super::mapped::{Mapped, metadata};
+use super::mapped::{CoreSpecs, Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::millis_between;
 
@@ -112,6 +112,17 @@ const PROVIDER: Spec = Spec::native("provider", &["provider"]);
 
 const ARM_HINT: &str = "the `Helicone-Property-Evalgate_arm` header (property `evalgate_arm`)";
 
+/// The fields read the same way in every source, from this source's paths.
+const CORE: CoreSpecs = CoreSpecs {
+    id: &ID,
+    tenant: &TENANT,
+    arm: &ARM,
+    model: &MODEL,
+    rollout: &ROLLOUT,
+    input: &INPUT,
+    output: &OUTPUT,
+};
+
 /// Parses one Helicone request.
 pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, Reject> {
     let normalized = normalize_properties(object);
@@ -122,32 +133,19 @@ pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, 
         None => doc.time(&END)?.and_then(|end| millis_between(ts, end)),
     };
     let error = error_text(&doc)?;
-    let mapped = Mapped {
-        request_id: doc.required(&ID)?,
-        ts,
-        tenant_id: doc.required(&TENANT)?,
-        arm_opt: doc.arm(&ARM)?,
-        model: doc.required(&MODEL)?,
-        rollout_id: doc.string(&ROLLOUT)?,
-        input: doc.messages(&INPUT)?.ok_or_else(|| doc.missing(&INPUT))?,
-        output: match error {
-            Some(_) => String::new(),
-            None => doc.text(&OUTPUT)?.unwrap_or_default(),
-        },
-        error,
-        latency_ms,
-        ttft_ms: doc.number(&TTFT)?.filter(|ttft| *ttft > 0.0),
-        prompt_tokens: doc.count(&PROMPT_TOKENS)?,
-        completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: cost_usd(&doc, object)?,
-        metadata: metadata(
-            SOURCE,
-            &[
-                ("flag", doc.string(&FLAG)?),
-                ("provider", doc.string(&PROVIDER)?),
-            ],
-        ),
-    };
+    let mut mapped = Mapped::core(&doc, &CORE, ts, error)?;
+    mapped.latency_ms = latency_ms;
+    mapped.ttft_ms = doc.number(&TTFT)?.filter(|ttft| *ttft > 0.0);
+    mapped.prompt_tokens = doc.count(&PROMPT_TOKENS)?;
+    mapped.completion_tokens = doc.count(&COMPLETION_TOKENS)?;
+    mapped.cost_usd = cost_usd(&doc, object)?;
+    mapped.metadata = metadata(
+        SOURCE,
+        &[
+            ("flag", doc.string(&FLAG)?),
+            ("provider", doc.string(&PROVIDER)?),
+        ],
+    );
     let request = mapped.finish(&doc, ctx, ARM_HINT)?;
     Ok(Record::Request(Box::new(request)))
 }

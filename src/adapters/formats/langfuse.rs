@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::ParseContext;
 use super::doc::{ARM, Doc, FLAG, ROLLOUT, Spec};
-use super::mapped::{Mapped, metadata};
+use super::mapped::{CoreSpecs, Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::millis_between;
 
@@ -109,6 +109,17 @@ const TRACE: Spec = Spec::native("trace", &["traceId", "trace_id"]);
 
 const ARM_HINT: &str = "metadata key `evalgate_arm` on the generation or its trace";
 
+/// The fields read the same way in every source, from this source's paths.
+const CORE: CoreSpecs = CoreSpecs {
+    id: &ID,
+    tenant: &TENANT,
+    arm: &ARM,
+    model: &MODEL,
+    rollout: &ROLLOUT,
+    input: &INPUT,
+    output: &OUTPUT,
+};
+
 /// Parses one Langfuse observation.
 pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, Reject> {
     let doc = Doc::new(SOURCE, object, LOCATIONS, EMBEDDED, ctx.limits);
@@ -134,32 +145,19 @@ pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, 
         ),
         _ => None,
     };
-    let mapped = Mapped {
-        request_id: doc.required(&ID)?,
-        ts,
-        tenant_id: doc.required(&TENANT)?,
-        arm_opt: doc.arm(&ARM)?,
-        model: doc.required(&MODEL)?,
-        rollout_id: doc.string(&ROLLOUT)?,
-        input: doc.messages(&INPUT)?.ok_or_else(|| doc.missing(&INPUT))?,
-        output: match error {
-            Some(_) => String::new(),
-            None => doc.text(&OUTPUT)?.unwrap_or_default(),
-        },
-        error,
-        latency_ms,
-        ttft_ms,
-        prompt_tokens: doc.count(&PROMPT_TOKENS)?,
-        completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: doc.number(&COST)?,
-        metadata: metadata(
-            SOURCE,
-            &[
-                ("flag", doc.string(&FLAG)?),
-                ("trace_id", doc.string(&TRACE)?),
-            ],
-        ),
-    };
+    let mut mapped = Mapped::core(&doc, &CORE, ts, error)?;
+    mapped.latency_ms = latency_ms;
+    mapped.ttft_ms = ttft_ms;
+    mapped.prompt_tokens = doc.count(&PROMPT_TOKENS)?;
+    mapped.completion_tokens = doc.count(&COMPLETION_TOKENS)?;
+    mapped.cost_usd = doc.number(&COST)?;
+    mapped.metadata = metadata(
+        SOURCE,
+        &[
+            ("flag", doc.string(&FLAG)?),
+            ("trace_id", doc.string(&TRACE)?),
+        ],
+    );
     let request = mapped.finish(&doc, ctx, ARM_HINT)?;
     Ok(Record::Request(Box::new(request)))
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::ParseContext;
 use super::doc::{ARM, Doc, FLAG, ROLLOUT, Spec};
-use super::mapped::{Mapped, metadata};
+use super::mapped::{CoreSpecs, Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::millis_between;
 use crate::domain::Timestamp;
@@ -117,6 +117,17 @@ const COMPLETION_CALLS: &[&str] = &[
 const ARM_HINT: &str = "metadata key `evalgate_arm` (the chat request's `metadata`, kept as \
      `metadata.requester_metadata.evalgate_arm`, or `metadata.spend_logs_metadata.evalgate_arm`)";
 
+/// The fields read the same way in every source, from this source's paths.
+const CORE: CoreSpecs = CoreSpecs {
+    id: &ID,
+    tenant: &TENANT,
+    arm: &ARM,
+    model: &MODEL,
+    rollout: &ROLLOUT,
+    input: &INPUT,
+    output: &OUTPUT,
+};
+
 /// Parses one LiteLLM spend-log row or callback payload.
 pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, Reject> {
     let doc = Doc::new(SOURCE, object, LOCATIONS, EMBEDDED, ctx.limits);
@@ -140,34 +151,22 @@ pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, 
         Some(latency) => Some(latency),
         None => end_opt.and_then(|end| millis_between(ts, end)),
     };
-    let mapped = Mapped {
-        request_id: doc.required(&ID)?,
-        ts,
-        tenant_id: doc.required(&TENANT)?,
-        arm_opt: doc.arm(&ARM)?,
-        model: doc.required(&MODEL)?,
-        rollout_id: doc.string(&ROLLOUT)?,
-        input: doc.messages(&INPUT)?.ok_or_else(|| doc.missing(&INPUT))?,
-        output: match error {
-            Some(_) => String::new(),
-            None => doc.text(&OUTPUT)?.unwrap_or_default(),
-        },
-        ttft_ms: time_to_first_token(ts, first_token_opt, end_opt, error.is_some()),
-        error,
-        latency_ms,
-        prompt_tokens: doc.count(&PROMPT_TOKENS)?,
-        completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: doc.number(&COST)?,
-        metadata: metadata(
-            SOURCE,
-            &[
-                ("flag", doc.string(&FLAG)?),
-                ("trace_id", doc.string(&TRACE)?),
-                ("session_id", doc.string(&SESSION)?),
-                ("call_type", call_type),
-            ],
-        ),
-    };
+    let ttft_ms = time_to_first_token(ts, first_token_opt, end_opt, error.is_some());
+    let mut mapped = Mapped::core(&doc, &CORE, ts, error)?;
+    mapped.ttft_ms = ttft_ms;
+    mapped.latency_ms = latency_ms;
+    mapped.prompt_tokens = doc.count(&PROMPT_TOKENS)?;
+    mapped.completion_tokens = doc.count(&COMPLETION_TOKENS)?;
+    mapped.cost_usd = doc.number(&COST)?;
+    mapped.metadata = metadata(
+        SOURCE,
+        &[
+            ("flag", doc.string(&FLAG)?),
+            ("trace_id", doc.string(&TRACE)?),
+            ("session_id", doc.string(&SESSION)?),
+            ("call_type", call_type),
+        ],
+    );
     let request = mapped.finish(&doc, ctx, ARM_HINT)?;
     Ok(Record::Request(Box::new(request)))
 }

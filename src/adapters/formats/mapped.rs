@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::ParseContext;
-use super::doc::Doc;
+use super::doc::{Doc, Spec};
 use super::reject::{Reject, RejectKind};
 use crate::domain::{Arm, Request, RequestStatus, Timestamp};
 
@@ -43,7 +43,65 @@ pub struct Mapped {
     pub metadata: Map<String, Value>,
 }
 
+/// A source's paths of the fields every source reads the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreSpecs {
+    /// `request_id` (required).
+    pub id: &'static Spec,
+    /// `tenant_id` (required).
+    pub tenant: &'static Spec,
+    /// The logged arm (optional: placed by model when absent).
+    pub arm: &'static Spec,
+    /// `model` (required).
+    pub model: &'static Spec,
+    /// `rollout_id` (optional).
+    pub rollout: &'static Spec,
+    /// `input` messages (required).
+    pub input: &'static Spec,
+    /// `output` text (empty for an error).
+    pub output: &'static Spec,
+}
+
 impl Mapped {
+    /// The fields every source reads alike, in the order their rejects take precedence; the
+    /// caller sets latency, time to first token, tokens, cost and metadata after it.
+    pub fn core(
+        doc: &Doc,
+        specs: &CoreSpecs,
+        ts: Timestamp,
+        error: Option<String>,
+    ) -> Result<Mapped, Reject> {
+        let request_id = doc.required(specs.id)?;
+        let tenant_id = doc.required(specs.tenant)?;
+        let arm_opt = doc.arm(specs.arm)?;
+        let model = doc.required(specs.model)?;
+        let rollout_id = doc.string(specs.rollout)?;
+        let input = doc
+            .messages(specs.input)?
+            .ok_or_else(|| doc.missing(specs.input))?;
+        let output = match error {
+            Some(_) => String::new(),
+            None => doc.text(specs.output)?.unwrap_or_default(),
+        };
+        Ok(Mapped {
+            request_id,
+            ts,
+            tenant_id,
+            arm_opt,
+            model,
+            rollout_id,
+            input,
+            output,
+            error,
+            latency_ms: None,
+            ttft_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost_usd: None,
+            metadata: Map::new(),
+        })
+    }
+
     /// The contract row; an arm-less row is placed by its served model (`arm_hint` says where
     /// the source can log the arm when it cannot be placed).
     pub fn finish(self, doc: &Doc, ctx: &ParseContext, arm_hint: &str) -> Result<Request, Reject> {

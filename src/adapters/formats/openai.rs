@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::ParseContext;
 use super::doc::{Doc, FLAG, Spec};
-use super::mapped::{Mapped, metadata};
+use super::mapped::{CoreSpecs, Mapped, metadata};
 use super::reject::{Record, Reject};
 
 const SOURCE: &str = "openai";
@@ -106,6 +106,17 @@ const BATCH: Spec = Spec::native("batch request", &["id"]);
 
 const ARM_HINT: &str = "metadata key `evalgate_arm` on the request, or `arm` on the line";
 
+/// The fields read the same way in every source, from this source's paths.
+const CORE: CoreSpecs = CoreSpecs {
+    id: &ID,
+    tenant: &TENANT,
+    arm: &ARM,
+    model: &MODEL,
+    rollout: &ROLLOUT,
+    input: &INPUT,
+    output: &OUTPUT,
+};
+
 /// Parses one batch output line or stored chat completion.
 pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, Reject> {
     let listed_opt = listed_messages(object);
@@ -113,32 +124,19 @@ pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Result<Record, 
     let doc = Doc::new(SOURCE, line, LOCATIONS, &[], ctx.limits);
     let ts = doc.required_time(&TS)?;
     let error = error_text(&doc)?;
-    let mapped = Mapped {
-        request_id: doc.required(&ID)?,
-        ts,
-        tenant_id: doc.required(&TENANT)?,
-        arm_opt: doc.arm(&ARM)?,
-        model: doc.required(&MODEL)?,
-        rollout_id: doc.string(&ROLLOUT)?,
-        input: doc.messages(&INPUT)?.ok_or_else(|| doc.missing(&INPUT))?,
-        output: match error {
-            Some(_) => String::new(),
-            None => doc.text(&OUTPUT)?.unwrap_or_default(),
-        },
-        error,
-        latency_ms: None,
-        ttft_ms: None,
-        prompt_tokens: doc.count(&PROMPT_TOKENS)?,
-        completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: None,
-        metadata: metadata(
-            SOURCE,
-            &[
-                ("flag", doc.string(&FLAG)?),
-                ("openai_id", doc.string(&BATCH)?),
-            ],
-        ),
-    };
+    let mut mapped = Mapped::core(&doc, &CORE, ts, error)?;
+    mapped.latency_ms = None;
+    mapped.ttft_ms = None;
+    mapped.prompt_tokens = doc.count(&PROMPT_TOKENS)?;
+    mapped.completion_tokens = doc.count(&COMPLETION_TOKENS)?;
+    mapped.cost_usd = None;
+    mapped.metadata = metadata(
+        SOURCE,
+        &[
+            ("flag", doc.string(&FLAG)?),
+            ("openai_id", doc.string(&BATCH)?),
+        ],
+    );
     let request = mapped.finish(&doc, ctx, ARM_HINT)?;
     Ok(Record::Request(Box::new(request)))
 }

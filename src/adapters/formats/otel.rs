@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::ParseContext;
 use super::content::decode_embedded;
 use super::doc::{Doc, Spec};
-use super::mapped::{Mapped, metadata};
+use super::mapped::{CoreSpecs, Mapped, metadata};
 use super::reject::{Record, Reject, RejectKind};
 use super::time::{millis_between, parse_epoch_nanos};
 
@@ -165,6 +165,17 @@ const ERROR_TYPE: Spec = Spec::native("error type", &["error.type"]);
 
 const ARM_HINT: &str = "span or resource attribute `evalgate.arm`";
 
+/// The fields read the same way in every source, from this source's paths.
+const CORE: CoreSpecs = CoreSpecs {
+    id: &ID,
+    tenant: &TENANT,
+    arm: &ARM,
+    model: &MODEL,
+    rollout: &ROLLOUT,
+    input: &INPUT,
+    output: &OUTPUT,
+};
+
 /// Every GenAI span of one ExportTraceServiceRequest, in document order.
 pub fn parse(object: &Map<String, Value>, ctx: &ParseContext) -> Vec<Result<Record, Reject>> {
     let Some(Value::Array(resource_spans)) = object.get("resourceSpans") else {
@@ -236,33 +247,20 @@ fn map_span(doc: &Doc, span: &Value, ctx: &ParseContext) -> Result<crate::domain
     })?;
     let end_opt = span_time(doc, span, "endTimeUnixNano")?;
     let error = error_text(doc, span)?;
-    let mapped = Mapped {
-        request_id: doc.required(&ID)?,
-        ts,
-        tenant_id: doc.required(&TENANT)?,
-        arm_opt: doc.arm(&ARM)?,
-        model: doc.required(&MODEL)?,
-        rollout_id: doc.string(&ROLLOUT)?,
-        input: doc.messages(&INPUT)?.ok_or_else(|| doc.missing(&INPUT))?,
-        output: match error {
-            Some(_) => String::new(),
-            None => doc.text(&OUTPUT)?.unwrap_or_default(),
-        },
-        error,
-        latency_ms: end_opt.and_then(|end| millis_between(ts, end)),
-        ttft_ms: doc.number(&TTFT_SECONDS)?.map(|secs| secs * 1000.0),
-        prompt_tokens: doc.count(&PROMPT_TOKENS)?,
-        completion_tokens: doc.count(&COMPLETION_TOKENS)?,
-        cost_usd: doc.number(&COST)?,
-        metadata: metadata(
-            SOURCE,
-            &[
-                ("flag", doc.string(&FLAG)?),
-                ("trace_id", text_field(span, "traceId")),
-                ("span_id", text_field(span, "spanId")),
-            ],
-        ),
-    };
+    let mut mapped = Mapped::core(doc, &CORE, ts, error)?;
+    mapped.latency_ms = end_opt.and_then(|end| millis_between(ts, end));
+    mapped.ttft_ms = doc.number(&TTFT_SECONDS)?.map(|secs| secs * 1000.0);
+    mapped.prompt_tokens = doc.count(&PROMPT_TOKENS)?;
+    mapped.completion_tokens = doc.count(&COMPLETION_TOKENS)?;
+    mapped.cost_usd = doc.number(&COST)?;
+    mapped.metadata = metadata(
+        SOURCE,
+        &[
+            ("flag", doc.string(&FLAG)?),
+            ("trace_id", text_field(span, "traceId")),
+            ("span_id", text_field(span, "spanId")),
+        ],
+    );
     mapped.finish(doc, ctx, ARM_HINT)
 }
 

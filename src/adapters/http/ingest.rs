@@ -121,7 +121,6 @@ async fn decoded_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<B
             if decoded.len() > limit {
                 return Err(too_large(decoded.len(), limit));
             }
-            drop(body);
             Ok(Bytes::from(decoded))
         }
         Some(other) => Err(ApiError::UnsupportedMedia(format!(

@@ -325,9 +325,9 @@ pub struct GatebenchArgs {
     /// Print one JSON object per check.
     #[arg(long)]
     pub json: bool,
-    /// Seed.
-    #[arg(long, default_value_t = 20261126)]
-    pub seed: u64,
+    /// Seeds, comma-separated: a target is met only when it passes at every one.
+    #[arg(long, value_delimiter = ',', default_values_t = [1u64, 2, 3, 4, 5])]
+    pub seed: Vec<u64>,
     /// Replicates per cell (overrides the preset).
     #[arg(long)]
     pub reps: Option<u32>,

@@ -408,7 +408,7 @@ async fn rows_without_a_rollout_id_are_sampled_by_model_and_foreign_ones_are_nam
     let at = tick_at_for_window_from(start);
 
     let tick = cli.ok(&["tick", "--at", &at]);
-    assert!(tick.contains("sampled 30/30 (baseline/canary)"), "{tick}");
+    assert!(tick.contains("sampled canary 30 / baseline 30"), "{tick}");
     assert!(
         tick.contains("hint: 15 requests in the window not attributed to this rollout"),
         "{tick}"
@@ -428,7 +428,7 @@ async fn rows_without_a_rollout_id_are_sampled_by_model_and_foreign_ones_are_nam
         text.contains("12 × model support-bot@v40 (rollout_id r-old)"),
         "{text}"
     );
-    assert!(text.contains("sampled 30/30 (baseline/canary)"), "{text}");
+    assert!(text.contains("sampled canary 30 / baseline 30"), "{text}");
     assert!(text.contains("its rollout_id is `bot`"), "{text}");
 
     let sample: Value =
@@ -493,7 +493,7 @@ async fn a_window_logged_under_another_rollout_id_samples_nothing_and_says_why()
     let at = tick_at_for_window_from(start);
 
     let tick = cli.ok(&["tick", "--at", &at]);
-    assert!(tick.contains("sampled 0/0 (baseline/canary)"), "{tick}");
+    assert!(tick.contains("sampled canary 0 / baseline 0"), "{tick}");
     assert!(
         tick.contains("hint: 20 requests in the window not attributed to this rollout"),
         "{tick}"
@@ -503,7 +503,7 @@ async fn a_window_logged_under_another_rollout_id_samples_nothing_and_says_why()
         "{tick}"
     );
     let text = cli.ok(&["rollout", "status", "bot"]);
-    assert!(text.contains("sampled 0/0 (baseline/canary)"), "{text}");
+    assert!(text.contains("sampled canary 0 / baseline 0"), "{text}");
     assert!(
         text.contains("20 × model bot@v42 (rollout_id r-old)"),
         "{text}"

@@ -46,6 +46,13 @@ pub enum InconclusiveReason {
     StageUnderpowered { expected_samples: f64, need: u64 },
     /// No evidence either way yet.
     NotYetProven,
+    /// Non-inferiority holds over the stage but is not proven on its last `ticks` ticks: a
+    /// regression may have begun inside the stage.
+    RecentNotProven {
+        ticks: u32,
+        z: Option<f64>,
+        critical: f64,
+    },
 }
 
 impl std::fmt::Display for InconclusiveReason {
@@ -81,6 +88,14 @@ impl std::fmt::Display for InconclusiveReason {
                 "stage underpowered: expects {expected_samples:.0} samples per arm, needs {need}"
             ),
             InconclusiveReason::NotYetProven => f.write_str("not yet proven either way"),
+            InconclusiveReason::RecentNotProven { ticks, z, critical } => {
+                let z = z.map_or_else(|| "n/a".to_string(), |z| format!("{z:.3}"));
+                write!(
+                    f,
+                    "non-inferiority proven over the stage but not on its last {ticks} ticks \
+                     (z = {z} vs {critical:.3}): a regression may have begun inside the stage"
+                )
+            }
         }
     }
 }

@@ -92,10 +92,10 @@ impl Unattributed {
         let rule = rule_text(targets);
         if self.total() == 0 {
             return Some(format!(
-                "sampled {}/{} of {wanted} per arm (baseline/canary), and no request in the \
+                "sampled canary {} / baseline {} of {wanted} per arm, and no request in the \
                  window is left unattributed: the gateway logged little traffic for this \
                  rollout ({rule})",
-                sampled.0, sampled.1
+                sampled.1, sampled.0
             ));
         }
         let mut text = format!(
@@ -218,7 +218,7 @@ mod tests {
         let hint = Unattributed::default()
             .hint(&targets(), (16, 3), 16)
             .expect("a hint");
-        assert!(hint.starts_with("sampled 16/3 of 16 per arm"), "{hint}");
+        assert!(hint.starts_with("sampled canary 3 / baseline 16 of 16 per arm"), "{hint}");
         assert!(hint.contains("left unattributed"), "{hint}");
     }
 }

@@ -37,8 +37,12 @@ pub struct Decision {
     pub phase: String,
     /// The split afterwards.
     pub split_bp: u32,
-    /// The halting verdicts of the tick.
+    /// The halting verdicts of the tick (on a `stay`: the halts whose test fired this tick, new
+    /// evidence while the rollout already stood still, e.g. held).
     pub halts: Vec<MetricVerdict>,
+    /// On a promotion (or approval wait, or completion): the non-inferiority proofs of the
+    /// metrics with promotion authority, with their statistics.
+    pub proofs: Vec<MetricVerdict>,
 }
 
 /// Runs `evalgate backtest`.
@@ -132,6 +136,18 @@ pub async fn replay(
                 &next,
                 &evaluation.verdicts,
             ));
+        } else if !evaluation.new_halts.is_empty() {
+            let fired: Vec<MetricVerdict> = evaluation
+                .verdicts
+                .iter()
+                .filter(|v| evaluation.new_halts.contains(&v.metric))
+                .cloned()
+                .collect();
+            let reason = format!(
+                "new halt evidence while {} (the rollout does not move)",
+                next.phase.name()
+            );
+            log.push(decision(&row.id, at, transition.kind, &reason, &next, &fired));
         }
         if transition.kind == TransitionKind::AwaitingApproval {
             input = Input::commands(vec![Command::Approve {
@@ -174,6 +190,18 @@ fn decision(
             .filter(|v| v.verdict.is_halt())
             .cloned()
             .collect(),
+        proofs: if matches!(
+            kind,
+            TransitionKind::Promoted | TransitionKind::AwaitingApproval | TransitionKind::Completed
+        ) {
+            verdicts
+                .iter()
+                .filter(|v| v.promotion_authority && v.verdict.is_promote_ready())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -201,7 +229,10 @@ fn print_log(log: &[Decision], from: Timestamp, to: Timestamp) {
             entry.reason
         );
         for halt in &entry.halts {
-            println!("{:>36}{}: {}", "", halt.metric, halt.verdict.reason());
+            println!("{:>36}halt  {}: {}", "", halt.metric, halt.verdict.reason());
+        }
+        for proof in &entry.proofs {
+            println!("{:>36}proof {}", "", proof.verdict.reason());
         }
     }
 }

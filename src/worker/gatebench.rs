@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::app::{CmdResult, Context};
 use crate::cli::GatebenchArgs;
-use crate::logic::gatebench::{Preset, render_json, render_table, run as run_bench};
+use crate::logic::gatebench::{Preset, render_json, render_table, run_seeds, summary};
 
 /// Runs `evalgate gatebench`.
 pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
@@ -14,14 +14,37 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
         (None, true) => Preset::Smoke,
         (None, false) => Preset::Full,
     };
-    let seed = args.seed;
-    let results = tokio::task::spawn_blocking(move || run_bench(seed, preset)).await?;
+    let seeds = args.seed.clone();
+    let results = tokio::task::spawn_blocking(move || run_seeds(&seeds, preset)).await?;
     if args.json {
         print!("{}", render_json(&results));
     } else {
-        print!("{}", render_table(&results));
-        let failed = results.iter().filter(|r| !r.pass).count();
-        println!("\n{} checks, {failed} failed (seed {seed})", results.len());
+        for &seed in &args.seed {
+            let of_seed: Vec<_> = results.iter().filter(|r| r.seed == seed).cloned().collect();
+            println!("seed {seed}");
+            print!("{}", render_table(&of_seed));
+            let failed = of_seed.iter().filter(|r| !r.pass).count();
+            println!("{} checks, {failed} failed (seed {seed})\n", of_seed.len());
+        }
+        let checks = summary(&results);
+        let short: Vec<String> = checks
+            .iter()
+            .filter(|(_, passed, ran)| passed < ran)
+            .map(|(id, passed, ran)| format!("{id} ({passed}/{ran} seeds)"))
+            .collect();
+        if short.is_empty() {
+            println!(
+                "all {} targets pass at every seed ({})",
+                checks.len(),
+                seed_list(&args.seed)
+            );
+        } else {
+            println!(
+                "targets not met at every seed ({}): {}",
+                seed_list(&args.seed),
+                short.join(", ")
+            );
+        }
     }
     let all_pass = results.iter().all(|r| r.pass);
     Ok(if all_pass {
@@ -29,4 +52,12 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn seed_list(seeds: &[u64]) -> String {
+    seeds
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

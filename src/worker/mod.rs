@@ -12,6 +12,7 @@ pub mod failpoint;
 pub mod gatebench;
 pub mod ingest;
 pub mod pipeline;
+pub mod plan_power;
 pub mod rescore;
 pub mod rollout_cmd;
 pub mod rollout_review;

@@ -193,6 +193,8 @@ struct StartOutput<'a> {
     flag_key: &'a str,
     plan: &'a Plan,
     transition: &'a ApplyReport,
+    /// What each stage can detect (the smallest pass-rate drop), with warnings.
+    power: &'a [crate::logic::gates::power::StagePower],
 }
 
 async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResult {
@@ -249,16 +251,24 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
     let actor = std::env::var("USER").unwrap_or_else(|_| UNKNOWN_ACTOR.to_string());
     let input = Input::commands(vec![Command::Start { actor }]);
     let report = control_once(ctx, store, &id, input, now).await?;
+    let power = crate::worker::plan_power::plan_power(&ctx.config, &plan, 0, None, None);
     if args.json {
         let output = StartOutput {
             rollout_id: &id,
             flag_key: &flag_key,
             plan: &plan,
             transition: &report,
+            power: &power,
         };
         println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print_report(&report);
+        for stage in &power {
+            println!("  power {}", stage.describe());
+        }
+    }
+    for stage in power.iter().filter(|s| s.warn) {
+        tracing::warn!(rollout = %id, "{}", stage.describe());
     }
     Ok(exit_code(&report))
 }

@@ -112,6 +112,9 @@ pub struct RolloutStatus {
     /// The latest tick's window: what it sampled, and the requests no active rollout claims
     /// (filled by `rollout status`, [`latest_window`]).
     pub latest_window: Option<WindowAttribution>,
+    /// What the current and later stages can detect, with the canary units the latest tick
+    /// sampled (filled by `rollout status`, [`crate::worker::plan_power`]).
+    pub power: Vec<crate::logic::gates::power::StagePower>,
 }
 
 /// The windows of a rollout's latest tick, read again now: how many of their requests match no
@@ -213,6 +216,7 @@ pub async fn rollout_status(
         sinks: sink_statuses,
         hint,
         latest_window: None,
+        power: Vec::new(),
     })
 }
 
@@ -418,14 +422,17 @@ pub fn render(status: &RolloutStatus) -> String {
     {
         let sampled = window
             .sampled
-            .map_or_else(|| "-".to_string(), |(b, c)| format!("{b}/{c}"));
+            .map_or_else(|| "-".to_string(), |(b, c)| format!("canary {c} / baseline {b}"));
         out.push_str(&format!(
-            "window   latest tick {}: canary [{}, {}), sampled {sampled} (baseline/canary)\n",
+            "window   latest tick {}: canary [{}, {}), sampled {sampled}\n",
             window.tick_at.to_rfc3339(),
             window.canary_window.0.to_rfc3339(),
             window.canary_window.1.to_rfc3339(),
         ));
         out.push_str(&format!("traffic  {hint}\n"));
+    }
+    for stage in &status.power {
+        out.push_str(&format!("power    {}\n", stage.describe()));
     }
     if let Some(hint) = &status.hint {
         out.push_str(&format!("next step {hint}\n"));
@@ -446,6 +453,26 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
         let rollout = LoadedRollout::from_row(row)?;
         let mut status = rollout_status(store, &sinks, &rollout, now).await?;
         status.latest_window = latest_window(store, &ctx.config.sampling, &rollout).await?;
+        if !rollout.state.phase.is_terminal() {
+            let sampled = status
+                .latest_window
+                .as_ref()
+                .and_then(|w| w.sampled)
+                .map(|(_, canary)| canary as f64);
+            let p0 = status
+                .gates
+                .iter()
+                .find(|g| g.metric == "pass_rate")
+                .and_then(|g| g.evidence.get("estimate_baseline"))
+                .and_then(Value::as_f64);
+            status.power = crate::worker::plan_power::plan_power(
+                &ctx.config,
+                &rollout.plan,
+                rollout.state.stage_index,
+                sampled,
+                p0,
+            );
+        }
         statuses.push(status);
     }
     if args.json {

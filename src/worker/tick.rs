@@ -244,28 +244,29 @@ fn print_report(report: &TickReport) {
         let Some(tick) = &entry.detail else { continue };
         let rate =
             |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+        // Canary first, as the demo and `rollout status` print it; stages count from 1.
         println!(
-            "  window {} .. {}  stage {}  split {} bp  sampled {}/{} (baseline/canary)",
+            "  window {} .. {}  stage {}  split {} bp  sampled canary {} / baseline {}",
             tick.window_start
                 .map(|t| t.format("%H:%M").to_string())
                 .unwrap_or_default(),
             tick.window_end
                 .map(|t| t.format("%H:%M").to_string())
                 .unwrap_or_default(),
-            tick.stage_index,
+            tick.stage_index + 1,
             tick.split_bp,
-            tick.sampled.0,
             tick.sampled.1,
+            tick.sampled.0,
         );
         if let Some(hint) = &tick.attribution_hint {
             println!("  hint: {hint}");
         }
         println!(
-            "  pass rate {} vs {}  unscorable {}/{}  phase {} at {} bp",
-            rate(tick.pass_rate.0),
+            "  pass rate canary {} vs baseline {}  unscorable canary {} / baseline {}  phase {} at {} bp",
             rate(tick.pass_rate.1),
-            tick.unscorable.0,
+            rate(tick.pass_rate.0),
             tick.unscorable.1,
+            tick.unscorable.0,
             tick.phase,
             tick.split_after_bp,
         );

@@ -2,12 +2,15 @@
 //!
 //! ```toml
 //! [gates]
+//! false_halt_budget = 0.01      # P(any gate halts a healthy canary in a stage) ≤ this
 //! ticks_per_stage = 16          # T: start-mixture weights and the planned promotion look
 //! per_evaluator = true          # also gate each evaluator's own pass rate
+//! recent_ticks = 8              # W: promotion must also hold on the last W ticks
+//! alpha_recent = 0.01           # α of that trailing-window test, over all of a stage's looks
 //!
 //! [gates.metrics.latency_p99]
 //! role = "rollback"
-//! alpha_halt = 0.005
+//! weight = 0.1                  # its share of the budget (or `alpha_halt = …` to fix its α)
 //!
 //! [gates.metrics."pass_rate:valid_json"]
 //! enabled = false
@@ -76,6 +79,24 @@ pub enum MetricKind {
     Unscorable,
 }
 
+impl MetricSettings {
+    /// These settings with the stage's α per halting test, when one was allocated.
+    pub fn with_alpha(&self, alpha: Option<f64>) -> MetricSettings {
+        MetricSettings {
+            alpha_halt: alpha.unwrap_or(self.alpha_halt),
+            ..self.clone()
+        }
+    }
+}
+
+impl MetricKind {
+    /// How many halting tests one metric of this kind runs (the error rate: the relative test
+    /// and the ceiling); each spends the metric's α.
+    pub fn halting_tests(self) -> u32 {
+        if self == MetricKind::ErrorRate { 2 } else { 1 }
+    }
+}
+
 /// The resolved settings of one metric: defaults with overrides applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSettings {
@@ -93,8 +114,17 @@ pub struct MetricSettings {
     pub must_catch: f64,
     /// Promotion margin m (ratio, or absolute difference).
     pub promotion_margin: f64,
-    /// α of the halting test.
+    /// α of the halting test when it is fixed (`alpha_fixed`); otherwise the stage's share of
+    /// `[gates].false_halt_budget` replaces it at stage start ([`crate::logic::gates::budget`]).
     pub alpha_halt: f64,
+    /// Set when the config names `alpha_halt` for this metric: the α is spent as given, out of
+    /// the budget, instead of a weighted share of it.
+    #[serde(default)]
+    pub alpha_fixed: bool,
+    /// The metric's weight in the split of the false-halt budget (per-evaluator gates: the weight
+    /// of all of them together, split evenly).
+    #[serde(default)]
+    pub weight: f64,
     /// α of the promotion test.
     pub alpha_promote: f64,
     /// What a halt does.
@@ -128,6 +158,7 @@ pub struct MetricOverride {
     pub must_catch: Option<f64>,
     pub promotion_margin: Option<f64>,
     pub alpha_halt: Option<f64>,
+    pub weight: Option<f64>,
     pub alpha_promote: Option<f64>,
     pub role: Option<Role>,
     pub n_min: Option<u64>,
@@ -144,6 +175,9 @@ pub struct MetricOverride {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatesConfig {
+    /// The stage's false-halt budget: the probability that any gating test (role rollback or
+    /// freeze) halts a healthy canary in one stage is at most this (weighted Bonferroni split).
+    pub false_halt_budget: f64,
     /// T: ticks the start-time mixture spreads its weights over; also the planned promotion look.
     pub ticks_per_stage: u32,
     /// π_1, the weight of the start at a stage's first tick.
@@ -162,6 +196,13 @@ pub struct GatesConfig {
     pub min_matured_fraction: f64,
     /// Also gate each evaluator's own pass rate.
     pub per_evaluator: bool,
+    /// W: the trailing window, in ticks, on which promotion must also prove non-inferiority, so a
+    /// regression that began inside the stage is not carried past the margin by healthy early
+    /// ticks (docs/STATISTICS.md §3).
+    pub recent_ticks: u32,
+    /// α of the trailing-window test, spent over the stage's looks (planned look, then each
+    /// extension tick): look j gets α·6/(π²(j+1)²), so all looks together spend at most this.
+    pub alpha_recent: f64,
     /// Per-metric overrides by name.
     pub metrics: BTreeMap<String, MetricOverride>,
 }
@@ -169,6 +210,7 @@ pub struct GatesConfig {
 impl Default for GatesConfig {
     fn default() -> Self {
         GatesConfig {
+            false_halt_budget: 0.01,
             ticks_per_stage: 16,
             first_start_weight: 0.5,
             lambda_cap: 0.95,
@@ -178,6 +220,8 @@ impl Default for GatesConfig {
             min_canary_fill: 1.0,
             min_matured_fraction: 0.95,
             per_evaluator: true,
+            recent_ticks: 8,
+            alpha_recent: 0.01,
             metrics: BTreeMap::new(),
         }
     }
@@ -200,6 +244,7 @@ impl MetricOverride {
             must_catch,
             promotion_margin,
             alpha_halt,
+            weight,
             alpha_promote,
             role,
             n_min,
@@ -212,6 +257,9 @@ impl MetricOverride {
         );
         if self.winsorize_cap.is_some() {
             s.winsorize_cap = self.winsorize_cap;
+        }
+        if self.alpha_halt.is_some() {
+            s.alpha_fixed = true;
         }
     }
 }
@@ -278,6 +326,41 @@ impl GatesConfig {
                 format!("is {}; allowed: [0, 1]", self.min_matured_fraction),
             ));
         }
+        if self.recent_ticks == 0 {
+            return Err((
+                "gates.recent_ticks",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        if !unit(self.alpha_recent) {
+            return Err((
+                "gates.alpha_recent",
+                format!("is {}; allowed: (0, 1)", self.alpha_recent),
+            ));
+        }
+        if !unit(self.false_halt_budget) {
+            return Err((
+                "gates.false_halt_budget",
+                format!("is {}; allowed: (0, 1)", self.false_halt_budget),
+            ));
+        }
+        let fixed: f64 = self
+            .metrics
+            .keys()
+            .filter_map(|name| self.settings(name))
+            .filter(|s| s.enabled && s.alpha_fixed && s.role != Role::Notify)
+            .map(|s| s.alpha_halt * f64::from(s.kind.halting_tests()))
+            .sum();
+        if fixed >= self.false_halt_budget {
+            return Err((
+                "gates.metrics",
+                format!(
+                    "fixed alpha_halt values spend {fixed} of gates.false_halt_budget = {}; \
+                     lower them or raise the budget (the other gates need a share)",
+                    self.false_halt_budget
+                ),
+            ));
+        }
         for name in self.metrics.keys() {
             let known = name == PER_EVALUATOR_KEY
                 || name.starts_with("pass_rate:")
@@ -299,32 +382,18 @@ impl GatesConfig {
         Ok(())
     }
 
-    /// The false-halt budget Σ α of the enabled metrics (per-evaluator pass rates counted once
-    /// per evaluator in `evaluators`); the error rate counts twice (relative test and ceiling).
-    pub fn false_halt_budget(&self, evaluators: &[String]) -> f64 {
-        let mut names: Vec<String> = METRICS.iter().map(|m| m.to_string()).collect();
-        if self.per_evaluator {
-            names.extend(evaluators.iter().map(|e| format!("pass_rate:{e}")));
-        }
-        names
-            .iter()
-            .filter_map(|name| self.settings(name))
-            .filter(|s| s.enabled)
-            .map(|s| {
-                if s.kind == MetricKind::ErrorRate {
-                    2.0 * s.alpha_halt
-                } else {
-                    s.alpha_halt
-                }
-            })
-            .sum()
-    }
 }
 
 fn check_settings(s: &MetricSettings) -> Result<(), String> {
     let unit = |v: f64| v > 0.0 && v < 1.0;
     if !unit(s.alpha_halt) {
         return Err(format!("alpha_halt is {}; allowed: (0, 1)", s.alpha_halt));
+    }
+    if !(s.weight.is_finite() && s.weight > 0.0) && !s.alpha_fixed && s.role != Role::Notify {
+        return Err(format!(
+            "weight is {}; allowed: > 0 (to stop gating on it, set enabled = false)",
+            s.weight
+        ));
     }
     if !unit(s.alpha_promote) {
         return Err(format!(

@@ -2,9 +2,10 @@
 //! checks measured on its replicates (targets PR-*, LAT-*, ERR-*, COST-*, the rollout budget, and
 //! the negative controls NEG-1..5).
 
-use super::generator::{Effect, Scenario};
+use super::generator::{Effect, Scenario, evaluator_name};
 use super::runner::Rule;
 use crate::config::{GatesConfig, MetricOverride};
+use crate::logic::gates::budget;
 
 /// What a check measures over the replicates of its cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,9 +69,50 @@ pub struct Cell {
 }
 
 fn gates(metrics: &[&'static str], config: GatesConfig) -> Rule {
+    let metrics: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
     Rule::Gates {
-        metrics: metrics.to_vec(),
+        family: metrics.clone(),
+        metrics,
         config: Box::new(config),
+    }
+}
+
+/// The gates a generated stage has data for (suite and per-evaluator pass rates, unscorable rate,
+/// error rate, latency p95/p99, cost) under the product's default budget split: α is allocated
+/// over the whole default family of a k-evaluator suite (feedback and token gates included),
+/// exactly as `rollout start` does, so the suite pass rate runs at its production α.
+fn product_gates(k: usize) -> Rule {
+    let config = GatesConfig::default();
+    let evaluators: Vec<String> = (0..k).map(evaluator_name).collect();
+    let mut metrics: Vec<String> = [
+        "pass_rate",
+        "unscorable_rate",
+        "error_rate",
+        "latency_p95",
+        "latency_p99",
+        "cost_per_response",
+    ]
+    .iter()
+    .map(|m| m.to_string())
+    .collect();
+    metrics.extend(evaluators.iter().map(|e| format!("pass_rate:{e}")));
+    Rule::Gates {
+        metrics,
+        family: budget::family_names(&config, &evaluators),
+        config: Box::new(config),
+    }
+}
+
+/// A stage with every signal the product gates on: N eval units per arm from a k-evaluator suite,
+/// and 200 requests per arm per tick of latency, cost and errors.
+fn product(n: usize, k: usize, effect: Effect) -> Scenario {
+    Scenario {
+        evaluators: k,
+        latency: true,
+        cost: true,
+        errors: true,
+        m: 200,
+        ..eval(n, 0.9, effect)
     }
 }
 
@@ -454,14 +496,112 @@ pub fn all_cells() -> Vec<Cell> {
             ),
             vec![check(
                 "ROLL-1",
-                "4 gating metrics, A/A: total FH ≤ Σα = 5%",
+                "4 gating metrics, A/A: total FH ≤ the 1% stage budget",
                 Measure::HaltedBy(16),
-                Criterion::AtMost(0.05),
+                Criterion::AtMost(0.01),
             )],
         ),
     ];
+    cells.extend(family_cells());
+    cells.extend(late_onset_cells());
     cells.extend(negative_controls());
     cells
+}
+
+/// FAM-*: A/A with the product's whole family of gates and k = 1, 4, 8 gating evaluators: the
+/// total false-halt rate of the stage stays within the one 1% budget whatever k.
+fn family_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for (id, n, k, target) in [
+        ("FAM-16-1", 16, 1, "N = 16, k = 1 evaluator, A/A: total FH ≤ 1%"),
+        ("FAM-16-4", 16, 4, "N = 16, k = 4 evaluators, A/A: total FH ≤ 1%"),
+        ("FAM-16-8", 16, 8, "N = 16, k = 8 evaluators, A/A: total FH ≤ 1%"),
+        ("FAM-50-1", 50, 1, "N = 50, k = 1 evaluator, A/A: total FH ≤ 1%"),
+        ("FAM-50-4", 50, 4, "N = 50, k = 4 evaluators, A/A: total FH ≤ 1%"),
+        ("FAM-50-8", 50, 8, "N = 50, k = 8 evaluators, A/A: total FH ≤ 1%"),
+    ] {
+        cells.push(cell(
+            id,
+            CellKind::FalseHalt,
+            product(n, k, Effect::None),
+            product_gates(k),
+            vec![check(
+                id,
+                target,
+                Measure::HaltedBy(16),
+                Criterion::AtMost(0.01),
+            )],
+        ));
+    }
+    cells
+}
+
+/// LATE-*: a 20% drop from tick 9 of a 16-tick stage (two hours into four), the stage extended
+/// up to tick 32 while promotion is not proven, the product's gates with 4 evaluators:
+/// P(promote) ≤ 1% at N = 16, 25, 50; at N = 50, detected within 5 ticks of onset.
+fn late_onset_cells() -> Vec<Cell> {
+    let late = |n| Scenario {
+        onset: 9,
+        extend_to: 32,
+        ..product(n, 4, Effect::PassDrop(0.2))
+    };
+    let promoted = |id, target| {
+        check(
+            id,
+            target,
+            Measure::Promoted,
+            Criterion::AtMost(0.01),
+        )
+    };
+    vec![
+        cell(
+            "PROD-2",
+            CellKind::Detection,
+            product(50, 4, Effect::PassDrop(0.2)),
+            product_gates(4),
+            vec![by(
+                "PROD-2",
+                "product gates, 20% drop from tick 1, N = 50: ≥ 95% by tick 5",
+                5,
+                0.95,
+            )],
+        ),
+        cell(
+            "LATE-16",
+            CellKind::FalseHalt,
+            late(16),
+            product_gates(4),
+            vec![promoted("LATE-16", "N = 16, 20% drop from mid-stage: P(promote) ≤ 1%")],
+        ),
+        cell(
+            "LATE-25",
+            CellKind::FalseHalt,
+            late(25),
+            product_gates(4),
+            vec![promoted("LATE-25", "N = 25, 20% drop from mid-stage: P(promote) ≤ 1%")],
+        ),
+        cell(
+            "LATE-50",
+            CellKind::FalseHalt,
+            late(50),
+            product_gates(4),
+            vec![
+                promoted("LATE-50a", "N = 50, 20% drop from mid-stage: P(promote) ≤ 1%"),
+                by(
+                    "LATE-50b",
+                    "N = 50: ≥ 95% detected within 5 ticks of onset (tick 9)",
+                    13,
+                    0.95,
+                ),
+                check(
+                    "LATE-50c",
+                    "N = 50: pre-onset halts ≤ 1%",
+                    Measure::HaltedBeforeOnset,
+                    Criterion::AtMost(0.01),
+                ),
+            ],
+        ),
+    ]
 }
 
 fn negative(id: &'static str, target: &'static str, criterion: Criterion) -> Check {

@@ -68,6 +68,11 @@ pub struct Scenario {
     pub cost: bool,
     /// Generate error flags.
     pub errors: bool,
+    /// Evaluators in the suite (0: suite outcomes only). Each unit's k evaluator outcomes pass
+    /// independently with q = p^(1/k), and the suite passes when all of them do (rate p).
+    pub evaluators: usize,
+    /// Ticks the stage may be extended to after the planned look at `ticks` (0: no extension).
+    pub extend_to: u32,
 }
 
 impl Default for Scenario {
@@ -89,7 +94,16 @@ impl Default for Scenario {
             latency: false,
             cost: false,
             errors: false,
+            evaluators: 0,
+            extend_to: 0,
         }
+    }
+}
+
+impl Scenario {
+    /// The last tick a replicate may run: the planned look, or the extension's end.
+    pub fn last_tick(&self) -> u32 {
+        self.ticks.max(self.extend_to)
     }
 }
 
@@ -114,6 +128,12 @@ pub fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
 pub fn references(scenario: &Scenario) -> References {
     let mut refs = References::default();
     refs.rates.insert("pass_rate".into(), scenario.p_hist);
+    for i in 0..scenario.evaluators {
+        refs.rates.insert(
+            format!("pass_rate:{}", evaluator_name(i)),
+            scenario.p_hist.powf(1.0 / scenario.evaluators as f64),
+        );
+    }
     refs.rates.insert("error_rate".into(), scenario.error_rate);
     refs.means.insert(
         "cost_per_response".into(),
@@ -174,20 +194,30 @@ pub fn tick_input(scenario: &Scenario, rng: &mut ChaCha8Rng, tick: u32) -> TickI
             _ => pb,
         };
         input.eval.wanted_per_arm = scenario.n_canary as u64;
-        input.eval.arms.canary.overall = outcomes(
-            rng,
-            scenario.n_canary,
-            pc,
-            scenario.flip,
-            scenario.unscorable.0,
-        );
-        input.eval.arms.baseline.overall = outcomes(
-            rng,
-            scenario.n_baseline,
-            pb,
-            scenario.flip,
-            scenario.unscorable.1,
-        );
+        if scenario.evaluators > 0 {
+            let k = scenario.evaluators;
+            let (canary, per_canary) = suite_outcomes(rng, scenario.n_canary, pc, k);
+            let (baseline, per_baseline) = suite_outcomes(rng, scenario.n_baseline, pb, k);
+            input.eval.arms.canary.overall = canary;
+            input.eval.arms.canary.per_evaluator = per_canary;
+            input.eval.arms.baseline.overall = baseline;
+            input.eval.arms.baseline.per_evaluator = per_baseline;
+        } else {
+            input.eval.arms.canary.overall = outcomes(
+                rng,
+                scenario.n_canary,
+                pc,
+                scenario.flip,
+                scenario.unscorable.0,
+            );
+            input.eval.arms.baseline.overall = outcomes(
+                rng,
+                scenario.n_baseline,
+                pb,
+                scenario.flip,
+                scenario.unscorable.1,
+            );
+        }
     }
     if scenario.latency || scenario.cost || scenario.errors {
         input.telemetry.canary = (0..scenario.m)
@@ -198,6 +228,39 @@ pub fn tick_input(scenario: &Scenario, rng: &mut ChaCha8Rng, tick: u32) -> TickI
             .collect();
     }
     input
+}
+
+/// The name of evaluator `i` of a generated suite.
+pub fn evaluator_name(i: usize) -> String {
+    format!("suite/e{i}")
+}
+
+/// `n` units of a k-evaluator suite at suite pass rate `p`: per-unit suite outcomes, and per
+/// evaluator outcomes that pass independently with p^(1/k).
+fn suite_outcomes(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    p: f64,
+    k: usize,
+) -> (Vec<Outcome>, std::collections::BTreeMap<String, Vec<Outcome>>) {
+    let q = p.powf(1.0 / k as f64);
+    let mut per: Vec<Vec<Outcome>> = vec![Vec::with_capacity(n); k];
+    let mut overall = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut all = true;
+        for outcomes in per.iter_mut() {
+            let pass = bernoulli(rng, q);
+            all &= pass;
+            outcomes.push(if pass { Outcome::Pass } else { Outcome::Fail });
+        }
+        overall.push(if all { Outcome::Pass } else { Outcome::Fail });
+    }
+    let per = per
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| (evaluator_name(i), o))
+        .collect();
+    (overall, per)
 }
 
 fn row(scenario: &Scenario, rng: &mut ChaCha8Rng, effect: Effect) -> TelemetryRow {

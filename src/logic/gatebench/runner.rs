@@ -8,15 +8,18 @@ use chrono::TimeZone;
 use super::generator::{Scenario, references, replicate_rng, tick_input};
 use crate::config::GatesConfig;
 use crate::domain::{Outcome, Timestamp};
-use crate::logic::gates::{GateState, StagePlan, TickInput, update};
+use crate::logic::gates::{GateState, StagePlan, TickInput, budget, update};
 use crate::logic::stats::z_upper;
 
 /// A decision rule under test.
 #[derive(Debug, Clone)]
 pub enum Rule {
-    /// The production gates on these metrics (a halt of any of them halts the rollout).
+    /// The production gates on these metrics (a halt of any of them halts the rollout), with the
+    /// stage's false-halt budget split over `family` as production splits it (the metrics run
+    /// here, or the whole default family when the cell measures the product's own α).
     Gates {
-        metrics: Vec<&'static str>,
+        metrics: Vec<String>,
+        family: Vec<String>,
         config: Box<GatesConfig>,
     },
     /// A1: halt if this tick's canary pass rate < 0.8 × this tick's baseline rate.
@@ -34,7 +37,8 @@ pub enum Rule {
 pub struct RepOutcome {
     /// The first tick (1-based) with a halt.
     pub first_halt: Option<u32>,
-    /// Every gated metric with promotion authority was PromoteReady at the last tick.
+    /// Every gated metric with promotion authority was PromoteReady at a tick from the planned
+    /// look on, before any halt (the controller promotes there and the replicate ends).
     pub promote_ready: bool,
 }
 
@@ -47,6 +51,7 @@ pub fn plan(scenario: &Scenario) -> StagePlan {
         requests_per_tick: scenario.m as f64,
         feedback_per_tick: 0.0,
         references: references(scenario),
+        alpha: std::collections::BTreeMap::new(),
     }
 }
 
@@ -68,7 +73,11 @@ pub fn run_replicate(
 ) -> RepOutcome {
     let mut rng = replicate_rng(seed, id, rep);
     match rule {
-        Rule::Gates { metrics, config } => run_gates(config, metrics, scenario, &mut rng),
+        Rule::Gates {
+            metrics,
+            family,
+            config,
+        } => run_gates(config, metrics, family, scenario, &mut rng),
         _ => {
             let mut naive = NaiveState::default();
             for tick in 1..=scenario.ticks {
@@ -87,11 +96,15 @@ pub fn run_replicate(
 
 fn run_gates(
     config: &GatesConfig,
-    metrics: &[&str],
+    metrics: &[String],
+    family: &[String],
     scenario: &Scenario,
     rng: &mut rand_chacha::ChaCha8Rng,
 ) -> RepOutcome {
-    let plan = plan(scenario);
+    let plan = StagePlan {
+        alpha: budget::allocate(config, family).alpha,
+        ..plan(scenario)
+    };
     let mut gates: Vec<_> = metrics
         .iter()
         .filter_map(|m| {
@@ -100,8 +113,7 @@ fn run_gates(
                 .map(|s| (s.clone(), GateState::start(config, &s, m, &plan)))
         })
         .collect();
-    let mut promote_ready = false;
-    for tick in 1..=scenario.ticks {
+    for tick in 1..=scenario.last_tick() {
         let input = tick_input(scenario, rng, tick);
         let mut all_ready = true;
         for (settings, state) in &mut gates {
@@ -117,12 +129,14 @@ fn run_gates(
                 all_ready = false;
             }
         }
-        promote_ready = all_ready;
+        if tick >= scenario.ticks && all_ready {
+            return RepOutcome {
+                first_halt: None,
+                promote_ready: true,
+            };
+        }
     }
-    RepOutcome {
-        first_halt: None,
-        promote_ready,
-    }
+    RepOutcome::default()
 }
 
 /// Cumulative counts the peeking z-test needs.

@@ -211,6 +211,10 @@ pub struct StagePlan {
     pub feedback_per_tick: f64,
     /// Historical references.
     pub references: References,
+    /// α per halting test of each metric of the stage's family ([`super::budget::allocate`]);
+    /// a metric missing here (a `notify` one) keeps its configured α.
+    #[serde(default)]
+    pub alpha: BTreeMap<String, f64>,
 }
 
 impl Default for StagePlan {
@@ -222,6 +226,7 @@ impl Default for StagePlan {
             requests_per_tick: 0.0,
             feedback_per_tick: 0.0,
             references: References::default(),
+            alpha: BTreeMap::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::input::TickInput;
 use super::state::{GateState, TestState};
+use super::display::{fmt_opt, ratio_text, sig};
 use super::step::{Promotion, Step};
 use crate::config::{Direction, MetricSettings};
 use crate::domain::InconclusiveReason;
@@ -110,33 +111,49 @@ pub fn update_mean(s: &MetricSettings, state: &mut GateState, input: &TickInput)
     step.p_value = Some(always_valid_p(*max_ln_lambda));
     if *ln_lambda >= ln_threshold(s.alpha_halt) {
         step.halt_reason = Some(format!(
-            "{}: mixture e-value {:.3e} ≥ 1/α = {:.0} (canary mean {:.4}, baseline mean {:.4}, n = {}/{})",
+            "{}: mixture e-value {:.3e} ≥ 1/α = {:.0} (canary mean {}, baseline mean {}, {}, n = {}/{})",
             state.metric,
             ln_lambda.exp(),
             1.0 / s.alpha_halt,
-            canary.mean,
-            baseline.mean,
+            sig(canary.mean),
+            sig(baseline.mean),
+            ratio_text(canary.mean, baseline.mean),
             canary.n,
             baseline.n
         ));
     }
     let promote_estimate = promote_contrast.estimate(canary, baseline);
-    if let Some(ln) = promote_estimate.and_then(|(t, v)| ln_lambda_one_sided(t, v, tau_promote)) {
+    let promote_ln = promote_estimate.and_then(|(t, v)| ln_lambda_one_sided(t, v, tau_promote));
+    if let Some(ln) = promote_ln {
         *max_promote_ln = max_promote_ln.max(ln);
     }
     step.promotion = if state.ticks == ticks_min {
         let z = promote_estimate.and_then(|(t, v)| mean_z(t, v));
-        Promotion {
-            proven: z.is_some_and(|z| z > z_upper(s.alpha_promote)),
-            statistic: z,
-            test: "planned-look-z",
-        }
+        let critical = z_upper(s.alpha_promote);
+        Promotion::stage(
+            "planned-look-z",
+            z,
+            critical,
+            format!(
+                "planned-look z = {} vs {critical:.3} (α = {})",
+                fmt_opt(z),
+                s.alpha_promote
+            ),
+        )
     } else {
-        Promotion {
-            proven: *max_promote_ln >= ln_threshold(s.alpha_promote),
-            statistic: Some(*max_promote_ln),
-            test: "mirrored-mixture",
-        }
+        // The current value decides, not the running maximum: evidence that has since turned
+        // does not promote.
+        let critical = ln_threshold(s.alpha_promote);
+        Promotion::stage(
+            "mirrored-mixture",
+            promote_ln,
+            critical,
+            format!(
+                "mirrored mixture e-value {} vs 1/α = {:.0}",
+                promote_ln.map_or_else(|| "n/a".to_string(), |ln| format!("{:.3e}", ln.exp())),
+                1.0 / s.alpha_promote
+            ),
+        )
     };
     step
 }

@@ -33,9 +33,13 @@
 //! `session_length`, `error_rate`, `cost_per_response`, `completion_tokens`, `latency_p95`,
 //! `latency_p99`. The rollout's false-halt budget Σα is reported with every evaluation.
 
+pub mod budget;
+pub mod display;
 pub mod input;
 pub mod means;
 pub mod paired;
+pub mod power;
+pub mod recent;
 pub mod series;
 pub mod state;
 pub mod step;
@@ -85,8 +89,11 @@ pub struct TickEvaluation {
     pub verdicts: Vec<MetricVerdict>,
     /// One replay record per metric.
     pub updates: Vec<GateUpdate>,
-    /// Σ α_halt over the evaluated metrics (the rollout's false-halt budget, Bonferroni).
+    /// Σ α over the halting tests of the family (at most `[gates].false_halt_budget`).
     pub false_halt_budget: f64,
+    /// Metrics whose halting test fired this tick (new evidence): the halt signals to record. A
+    /// halt is sticky, so later ticks repeat the verdict without recording it again.
+    pub new_halts: Vec<String>,
 }
 
 /// The metric names a tick evaluates: the built-in ones that are enabled, plus one
@@ -134,8 +141,22 @@ pub fn evaluate_tick(
         verdicts: Vec::new(),
         updates: Vec::new(),
         false_halt_budget: 0.0,
+        new_halts: Vec::new(),
     };
-    for name in metric_names(config, input, states) {
+    let names = metric_names(config, input, states);
+    // The stage's budget split: the plan's (the suite's evaluators, frozen by the pipeline), or
+    // over the metrics this tick evaluates when the caller has no suite at hand.
+    let filled;
+    let plan = if plan.alpha.is_empty() {
+        filled = StagePlan {
+            alpha: budget::allocate(config, &names).alpha,
+            ..plan.clone()
+        };
+        &filled
+    } else {
+        plan
+    };
+    for name in names {
         let Some(settings) = config.settings(&name) else {
             continue;
         };
@@ -145,20 +166,18 @@ pub fn evaluate_tick(
             None => GateState::start(config, &settings, &name, plan),
         };
         let (next, verdict, update) = update(config, &settings, &state, input, now);
-        out.false_halt_budget += budget_of(&settings);
+        if state.halted.is_none() && next.halted.is_some() {
+            out.new_halts.push(name.clone());
+        }
+        if budget::in_family(&settings) {
+            out.false_halt_budget += settings.with_alpha(next.alpha_halt).alpha_halt
+                * f64::from(settings.kind.halting_tests());
+        }
         out.states.insert(name, next);
         out.verdicts.push(verdict);
         out.updates.push(update);
     }
     out
-}
-
-fn budget_of(settings: &MetricSettings) -> f64 {
-    if settings.kind == MetricKind::ErrorRate {
-        2.0 * settings.alpha_halt
-    } else {
-        settings.alpha_halt
-    }
 }
 
 /// One metric's tick: ingest the data, test, and turn the findings into a verdict with evidence.
@@ -170,6 +189,7 @@ pub fn update(
     now: Timestamp,
 ) -> (GateState, MetricVerdict, GateUpdate) {
     let mut next = state.clone();
+    let settings = &settings.with_alpha(state.alpha_halt);
     let step = match settings.kind {
         MetricKind::PassRate | MetricKind::FeedbackRate | MetricKind::Unscorable => {
             paired::update_paired(config, settings, &mut next, input)
@@ -266,14 +286,20 @@ fn decide(
     if step.promotion.proven {
         return Verdict::PromoteReady {
             reason: format!(
-                "{}: non-inferiority at margin {} proven by {} (statistic {:.3}, α = {})",
-                state.metric,
-                s.promotion_margin,
-                step.promotion.test,
-                step.promotion.statistic.unwrap_or(f64::NAN),
-                s.alpha_promote
+                "{}: non-inferiority at margin {} proven by {}",
+                state.metric, s.promotion_margin, step.promotion.detail
             ),
         };
+    }
+    if let Some(r) = step.promotion.recent
+        && step.promotion.stage_proven
+        && !r.proven
+    {
+        return inconclusive(InconclusiveReason::RecentNotProven {
+            ticks: r.ticks,
+            z: r.z,
+            critical: crate::logic::stats::z_upper(r.alpha),
+        });
     }
     inconclusive(InconclusiveReason::NotYetProven)
 }

@@ -7,6 +7,8 @@
 
 use super::input::{LatencyReference, TickInput};
 use super::state::{Counts, GateState, TestState};
+use super::display::fmt_opt;
+use super::recent;
 use super::step::{Promotion, Step};
 use crate::config::{Direction, GatesConfig, MetricKind, MetricSettings, Scale};
 use crate::domain::{InconclusiveReason, Outcome};
@@ -139,11 +141,23 @@ pub fn params(
     }
 }
 
+fn tally_counts(tally: &PairTally) -> Counts {
+    Counts {
+        canary_x: tally.canary_successes(),
+        canary_n: tally.pairs(),
+        baseline_x: tally.baseline_successes(),
+        baseline_n: tally.baseline_units(),
+    }
+}
+
 fn add_counts(counts: &mut Counts, tally: &PairTally) {
-    counts.canary_x += tally.canary_successes();
-    counts.canary_n += tally.pairs();
-    counts.baseline_x += tally.baseline_successes();
-    counts.baseline_n += tally.baseline_units();
+    *counts = counts.plus(tally_counts(tally));
+}
+
+/// Adds a tick to the stage counts and to the trailing window.
+fn add_tick(config: &GatesConfig, state: &mut GateState, tally: &PairTally) {
+    add_counts(&mut state.counts, tally);
+    recent::push(&mut state.recent, tally_counts(tally), config.recent_ticks);
 }
 
 fn rate(x: u64, n: u64) -> Option<f64> {
@@ -151,7 +165,7 @@ fn rate(x: u64, n: u64) -> Option<f64> {
 }
 
 /// The planned-look test on per-stage counts: Farrington–Manning (ratio) or the difference z.
-fn planned_look(s: &MetricSettings, c: &Counts) -> Option<f64> {
+pub fn planned_look(s: &MetricSettings, c: &Counts) -> Option<f64> {
     match s.scale {
         Scale::Relative => farrington_manning_z(
             c.canary_x,
@@ -178,21 +192,67 @@ fn planned_look(s: &MetricSettings, c: &Counts) -> Option<f64> {
     }
 }
 
-fn promotion(s: &MetricSettings, state: &GateState, promote: &BettingState) -> Promotion {
-    if state.ticks == state.ticks_min {
-        let z = planned_look(s, &state.counts);
-        let proven = z.is_some_and(|z| z > z_upper(s.alpha_promote));
+/// Promotion of the paired families: the stage-level non-inferiority test (planned-look z at
+/// T_min, the mirrored e-process's current value after an extension), and from the planned look
+/// on the trailing-window test ([`super::recent`]). Nothing is proven before the planned look.
+fn promotion(
+    config: &GatesConfig,
+    s: &MetricSettings,
+    state: &GateState,
+    promote: &BettingState,
+) -> Promotion {
+    let c = &state.counts;
+    let stage = if state.ticks == state.ticks_min {
+        let z = planned_look(s, c);
+        let critical = z_upper(s.alpha_promote);
+        Promotion::stage(
+            "planned-look-z",
+            z,
+            critical,
+            format!(
+                "planned-look z = {} vs {critical:.3} (α = {}; canary {}/{}, baseline {}/{})",
+                fmt_opt(z),
+                s.alpha_promote,
+                c.canary_x,
+                c.canary_n,
+                c.baseline_x,
+                c.baseline_n
+            ),
+        )
+    } else {
+        // The current value decides, not the running maximum: a stale early maximum must not
+        // promote after an extension or after the evidence turned.
+        let critical = ln_threshold(s.alpha_promote);
+        Promotion::stage(
+            "mirrored-e-process",
+            Some(promote.ln_m),
+            critical,
+            format!(
+                "mirrored e-process e-value {:.3e} vs 1/α = {:.0} (current value)",
+                promote.ln_m.exp(),
+                1.0 / s.alpha_promote
+            ),
+        )
+    };
+    if state.ticks < state.ticks_min {
         return Promotion {
-            proven,
-            statistic: z,
-            test: "planned-look-z",
+            proven: false,
+            detail: format!(
+                "{}; no promotion before the planned look at tick {}",
+                stage.detail, state.ticks_min
+            ),
+            ..stage
         };
     }
-    Promotion {
-        proven: promote.max_ln_m >= ln_threshold(s.alpha_promote),
-        statistic: Some(promote.ln_m),
-        test: "mirrored-e-process",
-    }
+    let recent = recent::check(
+        config,
+        s,
+        state.ticks,
+        state.ticks_min,
+        &state.recent,
+        planned_look,
+    );
+    stage.with_recent(recent)
 }
 
 fn halt_message(metric: &str, ln_e: f64, alpha: f64, counts: &Counts) -> String {
@@ -229,7 +289,7 @@ pub fn update_paired(
     if let Some((canary, baseline)) = data {
         let tally = pair_units(&canary, &baseline, seed);
         state.ticks += 1;
-        add_counts(&mut state.counts, &tally);
+        add_tick(config, state, &tally);
         step.note("k", f64::from(tally.k));
         if let TestState::Paired { halt, promote } = &mut state.test {
             step.bet = Some(halt.ingest(&halt_params, &tally));
@@ -252,7 +312,7 @@ pub fn update_paired(
                 &state.counts,
             ));
         }
-        step.promotion = promotion(s, state, promote);
+        step.promotion = promotion(config, s, state, promote);
     }
     finish_counts(&mut step, &state.counts);
     step
@@ -288,7 +348,7 @@ pub fn update_error(
     let baseline: Vec<bool> = input.telemetry.baseline.iter().map(|r| r.error).collect();
     let tally = pair_units(&canary, &baseline, seed);
     state.ticks += 1;
-    add_counts(&mut state.counts, &tally);
+    add_tick(config, state, &tally);
     let canary_errors = canary.iter().filter(|&&e| e).count() as u64;
     if let TestState::Error {
         halt,
@@ -337,7 +397,7 @@ pub fn update_error(
                 ceiling.requests
             ));
         }
-        step.promotion = promotion(s, state, promote);
+        step.promotion = promotion(config, s, state, promote);
     }
     finish_counts(&mut step, &state.counts);
     step
@@ -410,17 +470,29 @@ pub fn update_latency(
         step.promotion = if state.ticks == state.ticks_min && promote.n > 0 {
             let p_hat = promote.hits as f64 / promote.n as f64;
             let z = (q0 - p_hat) / (q0 * (1.0 - q0) / promote.n as f64).sqrt();
-            Promotion {
-                proven: z > z_upper(s.alpha_promote),
-                statistic: Some(z),
-                test: "planned-look-z",
-            }
+            let critical = z_upper(s.alpha_promote);
+            Promotion::stage(
+                "planned-look-z",
+                Some(z),
+                critical,
+                format!(
+                    "planned-look z = {z:.3} vs {critical:.3} (α = {}; {}/{} canary requests above {:.0} ms)",
+                    s.alpha_promote, promote.hits, promote.n, promote_line
+                ),
+            )
         } else {
-            Promotion {
-                proven: promote.max_ln_k >= ln_threshold(s.alpha_promote),
-                statistic: Some(promote.ln_k),
-                test: "one-sample-e-process",
-            }
+            // The current value decides, not the running maximum.
+            let critical = ln_threshold(s.alpha_promote);
+            Promotion::stage(
+                "one-sample-e-process",
+                Some(promote.ln_k),
+                critical,
+                format!(
+                    "one-sample e-process e-value {:.3e} vs 1/α = {:.0} (current value)",
+                    promote.ln_k.exp(),
+                    1.0 / s.alpha_promote
+                ),
+            )
         };
     }
     finish_counts(&mut step, &state.counts);

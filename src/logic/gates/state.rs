@@ -16,7 +16,7 @@ use crate::logic::stats::power::{min_expected_pairs, required_stage_units};
 use crate::logic::stats::sprt::{CeilingState, OneSampleState};
 
 /// Cumulative per-stage counts of a binary metric.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     /// Canary successes (or events).
     pub canary_x: u64,
@@ -26,6 +26,18 @@ pub struct Counts {
     pub baseline_x: u64,
     /// Baseline units.
     pub baseline_n: u64,
+}
+
+impl Counts {
+    /// The sum of two count sets.
+    pub fn plus(self, other: Counts) -> Counts {
+        Counts {
+            canary_x: self.canary_x + other.canary_x,
+            canary_n: self.canary_n + other.canary_n,
+            baseline_x: self.baseline_x + other.baseline_x,
+            baseline_n: self.baseline_n + other.baseline_n,
+        }
+    }
 }
 
 /// The stage was flagged underpowered at its start.
@@ -85,12 +97,20 @@ pub struct GateState {
     pub prior_rate: f64,
     /// Whether the metric can hold up promotion in this stage.
     pub promotion_authority: bool,
+    /// α per halting test, frozen at stage start from the stage's budget split; `None` in states
+    /// written before the split existed (they keep the configured α).
+    #[serde(default)]
+    pub alpha_halt: Option<f64>,
     /// Set when the stage cannot reach its minimum samples in T_min.
     pub underpowered: Option<Underpowered>,
     /// Once a halting test fires, the reason (sticky: a halted gate stays halted).
     pub halted: Option<String>,
     /// Per-stage counts (binary metrics) for estimates and the planned-look test.
     pub counts: Counts,
+    /// Per-tick counts of the last `[gates].recent_ticks` ticks (paired families), oldest first:
+    /// the trailing window promotion must also prove non-inferiority on.
+    #[serde(default)]
+    pub recent: Vec<Counts>,
     /// The family's test state.
     pub test: TestState,
 }
@@ -143,6 +163,8 @@ impl GateState {
         } else {
             plan.ticks_min
         };
+        let alpha = plan.alpha.get(metric).copied();
+        let settings = &settings.with_alpha(alpha);
         let underpowered = underpowered(settings, plan, ticks_min, prior_rate);
         let promotion_authority = match settings.promotion_authority {
             Authority::Always => true,
@@ -158,9 +180,11 @@ impl GateState {
             ticks: 0,
             prior_rate,
             promotion_authority,
+            alpha_halt: alpha,
             underpowered,
             halted: None,
             counts: Counts::default(),
+            recent: Vec::new(),
             test,
         }
     }

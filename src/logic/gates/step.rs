@@ -11,8 +11,51 @@ pub struct Promotion {
     pub proven: bool,
     /// The statistic: z at the planned look, ln e-value otherwise.
     pub statistic: Option<f64>,
-    /// Which test decided (`farrington-manning@planned-look`, `mirrored-e-process`, …).
+    /// Which test decided (`planned-look-z`, `mirrored-e-process`, …).
     pub test: &'static str,
+    /// The decisive numbers in words: the statistic against its critical value, and the
+    /// trailing-window test when one ran (what the verdict prints).
+    pub detail: String,
+    /// The trailing-window test (paired families, from the planned look on).
+    pub recent: Option<super::recent::RecentCheck>,
+    /// The stage-level test alone rejected the non-inferiority null.
+    pub stage_proven: bool,
+}
+
+impl Promotion {
+    /// A stage-level result: `statistic` against `critical`, proven when above it.
+    pub fn stage(test: &'static str, statistic: Option<f64>, critical: f64, shown: String) -> Self {
+        let proven = statistic.is_some_and(|v| v >= critical);
+        Promotion {
+            proven,
+            statistic,
+            test,
+            detail: shown,
+            recent: None,
+            stage_proven: proven,
+        }
+    }
+
+    /// Adds the trailing-window test: promotion now also needs it.
+    pub fn with_recent(mut self, recent: Option<super::recent::RecentCheck>) -> Self {
+        if let Some(r) = recent {
+            self.proven = self.proven && r.proven;
+            let z = r.z.map_or_else(|| "n/a".to_string(), |z| format!("{z:.3}"));
+            self.detail.push_str(&format!(
+                "; last {} ticks z = {z} (canary {}/{}, baseline {}/{}) vs {:.3} (α = {:.2e}){}",
+                r.ticks,
+                r.counts.canary_x,
+                r.counts.canary_n,
+                r.counts.baseline_x,
+                r.counts.baseline_n,
+                crate::logic::stats::z_upper(r.alpha),
+                r.alpha,
+                if r.proven { "" } else { " not proven" },
+            ));
+            self.recent = Some(r);
+        }
+        self
+    }
 }
 
 /// One family's findings for a tick.

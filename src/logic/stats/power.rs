@@ -54,6 +54,17 @@ pub fn required_stage_units(n_min: u64, bound_units: f64) -> u64 {
     }
 }
 
+/// The smallest relative drop of a pass rate p0 that `units` canary units (paired 1:1) detect
+/// under the underpowered rule: the drop, in 0.5-point steps, whose required units
+/// (`required_stage_units(0, bound)`, three times the Appendix B bound) fit in `units`. `None`
+/// when even a 99% drop does not fit.
+pub fn min_detectable_drop(p0: f64, r0: f64, alpha: f64, units: f64) -> Option<f64> {
+    (1..=198).map(|i| f64::from(i) * 0.005).find(|&drop| {
+        let bound = min_expected_pairs(p0, drop, r0, alpha, 0.05);
+        (required_stage_units(0, bound) as f64) <= units
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +101,18 @@ mod tests {
     #[test]
     fn the_oracle_kl_matches_appendix_b() {
         assert!((kl_bernoulli(0.72, 0.9) - 0.1276).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_detectable_drop_shrinks_with_units_and_matches_the_bound() {
+        // 16 ticks × 50: 800 units detect a 20% drop at p0 = 0.9 (needs 231).
+        let big = min_detectable_drop(0.9, 1.0, 0.01, 800.0).unwrap();
+        let small = min_detectable_drop(0.9, 1.0, 0.01, 160.0).unwrap();
+        assert!(big < 0.2 && small > 0.2, "{big} {small}");
+        // Consistent with the bound: at the returned drop the rule holds, 0.5 points less not.
+        let need = |d| required_stage_units(0, min_expected_pairs(0.9, d, 1.0, 0.01, 0.05)) as f64;
+        assert!(need(small) <= 160.0 && need(small - 0.005) > 160.0);
+        assert_eq!(min_detectable_drop(0.9, 1.0, 0.01, 1.0), None);
     }
 
     #[test]

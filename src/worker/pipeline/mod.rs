@@ -354,6 +354,23 @@ pub async fn gather_tick(
         }
         None => gates::StagePlan::default(),
     };
+    // The stage's false-halt budget is split over the suite's declared evaluators, not the ones
+    // this tick happened to see, so every per-evaluator gate gets the same share all stage.
+    let evaluators: Vec<String> = env
+        .engine
+        .evaluators(suite)
+        .into_iter()
+        .filter(|e| e.index.is_some())
+        .map(|e| e.name)
+        .collect();
+    let stage_plan = gates::StagePlan {
+        alpha: gates::budget::allocate(
+            &config.gates,
+            &gates::budget::family_names(&config.gates, &evaluators),
+        )
+        .alpha,
+        ..stage_plan
+    };
     Ok(Gathered {
         input,
         sample,
@@ -649,14 +666,15 @@ async fn persist(
         .await
         .context("cannot write the metric series")?;
     let stage = u32::try_from(state.stage_index).unwrap_or(u32::MAX);
+    // One signal per halt, when its test fires: a sticky halt repeats in every later verdict.
+    let fired: Vec<MetricVerdict> = evaluation
+        .verdicts
+        .iter()
+        .filter(|v| evaluation.new_halts.contains(&v.metric))
+        .cloned()
+        .collect();
     store
-        .record_halt_signals(
-            rollout_id,
-            stage,
-            key.window_start,
-            at,
-            &evaluation.verdicts,
-        )
+        .record_halt_signals(rollout_id, stage, key.window_start, at, &fired)
         .await
         .context("cannot record the halt signals")?;
     Ok(())

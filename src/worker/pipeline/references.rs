@@ -64,6 +64,8 @@ pub async fn stage_plan(
         requests_per_tick: facts.canary_requests as f64,
         feedback_per_tick: facts.canary_feedback as f64,
         references,
+        // Filled by the caller, which knows the suite's evaluators.
+        alpha: std::collections::BTreeMap::new(),
     })
 }
 

@@ -36,6 +36,8 @@ pub fn default_settings(name: &str) -> Option<MetricSettings> {
             must_catch,
             promotion_margin: margin,
             alpha_halt: 0.01,
+            alpha_fixed: false,
+            weight: 0.0,
             alpha_promote: 0.05,
             role,
             n_min,
@@ -221,5 +223,24 @@ pub fn default_settings(name: &str) -> Option<MetricSettings> {
         },
         _ => return None,
     };
-    Some(settings)
+    Some(MetricSettings {
+        weight: default_weight(name),
+        ..settings
+    })
+}
+
+/// The default share of the false-halt budget: most of it to the suite pass rate, the gate that
+/// must catch a 20% drop fast; the rest to the guardrails by how often they are what breaks.
+/// The weights sum to 1 over the metrics that can halt (`session_length` only notifies).
+fn default_weight(name: &str) -> f64 {
+    match name {
+        "pass_rate" => 0.7,
+        PER_EVALUATOR_KEY => 0.05,
+        "error_rate" => 0.08,
+        "latency_p95" => 0.04,
+        "unscorable_rate" | "latency_p99" | "cost_per_response" | "thumbs_up_rate" => 0.02,
+        "completion_tokens" => 0.01,
+        "regeneration_rate" | "escalation_rate" | "refund_rate" => 0.04 / 3.0,
+        _ => 0.0,
+    }
 }

@@ -94,11 +94,36 @@ fn a_must_catch_on_the_wrong_side_is_rejected() {
 }
 
 #[test]
-fn the_budget_sums_alpha_over_enabled_metrics() {
-    let config = GatesConfig::default();
-    let base = config.false_halt_budget(&[]);
-    // 12 metrics at 0.01, the error rate counted twice.
-    assert!((base - 0.13).abs() < 1e-12, "{base}");
-    let with_two = config.false_halt_budget(&["a".into(), "b".into()]);
-    assert!((with_two - 0.15).abs() < 1e-12);
+fn the_budget_is_validated_and_fixed_alphas_must_leave_room() {
+    let mut config = GatesConfig {
+        false_halt_budget: 0.0,
+        ..GatesConfig::default()
+    };
+    assert!(config.validate().is_err());
+    config.false_halt_budget = 0.01;
+    config.metrics.insert(
+        "latency_p99".into(),
+        MetricOverride {
+            alpha_halt: Some(0.02),
+            ..Default::default()
+        },
+    );
+    let err = config.validate().unwrap_err();
+    assert!(err.1.contains("false_halt_budget"), "{err:?}");
+    config.metrics.insert(
+        "latency_p99".into(),
+        MetricOverride {
+            alpha_halt: Some(0.001),
+            ..Default::default()
+        },
+    );
+    assert!(config.validate().is_ok());
+    config.metrics.insert(
+        "cost_per_response".into(),
+        MetricOverride {
+            weight: Some(0.0),
+            ..Default::default()
+        },
+    );
+    assert!(config.validate().is_err(), "a zero weight must be refused");
 }

@@ -1,6 +1,7 @@
 //! Table tests: every metric family's rule and every Inconclusive reason (rates here, telemetry,
 //! feedback and whole-tick evaluation in `telemetry`).
 
+mod promotion;
 mod telemetry;
 
 use chrono::TimeZone;

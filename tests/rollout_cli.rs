@@ -18,12 +18,17 @@ struct Cli {
 
 impl Cli {
     fn new() -> Cli {
+        Cli::with_config("")
+    }
+
+    /// A CLI whose config file ends with `extra` (more sections).
+    fn with_config(extra: &str) -> Cli {
         let dir = tempfile::tempdir().unwrap();
         let flags = dir.path().join("flags.json");
         // `rollout start` checks that the suite exists: point at the repository's suites.
         let evals = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");
         let config = format!(
-            "[evals]\ndir = \"{}\"\n\n[flags]\nsinks = [\"table\", \"file\"]\nfile = \"{}\"\nretry_backoff_ms = 1\n",
+            "[evals]\ndir = \"{}\"\n\n[flags]\nsinks = [\"table\", \"file\"]\nfile = \"{}\"\nretry_backoff_ms = 1\n\n{extra}",
             evals.display(),
             flags.display()
         );
@@ -603,4 +608,67 @@ async fn rescore_counts_untagged_rows_in_the_series_of_the_rollout_they_belong_t
         "bot",
     ]);
     assert!(only_bot.contains("rescored 20 requests"), "{only_bot}");
+}
+
+/// A support-suite row: the baseline answers well-formed JSON about the right order, the canary
+/// refuses (fails `is-json`, `not-is-refusal` and the order id).
+fn support_line(id: &str, start: chrono::DateTime<chrono::Utc>, seconds: i64, canary: bool) -> String {
+    let (arm, model, output) = if canary {
+        ("canary", "bot@v42", "I'm sorry, but I can't help with that request.".to_string())
+    } else {
+        (
+            "baseline",
+            "bot@v41",
+            r#"{"order_id":"A-1","status":"shipped","answer":"It ships today."}"#.to_string(),
+        )
+    };
+    serde_json::json!({
+        "request_id": id,
+        "ts": (start + chrono::Duration::seconds(seconds)).to_rfc3339(),
+        "tenant_id": format!("tenant-{id}"),
+        "arm": arm,
+        "model": model,
+        "input": "Where is my order A-1?",
+        "output": output,
+        "reference": "A-1",
+        "latency_ms": 500,
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_rollout_records_each_halt_once_not_on_every_tick() {
+    // The suite pass rate freezes instead of rolling back, so the rollout is held and ticks go on.
+    let cli = Cli::with_config("[gates.metrics.pass_rate]\nrole = \"freeze\"\n");
+    cli.start("bot");
+    let start = wall_clock();
+    let mut lines = Vec::new();
+    for window in 0..3i64 {
+        for index in 0..40i64 {
+            let at = window * 900 + 10 + index;
+            lines.push(support_line(&format!("b{window}-{index}"), start, at, false));
+            lines.push(support_line(&format!("c{window}-{index}"), start, at, true));
+        }
+    }
+    cli.ingest(&lines);
+    for window in 0..5i64 {
+        let at = (start + chrono::Duration::minutes(20 + 15 * window)).to_rfc3339();
+        cli.ok(&["tick", "--at", &at]);
+    }
+    let status = cli.status("bot");
+    assert_eq!(status["phase"], "held", "{status}");
+    let halts = status["halt_signals"].as_array().unwrap();
+    let metrics: Vec<&str> = halts
+        .iter()
+        .map(|h| h["metric"].as_str().unwrap())
+        .collect();
+    assert!(metrics.contains(&"pass_rate"), "{metrics:?}");
+    let mut unique = metrics.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        metrics.len(),
+        "five ticks of a held rollout, each halt recorded once: {metrics:?}"
+    );
 }

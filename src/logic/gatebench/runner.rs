@@ -47,6 +47,7 @@ pub fn plan(scenario: &Scenario) -> StagePlan {
     StagePlan {
         stage: 0,
         ticks_min: scenario.ticks,
+        ticks_max: scenario.last_tick(),
         eval_per_tick: scenario.n_canary as f64,
         requests_per_tick: scenario.m as f64,
         feedback_per_tick: 0.0,

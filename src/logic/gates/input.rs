@@ -203,6 +203,10 @@ pub struct StagePlan {
     pub stage: u32,
     /// T_min in ticks: the planned promotion look and the mixture's T.
     pub ticks_min: u32,
+    /// T_max: the tick of the stage's extension deadline (`max_duration`); 0 when unknown. The
+    /// trailing-window test spends its α over the looks from T_min to T_max.
+    #[serde(default)]
+    pub ticks_max: u32,
     /// Eval units expected per arm per tick (N).
     pub eval_per_tick: f64,
     /// Canary requests expected per tick (all traffic).
@@ -222,6 +226,7 @@ impl Default for StagePlan {
         StagePlan {
             stage: 0,
             ticks_min: 16,
+            ticks_max: 0,
             eval_per_tick: 50.0,
             requests_per_tick: 0.0,
             feedback_per_tick: 0.0,

@@ -247,8 +247,7 @@ fn promotion(
     let recent = recent::check(
         config,
         s,
-        state.ticks,
-        state.ticks_min,
+        (state.ticks, state.ticks_min, state.ticks_max),
         &state.recent,
         planned_look,
     );

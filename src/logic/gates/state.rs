@@ -91,6 +91,9 @@ pub struct GateState {
     pub stage: u32,
     /// T_min of the stage, in ticks (planned look, mixture T).
     pub ticks_min: u32,
+    /// The tick of the stage's extension deadline (0: unknown), for the trailing-window looks.
+    #[serde(default)]
+    pub ticks_max: u32,
     /// Ticks ingested this stage.
     pub ticks: u32,
     /// The historical prior rate frozen at stage start.
@@ -177,6 +180,7 @@ impl GateState {
             metric: metric.to_string(),
             stage: plan.stage,
             ticks_min,
+            ticks_max: plan.ticks_max,
             ticks: 0,
             prior_rate,
             promotion_authority,

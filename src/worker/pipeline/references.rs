@@ -60,6 +60,8 @@ pub async fn stage_plan(
     Ok(StagePlan {
         stage: u32::try_from(facts.stage_index).unwrap_or(u32::MAX),
         ticks_min: u32::try_from(ticks_min).unwrap_or(u32::MAX),
+        ticks_max: u32::try_from(facts.spec.max_duration.as_secs().div_euclid(window_secs))
+            .unwrap_or(u32::MAX),
         eval_per_tick: f64::from(facts.n_per_arm),
         requests_per_tick: facts.canary_requests as f64,
         feedback_per_tick: facts.canary_feedback as f64,

@@ -105,3 +105,32 @@ fn after_an_extension_the_current_e_value_decides_not_an_early_maximum() {
     assert!(promote.max_ln_m >= crate::logic::stats::ln_threshold(0.05));
     assert!(!v.verdict.is_promote_ready(), "{v:?}");
 }
+
+#[test]
+fn a_halt_is_new_evidence_once_and_not_again_on_every_later_tick() {
+    let config = GatesConfig::default();
+    let mut states = BTreeMap::new();
+    let mut fired_at = Vec::new();
+    for t in 0..12u64 {
+        // A broken canary for 6 ticks, then windows with no requests at all.
+        let input = if t < 6 {
+            eval_tick((20, 30, 0), (45, 5, 0), 50, t)
+        } else {
+            eval_tick((0, 0, 0), (0, 0, 0), 50, t)
+        };
+        let eval = evaluate_tick(&config, &plan(16), &states, &input, now());
+        let halted = eval
+            .verdicts
+            .iter()
+            .find(|v| v.metric == "pass_rate")
+            .is_some_and(|v| v.verdict.is_halt());
+        if eval.new_halts.iter().any(|m| m == "pass_rate") {
+            fired_at.push(t);
+        }
+        if !fired_at.is_empty() {
+            assert!(halted, "the halt is sticky (tick {t})");
+        }
+        states = eval.states;
+    }
+    assert_eq!(fired_at.len(), 1, "{fired_at:?}");
+}

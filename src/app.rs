@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Migrate => {
             let store = ctx.store().await?;
-            println!("migrations applied ({})", store.backend());
+            crate::outln!("migrations applied ({})", store.backend());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => worker::ingest::run(&ctx, args).await,
@@ -102,6 +102,23 @@ pub async fn run(cli: Cli) -> CmdResult {
 
 async fn run_rollout(ctx: &Context, command: RolloutCommand) -> CmdResult {
     worker::rollout_cmd::run(ctx, command).await
+}
+
+/// `err` and its causes joined by `: `, each said once: a cause whose text the message before it
+/// already holds (thiserror's `{0}` next to `#[from]`) is skipped.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
     let seed = args.seed;
     let results = tokio::task::spawn_blocking(move || run_bench(seed, preset)).await?;
     if args.json {
-        print!("{}", render_json(&results));
+        crate::out!("{}", render_json(&results));
     } else {
-        print!("{}", render_table(&results));
+        crate::out!("{}", render_table(&results));
         let failed = results.iter().filter(|r| !r.pass).count();
-        println!("\n{} checks, {failed} failed (seed {seed})", results.len());
+        crate::outln!("\n{} checks, {failed} failed (seed {seed})", results.len());
     }
     let all_pass = results.iter().all(|r| r.pass);
     Ok(if all_pass {

@@ -125,6 +125,26 @@ pub fn error_chain(err: &anyhow::Error) -> String {
 mod tests {
     use super::*;
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = anyhow::Error::from(Wrapping(io)).context("cannot open store");
+        assert_eq!(
+            format!("{err:#}").matches("connection refused").count(),
+            2,
+            "anyhow repeats a cause that the message already holds"
+        );
+        let text = error_chain(&err);
+        assert_eq!(
+            text,
+            "cannot open store: database error: connection refused"
+        );
+    }
+
     #[test]
     fn redact_url_hides_the_password_only() {
         assert_eq!(

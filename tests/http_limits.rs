@@ -1,8 +1,11 @@
 //! Availability of `evalgate serve` under abuse (issue 13): a half-sent request is closed after
 //! the header-read timeout, connections past the cap wait instead of exhausting descriptors and
 //! `/healthz` still answers once idle ones time out, `/readyz` answers within its short timeout
-//! while the store hangs, and an unreachable PostgreSQL fails at once with the real cause.
+//! while the store hangs, and an unreachable PostgreSQL fails at once with the real cause, said
+//! once and without PostgreSQL's own source line.
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,7 +152,7 @@ async fn an_unreachable_postgres_fails_at_once_with_connection_refused() {
     };
     let began = Instant::now();
     let opened = Store::open(&format!("postgres://u@127.0.0.1:{port}/db")).await;
-    let err = opened.err().expect("nothing listens there");
+    let err = opened.expect_err("nothing listens there");
     assert!(
         began.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -158,4 +161,18 @@ async fn an_unreachable_postgres_fails_at_once_with_connection_refused() {
     let text = err.to_string().to_lowercase();
     assert!(text.contains("refused"), "{text}");
     assert!(!text.contains("timed out"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_error_says_its_message_once_without_the_servers_source_line() {
+    let Some(server) = common::pg_server_url() else {
+        return;
+    };
+    let (base, _db) = server.rsplit_once('/').unwrap();
+    let missing = format!("{base}/evalgate_no_such_database");
+    let err = Store::open(&missing).await.expect_err("no such database");
+    let text = evalgate::app::error_chain(&anyhow::Error::from(err));
+    assert!(text.contains("does not exist"), "{text}");
+    assert_eq!(text.matches("does not exist").count(), 1, "{text}");
+    assert!(!text.contains(" at line "), "{text}");
 }

@@ -3,11 +3,49 @@
 //! equals the stored row, and a conflict when it differs. The first row stays either way
 //! (README "evalgate ingest"); conflicts are counted and listed so they are not lost in silence.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::{Store, StoreResult};
 use crate::domain::Request;
+
+impl Store {
+    /// The subset of `skipped` (indices into `rows`) whose content differs from the stored row.
+    pub(super) async fn conflicting_rows(
+        &self,
+        rows: &[Request],
+        skipped: &[usize],
+    ) -> StoreResult<Vec<usize>> {
+        if skipped.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = skipped
+            .iter()
+            .map(|index| rows[*index].request_id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let stored: HashMap<String, Request> = self
+            .get_requests(&ids)
+            .await?
+            .into_iter()
+            .map(|row| (row.request_id.clone(), row))
+            .collect();
+        let mut conflicting = Vec::new();
+        for index in skipped {
+            let row = &rows[*index];
+            let differs = match stored.get(&row.request_id) {
+                Some(kept) => !same_content(row, kept),
+                None => false,
+            };
+            if differs {
+                conflicting.push(*index);
+            }
+        }
+        Ok(conflicting)
+    }
+}
 
 /// The indices of `rows` that were not inserted, given the ids the insert returned: for each id
 /// only its first row in `rows` can have been inserted.

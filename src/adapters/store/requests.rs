@@ -292,41 +292,6 @@ impl Store {
         })
     }
 
-    /// The subset of `skipped` (indices into `rows`) whose content differs from the stored row.
-    async fn conflicting_rows(
-        &self,
-        rows: &[Request],
-        skipped: &[usize],
-    ) -> StoreResult<Vec<usize>> {
-        if skipped.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut ids: Vec<String> = skipped
-            .iter()
-            .map(|index| rows[*index].request_id.clone())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let stored: HashMap<String, Request> = self
-            .get_requests(&ids)
-            .await?
-            .into_iter()
-            .map(|row| (row.request_id.clone(), row))
-            .collect();
-        let mut conflicting = Vec::new();
-        for index in skipped {
-            let row = &rows[*index];
-            let differs = match stored.get(&row.request_id) {
-                Some(kept) => !conflicts::same_content(row, kept),
-                None => false,
-            };
-            if differs {
-                conflicting.push(*index);
-            }
-        }
-        Ok(conflicting)
-    }
-
     /// Inserts feedback events in one transaction; an event already stored with the same
     /// (request_id, kind, at) is skipped and counted as a duplicate.
     #[tracing::instrument(skip_all, fields(rows = rows.len(), backend = self.backend()))]

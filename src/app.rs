@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Migrate => {
             let store = ctx.store().await?;
-            println!("migrations applied ({})", store.backend());
+            crate::outln!("migrations applied ({})", store.backend());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => worker::ingest::run(&ctx, args).await,
@@ -104,9 +104,46 @@ async fn run_rollout(ctx: &Context, command: RolloutCommand) -> CmdResult {
     worker::rollout_cmd::run(ctx, command).await
 }
 
+/// `err` and its causes joined by `: `, each said once: a cause whose text the message before it
+/// already holds (thiserror's `{0}` next to `#[from]`) is skipped.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = anyhow::Error::from(Wrapping(io)).context("cannot open store");
+        assert_eq!(
+            format!("{err:#}").matches("connection refused").count(),
+            2,
+            "anyhow repeats a cause that the message already holds"
+        );
+        let text = error_chain(&err);
+        assert_eq!(
+            text,
+            "cannot open store: database error: connection refused"
+        );
+    }
 
     #[test]
     fn redact_url_hides_the_password_only() {

@@ -227,6 +227,9 @@ pub struct RolloutStartArgs {
     /// The eval suite.
     #[arg(long)]
     pub suite: Option<String>,
+    /// Who starts it, for the audit trail (default: $USER, then $LOGNAME, then `cli`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -260,7 +263,7 @@ pub struct RolloutActionArgs {
     /// Why (recorded in the audit log).
     #[arg(long)]
     pub reason: Option<String>,
-    /// Who (default: $USER).
+    /// Who (default: $USER, then $LOGNAME, then `cli`).
     #[arg(long, env = "USER")]
     pub actor: Option<String>,
 }
@@ -276,7 +279,7 @@ pub struct RolloutPromoteArgs {
     /// Why (required).
     #[arg(long)]
     pub reason: String,
-    /// Who (default: $USER).
+    /// Who (default: $USER, then $LOGNAME, then `cli`).
     #[arg(long, env = "USER")]
     pub actor: Option<String>,
 }

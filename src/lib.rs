@@ -24,5 +24,6 @@ pub mod domain;
 pub mod evaluators;
 pub mod logic;
 pub mod metrics;
+pub mod out;
 pub mod telemetry;
 pub mod worker;

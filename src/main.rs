@@ -15,20 +15,26 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            evalgate::errln!("error: cannot start the async runtime: {err}");
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(evalgate::app::run(cli)) {
+    let result = runtime.block_on(evalgate::app::run(cli));
+    let code = match result {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            evalgate::errln!("error: {}", evalgate::app::error_chain(&err));
+            return ExitCode::from(2);
         }
+    };
+    if let Some(failure) = evalgate::out::stdout_failure() {
+        evalgate::errln!("error: cannot write to stdout: {failure}");
+        return ExitCode::from(2);
     }
+    code
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -168,11 +168,14 @@ pub fn set_ingest_lag(seconds: f64) {
     metrics::gauge!(INGEST_LAG).set(seconds.max(0.0));
 }
 
-/// Counts the rows one push inserted and found already stored.
-pub fn record_ingest_rows(source: &'static str, inserted: u64, duplicates: u64) {
+/// Counts the rows one push inserted, found already stored, and found stored with different
+/// content (conflicts).
+pub fn record_ingest_rows(source: &'static str, inserted: u64, duplicates: u64, conflicts: u64) {
     metrics::counter!(INGEST_ROWS, "source" => source, "outcome" => "inserted").increment(inserted);
     metrics::counter!(INGEST_ROWS, "source" => source, "outcome" => "duplicate")
         .increment(duplicates);
+    metrics::counter!(INGEST_ROWS, "source" => source, "outcome" => "conflict")
+        .increment(conflicts);
 }
 
 /// Counts one rejected pushed document.

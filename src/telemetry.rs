@@ -1,5 +1,6 @@
 //! Structured logs through `tracing`: pretty on a terminal, JSON otherwise, filtered by
-//! `EVALGATE_LOG` (default `info,sqlx=error`: sqlx's slow-statement warnings are noise here). Logs go to stderr so stdout stays for results.
+//! `EVALGATE_LOG` (default `info,sqlx=error`: sqlx's slow-statement warnings are noise here). Logs go to stderr so stdout stays for results;
+//! a closed stderr pipe drops them instead of failing (`out::QuietStderr`).
 
 use std::io::IsTerminal;
 
@@ -12,7 +13,8 @@ pub fn init() {
     let is_tty = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::out::QuietStderr)
+        .log_internal_errors(false);
     let result = if is_tty {
         builder.with_ansi(true).compact().try_init()
     } else {

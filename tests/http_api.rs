@@ -312,7 +312,7 @@ async fn controls_need_the_bearer_token_and_change_nothing_without_it(store: Sto
             .any(|e| e.actor == "alice" && e.reason.contains("canary looks off")),
         "{events:?}"
     );
-    let (status, _) = send(
+    let (status, conflict) = send(
         &guarded,
         post("/api/v1/rollouts/r1/approve", Some("s3cret"), body),
     )
@@ -321,6 +321,35 @@ async fn controls_need_the_bearer_token_and_change_nothing_without_it(store: Sto
         status,
         StatusCode::CONFLICT,
         "approve is not allowed while held"
+    );
+    let said = conflict["error"].as_str().unwrap_or_default();
+    assert!(said.contains("nothing is awaiting approval"), "{conflict}");
+    assert_eq!(conflict["report"]["kind"], "rejected", "{conflict}");
+
+    // Free text is bounded, and the answer names the field.
+    let events_before_big = store.list_rollout_events("r1").await.unwrap().len();
+    let huge = "x".repeat(5000);
+    for (field, big_body) in [
+        (
+            "reason",
+            format!(r#"{{"actor": "alice", "reason": "{huge}"}}"#),
+        ),
+        ("actor", format!(r#"{{"actor": "{huge}", "reason": "r"}}"#)),
+    ] {
+        let (status, answer) = send(
+            &guarded,
+            post("/api/v1/rollouts/r1/rollback", Some("s3cret"), &big_body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+        let said = answer["error"].as_str().unwrap_or_default();
+        assert!(said.contains(&format!("`{field}`")), "{answer}");
+        assert!(said.contains("4096"), "{answer}");
+    }
+    assert_eq!(
+        store.list_rollout_events("r1").await.unwrap().len(),
+        events_before_big,
+        "an oversized field changed nothing"
     );
 }
 

@@ -71,7 +71,8 @@ async fn inserting_twice_adds_nothing_and_counts_duplicates(store: Store) {
         first,
         InsertReport {
             inserted: 3,
-            duplicates: 0
+            duplicates: 0,
+            conflicts: 0
         }
     );
     let mut again = rows.clone();
@@ -82,7 +83,8 @@ async fn inserting_twice_adds_nothing_and_counts_duplicates(store: Store) {
         second,
         InsertReport {
             inserted: 1,
-            duplicates: 4
+            duplicates: 4,
+            conflicts: 0
         }
     );
     assert_eq!(store.count_requests().await.unwrap(), 4);
@@ -162,7 +164,8 @@ async fn feedback_is_idempotent_on_request_kind_and_time(store: Store) {
         second,
         InsertReport {
             inserted: 0,
-            duplicates: 3
+            duplicates: 3,
+            conflicts: 0
         }
     );
     assert_eq!(store.count_feedback().await.unwrap(), 3);

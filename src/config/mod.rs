@@ -15,12 +15,9 @@ pub use sections::*;
 /// What went wrong loading the configuration, with the file and key it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {file}: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    /// The file could not be read (the OS error is in the message, not repeated as a cause).
+    #[error("cannot read config file {file}: {err}")]
+    Read { file: String, err: std::io::Error },
     /// The file (or an environment override) is not valid for the schema: unknown key, wrong type.
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
@@ -102,17 +99,30 @@ impl Config {
     where
         I: IntoIterator<Item = (String, String)>,
     {
-        let (file_label, mut table) = match path_opt {
+        let (file_label, file_table) = match path_opt {
             Some(path) => (path.display().to_string(), read_table(path)?),
             None => ("<defaults>".to_string(), toml::Table::new()),
         };
-        apply_env(&mut table, env)?;
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(var, _)| var.starts_with(ENV_PREFIX))
+            .collect();
+        let mut table = file_table.clone();
+        apply_env(&mut table, overrides.iter().cloned())?;
+        match Config::from_table(&file_label, table) {
+            Ok(config) => Ok(config),
+            Err(err) => Err(blame_override(&file_label, &file_table, &overrides).unwrap_or(err)),
+        }
+    }
+
+    /// Deserialises and validates one layered table; errors are labelled `label`.
+    fn from_table(label: &str, table: toml::Table) -> Result<Config, ConfigError> {
         let config: Config =
             Config::deserialize(toml::Value::Table(table)).map_err(|err| ConfigError::Parse {
-                file: file_label.clone(),
+                file: label.to_string(),
                 message: err.to_string(),
             })?;
-        config.validate(&file_label)?;
+        config.validate(label)?;
         Ok(config)
     }
 
@@ -216,6 +226,35 @@ impl Config {
     }
 }
 
+/// When the file alone is valid but the layered config is not, the first environment override
+/// that breaks it on its own, as an error naming the variable (not `<defaults>` or the file).
+fn blame_override(
+    file_label: &str,
+    file_table: &toml::Table,
+    overrides: &[(String, String)],
+) -> Option<ConfigError> {
+    if overrides.is_empty() || Config::from_table(file_label, file_table.clone()).is_err() {
+        return None;
+    }
+    for (var, value) in overrides {
+        let mut table = file_table.clone();
+        if apply_env(&mut table, [(var.clone(), value.clone())]).is_err() {
+            continue;
+        }
+        let message = match Config::from_table(file_label, table) {
+            Ok(_) => continue,
+            Err(ConfigError::Parse { message, .. }) => message,
+            Err(ConfigError::Invalid { key, message, .. }) => format!("`{key}` {message}"),
+            Err(other) => other.to_string(),
+        };
+        return Some(ConfigError::Env {
+            var: var.clone(),
+            message: message.trim_end().to_string(),
+        });
+    }
+    None
+}
+
 /// Resolves the config file: `--config`, else `./evalgate.toml` when it exists, else none.
 pub fn resolve_path(flag_opt: Option<PathBuf>) -> Option<PathBuf> {
     if flag_opt.is_some() {
@@ -229,9 +268,9 @@ pub fn resolve_path(flag_opt: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
         file: path.display().to_string(),
-        source,
+        err,
     })?;
     text.parse::<toml::Table>()
         .map_err(|err| ConfigError::Parse {
@@ -340,6 +379,54 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("sampling.n_per_arm"), "{text}");
         assert!(text.contains("at least 1"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_env_override_is_named_by_its_variable() {
+        let cases = [
+            ("EVALGATE_SAMPLING__WINDOW", "30000000w", "too long"),
+            ("EVALGATE_SAMPLING__N_PER_ARM", "0", "at least 1"),
+            ("EVALGATE_SAMPLING__N_PER_ARM", "\"many\"", "n_per_arm"),
+            ("EVALGATE_SCHEDULE__TICKS", "0 0 30 2 *", "never fires"),
+        ];
+        for (var, value, says) in cases {
+            let err = Config::load(
+                None,
+                env(&[("EVALGATE_SERVER__BIND", "0.0.0.0:1"), (var, value)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(var), "{var}: {err}");
+            assert!(err.contains(says), "{var}: {err}");
+            assert!(!err.contains("<defaults>"), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_config_file_says_the_os_error_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let err = anyhow::Error::from(Config::load(Some(&missing), env(&[])).unwrap_err());
+        let text = crate::app::error_chain(&err);
+        assert!(text.contains("nope.toml"), "{text}");
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert_eq!(
+            format!("{err:#}").matches("No such file").count(),
+            1,
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_duration_past_the_bound_is_rejected_naming_the_key() {
+        for value in ["99999999999999999w", "30000000w"] {
+            let text = format!("[sampling]\nwindow = \"{value}\"\n");
+            let err = Config::from_toml_str("evalgate.toml", &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("window"), "{err}");
+            assert!(err.contains("too long"), "{err}");
+        }
     }
 
     #[test]

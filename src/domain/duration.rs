@@ -1,5 +1,6 @@
 //! Human durations in config and flags: `90s`, `15m`, `4h`, `2d`, `1w`, or combinations
-//! like `1h30m`.
+//! like `1h30m`, at most [`HumanDuration::MAX`] (so adding one to a timestamp can never
+//! overflow chrono's range: `30000000w` used to pass and then panic a tick).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -10,6 +11,11 @@ pub struct HumanDuration {
 }
 
 impl HumanDuration {
+    /// The longest duration accepted: 100 years of 365 days (5214 weeks and change).
+    pub const MAX: HumanDuration = HumanDuration {
+        seconds: 100 * 365 * 86_400,
+    };
+
     /// A duration of `seconds`.
     pub const fn from_secs(seconds: i64) -> HumanDuration {
         HumanDuration { seconds }
@@ -54,7 +60,10 @@ impl HumanDuration {
             if seconds < 0 {
                 return Err(format!("negative duration `{trimmed}`"));
             }
-            return Ok(HumanDuration { seconds });
+            return HumanDuration { seconds }.bounded(trimmed);
+        }
+        if trimmed.bytes().all(|byte| byte.is_ascii_digit()) {
+            return HumanDuration { seconds: i64::MAX }.bounded(trimmed);
         }
         let mut total: i64 = 0;
         let mut number = String::new();
@@ -75,16 +84,30 @@ impl HumanDuration {
                     ));
                 }
             };
-            let value: i64 = number.parse().map_err(|_| {
-                format!("bad duration `{trimmed}`: a number must come before `{ch}`")
-            })?;
+            if number.is_empty() {
+                return Err(format!(
+                    "bad duration `{trimmed}`: a number must come before `{ch}`"
+                ));
+            }
+            // Digits beyond i64 are far past MAX too: saturate and let `bounded` say so.
+            let value: i64 = number.parse().unwrap_or(i64::MAX);
             total = total.saturating_add(value.saturating_mul(unit_seconds));
             number.clear();
         }
         if !number.is_empty() {
             return Err(format!("bad duration `{trimmed}`: `{number}` has no unit"));
         }
-        Ok(HumanDuration { seconds: total })
+        HumanDuration { seconds: total }.bounded(trimmed)
+    }
+
+    fn bounded(self, text: &str) -> Result<HumanDuration, String> {
+        if self > HumanDuration::MAX {
+            return Err(format!(
+                "duration `{text}` is too long: at most {} (100 years)",
+                HumanDuration::MAX
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -146,5 +169,25 @@ mod tests {
         );
         assert!(HumanDuration::parse("1h5").unwrap_err().contains("no unit"));
         assert!(HumanDuration::parse("").is_err());
+    }
+
+    #[test]
+    fn durations_past_a_hundred_years_are_rejected_not_saturated() {
+        for text in [
+            "99999999999999999w",
+            "30000000w",
+            "5215w",
+            "99999999999999999999",
+        ] {
+            let err = HumanDuration::parse(text).unwrap_err();
+            assert!(err.contains("too long"), "{text}: {err}");
+        }
+        assert_eq!(HumanDuration::parse("36500d").unwrap(), HumanDuration::MAX);
+        let at_max = chrono::DateTime::<chrono::Utc>::MAX_UTC - chrono::Duration::days(400 * 365);
+        assert!(
+            at_max
+                .checked_add_signed(HumanDuration::MAX.to_chrono())
+                .is_some()
+        );
     }
 }

@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context, args: BacktestArgs) -> CmdResult {
         log.extend(replay(&env, row, from, to).await?);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&log)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&log)?);
     } else {
         print_log(&log, from, to);
     }
@@ -206,20 +206,20 @@ fn decision(
 }
 
 fn print_log(log: &[Decision], from: Timestamp, to: Timestamp) {
-    println!(
+    crate::outln!(
         "backtest {} .. {} (nothing was written to flags or rollout state)",
         from.to_rfc3339(),
         to.to_rfc3339()
     );
     if log.is_empty() {
-        println!("no decision besides waiting");
+        crate::outln!("no decision besides waiting");
     }
     for entry in log {
         let kind = serde_json::to_value(entry.kind)
             .ok()
             .and_then(|value| value.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!(
+        crate::outln!(
             "{}  {:<16} {:<18} → {} at {} bp: {}",
             entry.at.format("%Y-%m-%d %H:%M"),
             entry.rollout_id,
@@ -229,10 +229,10 @@ fn print_log(log: &[Decision], from: Timestamp, to: Timestamp) {
             entry.reason
         );
         for halt in &entry.halts {
-            println!("{:>36}halt  {}: {}", "", halt.metric, halt.verdict.reason());
+            crate::outln!("{:>36}halt  {}: {}", "", halt.metric, halt.verdict.reason());
         }
         for proof in &entry.proofs {
-            println!("{:>36}proof {}", "", proof.verdict.reason());
+            crate::outln!("{:>36}proof {}", "", proof.verdict.reason());
         }
     }
 }

@@ -79,11 +79,11 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     let config = demo_config(&ctx.config)?;
     let demo_ctx = Context::with_config(config, Arc::new(clock.clone()));
     let store = open_fresh_store(&demo_ctx.config.store.url).await?;
-    println!(
+    crate::outln!(
         "evalgate demo: two canary rollouts in simulated time (seed {})",
         args.seed
     );
-    println!(
+    crate::outln!(
         "store {}  ·  {RPM} requests/min per rollout  ·  N = {DEMO_N} per arm every 15 min  ·  plan: \
          1% ≥ 4h → 10% ≥ 24h → 50% ≥ 48h + approval → 100% for 72h\n",
         demo_ctx.config.store.url
@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     sim.write_history().await?;
     for rollout in &ROLLOUTS {
         start_rollout(&demo_ctx, &store, rollout, start).await?;
-        println!(
+        crate::outln!(
             "{}  {:<12} started ({}): 1% of traffic on {}",
             stamp(start),
             rollout.id,
@@ -130,7 +130,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     }
     summarize(&store, start, ticks).await?;
     if args.serve {
-        println!("\nserving the HTTP API on the demo store; Ctrl-C to stop");
+        crate::outln!("\nserving the HTTP API on the demo store; Ctrl-C to stop");
         return crate::worker::serve::run(&demo_ctx, crate::cli::ServeArgs { bind: None }).await;
     }
     Ok(ExitCode::SUCCESS)
@@ -329,7 +329,7 @@ async fn approve(
         actor: "demo".to_string(),
     }]);
     control_once(ctx, store, rollout_id, input, now).await?;
-    println!(
+    crate::outln!(
         "{}  {:<12} approved by the demo itself (in production a person reviews \
          `evalgate rollout review {rollout_id}` and runs `evalgate rollout approve`)",
         stamp(now),
@@ -349,7 +349,7 @@ fn narrate(tick: &RolloutTick, start: Timestamp) {
     }
     let at = tick.at.unwrap_or(start);
     let elapsed = at - start;
-    println!(
+    crate::outln!(
         "{}  {:<12} {} (+{}h{:02}m) → {} at {}: {}",
         stamp(at),
         tick.rollout_id,
@@ -365,7 +365,7 @@ fn narrate(tick: &RolloutTick, start: Timestamp) {
         .iter()
         .filter(|v| v.verdict.is_halt() || v.metric == "pass_rate")
     {
-        println!("{:>30}{}", "", evidence_line(verdict));
+        crate::outln!("{:>30}{}", "", evidence_line(verdict));
     }
 }
 
@@ -407,14 +407,14 @@ fn evidence_line(verdict: &MetricVerdict) -> String {
 }
 
 async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Result<()> {
-    println!("\nsummary after {ticks} ticks ({}h simulated):", ticks / 4);
+    crate::outln!("\nsummary after {ticks} ticks ({}h simulated):", ticks / 4);
     for rollout in &ROLLOUTS {
         let Some(row) = store.get_rollout(rollout.id).await? else {
             continue;
         };
         let targets = row.targets();
         let state: RolloutState = serde_json::from_value(row.state)?;
-        println!(
+        crate::outln!(
             "  {:<12} {} at {} — {}",
             rollout.id,
             state.phase.name(),
@@ -427,7 +427,7 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
         let onset = start + after;
         let events = store.list_rollout_events(rollout.id).await?;
         let Some(rollback) = events.iter().find(|event| event.action == "rollback") else {
-            println!("  {:<12} was NOT rolled back", rollout.id);
+            crate::outln!("  {:<12} was NOT rolled back", rollout.id);
             continue;
         };
         let filter = HistoryFilter {
@@ -438,7 +438,7 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
         };
         let served = store.count_history(&filter).await?;
         let delay = rollback.at - onset;
-        println!(
+        crate::outln!(
             "  {:<12} the regression began at {}; the gates rolled it back {}h{:02}m later, after the bad \
              canary served {served} requests",
             rollout.id,
@@ -447,6 +447,8 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
             delay.num_minutes() % 60
         );
     }
-    println!("\nexplore: evalgate --store {DEMO_STORE} rollout status   ·   evalgate demo --serve");
+    crate::outln!(
+        "\nexplore: evalgate --store {DEMO_STORE} rollout status   ·   evalgate demo --serve"
+    );
     Ok(())
 }

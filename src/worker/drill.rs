@@ -319,9 +319,9 @@ pub async fn run(ctx: &Context, args: DrillArgs) -> CmdResult {
         .unwrap_or_else(|| ctx.config.flags.drill_flag.clone());
     let report = drill_with(&store, &sinks, &flag, ctx.clock.now()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        crate::out!("{}", render(&report));
     }
     Ok(if report.ok {
         ExitCode::SUCCESS

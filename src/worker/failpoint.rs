@@ -19,11 +19,11 @@ pub fn hit(name: &str) {
         }
         if let Some(ms) = action.strip_prefix("sleep:") {
             let ms: u64 = ms.parse().unwrap_or(0);
-            eprintln!("failpoint {name}: sleeping {ms} ms");
+            crate::errln!("failpoint {name}: sleeping {ms} ms");
             std::thread::sleep(std::time::Duration::from_millis(ms));
             continue;
         }
-        eprintln!("failpoint {name}: aborting");
+        crate::errln!("failpoint {name}: aborting");
         std::process::abort();
     }
 }

@@ -17,14 +17,14 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
     let seeds = args.seed.clone();
     let results = tokio::task::spawn_blocking(move || run_seeds(&seeds, preset)).await?;
     if args.json {
-        print!("{}", render_json(&results));
+        crate::out!("{}", render_json(&results));
     } else {
         for &seed in &args.seed {
             let of_seed: Vec<_> = results.iter().filter(|r| r.seed == seed).cloned().collect();
-            println!("seed {seed}");
-            print!("{}", render_table(&of_seed));
+            crate::outln!("seed {seed}");
+            crate::out!("{}", render_table(&of_seed));
             let failed = of_seed.iter().filter(|r| !r.pass).count();
-            println!("{} checks, {failed} failed (seed {seed})\n", of_seed.len());
+            crate::outln!("{} checks, {failed} failed (seed {seed})\n", of_seed.len());
         }
         let checks = summary(&results);
         let short: Vec<String> = checks
@@ -33,13 +33,13 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
             .map(|(id, passed, ran)| format!("{id} ({passed}/{ran} seeds)"))
             .collect();
         if short.is_empty() {
-            println!(
+            crate::outln!(
                 "all {} targets pass at every seed ({})",
                 checks.len(),
                 seed_list(&args.seed)
             );
         } else {
-            println!(
+            crate::outln!(
                 "targets not met at every seed ({}): {}",
                 seed_list(&args.seed),
                 short.join(", ")

@@ -3,8 +3,11 @@
 //! batched, idempotent transactions. Rows logged without an arm are placed by their served model
 //! against the store's rollouts, read once per run. Every bad record is reported with its line
 //! number and reason (stderr, a structured log event, and a rejects file) while the good ones
-//! still load; the summary says which format was read and how many lines were read and records
-//! inserted, duplicate and rejected, and the exit code is 1 when any record was rejected.
+//! still load; a UTF-8 byte-order mark at the start is skipped. A `request_id` seen again with
+//! different content is a conflict: the first row stays, and the conflict is counted and written
+//! to the rejects file. The summary says which format was read and how many lines were read and
+//! records inserted, duplicate, conflicting and rejected, and the exit code is 1 when any record
+//! was rejected or conflicted.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,21 +16,26 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tokio::io::{AsyncBufRead, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufRead, BufReader};
 use tokio::task::JoinHandle;
+
+use rejects::RejectsFile;
 
 use crate::adapters::formats::{
     self, Format, ParseContext, ParseLimits, Record, Reject, RejectKind,
 };
 use crate::adapters::line_reader::{LineReader, LineStatus};
-use crate::adapters::store::{InsertReport, Store, StoreResult};
+use crate::adapters::store::{InsertReport, RequestInsert, Store, StoreResult};
 use crate::app::{CmdResult, Context};
 use crate::cli::IngestArgs;
 use crate::domain::{FeedbackEvent, Request};
 use crate::logic::attribution::ModelArms;
 
-/// Rejects echoed to stderr one by one; the rest go to the rejects file and the summary.
-const ECHOED_REJECTS: u64 = 20;
+mod rejects;
+
+/// The UTF-8 byte-order mark some editors put at the start of a file; skipped on line 1.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 const READ_BUFFER_BYTES: usize = 256 * 1024;
 
 /// How one ingest run behaves.
@@ -56,8 +64,11 @@ pub struct IngestSummary {
     pub records: u64,
     /// Rows new to the store (requests + feedback).
     pub inserted: u64,
-    /// Rows already in the store (or repeated in the input).
+    /// Rows already in the store (or repeated in the input) with the same content.
     pub duplicates: u64,
+    /// Requests whose `request_id` was already stored (or came earlier in the input) with
+    /// different content: skipped, the first row kept, each one in the rejects file.
+    pub conflicts: u64,
     /// Records rejected (each is in the rejects file).
     pub rejected: u64,
     /// Lines that held no record (an OTLP document without GenAI spans).
@@ -68,17 +79,8 @@ pub struct IngestSummary {
     pub requests: InsertReport,
     /// Feedback rows.
     pub feedback: InsertReport,
-    /// The rejects file, when something was rejected.
+    /// The rejects file, when something was rejected or conflicted.
     pub rejects_file: Option<String>,
-}
-
-/// One line of the rejects file.
-#[derive(Debug, Serialize)]
-struct RejectLine<'a> {
-    line: u64,
-    kind: &'static str,
-    reason: &'a str,
-    raw: String,
 }
 
 /// Runs `evalgate ingest`.
@@ -99,7 +101,7 @@ pub async fn run(ctx: &Context, args: IngestArgs) -> CmdResult {
     };
     progress.finish_and_clear();
     print_summary(&summary, args.json)?;
-    if summary.rejected > 0 {
+    if summary.rejected > 0 || summary.conflicts > 0 {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -201,6 +203,7 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
     };
     let mut writer = RequestWriter::new(store.clone());
     let mut requests: Vec<Request> = Vec::with_capacity(options.batch_size);
+    let mut request_lines: Vec<u64> = Vec::with_capacity(options.batch_size);
     let mut feedback: Vec<FeedbackEvent> = Vec::new();
     let mut buf = Vec::new();
     let mut line_number = 0u64;
@@ -210,6 +213,9 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
         .context("cannot read input")?
     {
         line_number += 1;
+        if line_number == 1 && buf.starts_with(UTF8_BOM) {
+            buf.drain(..UTF8_BOM.len());
+        }
         let records = match status {
             LineStatus::TooLong { len } => vec![Err(Reject::new(
                 RejectKind::LineTooLong,
@@ -240,18 +246,26 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
         for record in records {
             summary.records += 1;
             match record {
-                Ok(Record::Request(request)) => requests.push(*request),
+                Ok(Record::Request(request)) => {
+                    requests.push(*request);
+                    request_lines.push(line_number);
+                }
                 Ok(Record::Feedback(event)) => feedback.push(event),
                 Err(reject) => {
                     summary.rejected += 1;
-                    report_reject(line_number, &reject, summary.rejected, progress);
+                    let count = summary.rejected + summary.conflicts;
+                    let kind = reject.kind.as_str();
+                    rejects::report(line_number, kind, &reject.reason, count, progress);
                     rejects.write(line_number, &reject, &buf).await?;
                 }
             }
         }
         if requests.len() >= options.batch_size {
             let batch = std::mem::replace(&mut requests, Vec::with_capacity(options.batch_size));
-            writer.submit(batch, &mut summary).await?;
+            let batch_lines = std::mem::take(&mut request_lines);
+            writer
+                .submit(batch, batch_lines, &mut summary, &mut rejects, progress)
+                .await?;
             progress.set_position(lines.bytes_read());
             progress.set_message(format!("{} rows", summary.inserted));
         }
@@ -259,8 +273,16 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
             flush_feedback(store, &mut feedback, &mut summary).await?;
         }
     }
-    writer.submit(requests, &mut summary).await?;
-    writer.finish(&mut summary).await?;
+    writer
+        .submit(
+            requests,
+            request_lines,
+            &mut summary,
+            &mut rejects,
+            progress,
+        )
+        .await?;
+    writer.finish(&mut summary, &mut rejects, progress).await?;
     flush_feedback(store, &mut feedback, &mut summary).await?;
     progress.set_position(lines.bytes_read());
     summary.rejects_file = rejects.finish().await?;
@@ -269,17 +291,22 @@ pub async fn ingest_stream<R: AsyncBufRead + Unpin>(
         read = summary.read,
         inserted = summary.inserted,
         duplicates = summary.duplicates,
+        conflicts = summary.conflicts,
         rejected = summary.rejected,
         "ingest finished"
     );
     Ok(summary)
 }
 
+/// A request batch in flight: its rows and their input line numbers come back with the result,
+/// so conflicts can be reported by line.
+type PendingBatch = JoinHandle<(Vec<Request>, Vec<u64>, StoreResult<RequestInsert>)>;
+
 /// Inserts request batches in the background, one at a time, so parsing the next batch overlaps
 /// with writing the previous one.
 struct RequestWriter {
     store: Store,
-    pending_opt: Option<JoinHandle<StoreResult<InsertReport>>>,
+    pending_opt: Option<PendingBatch>,
 }
 
 impl RequestWriter {
@@ -290,34 +317,61 @@ impl RequestWriter {
         }
     }
 
-    /// Waits for the batch in flight, then starts writing `batch`.
+    /// Waits for the batch in flight, then starts writing `batch` (read from `lines`).
     async fn submit(
         &mut self,
         batch: Vec<Request>,
+        lines: Vec<u64>,
         summary: &mut IngestSummary,
+        rejects: &mut RejectsFile,
+        progress: &ProgressBar,
     ) -> anyhow::Result<()> {
-        self.finish(summary).await?;
+        self.finish(summary, rejects, progress).await?;
         if batch.is_empty() {
             return Ok(());
         }
         let store = self.store.clone();
-        let handle = tokio::spawn(async move { store.insert_requests(&batch).await });
+        let handle = tokio::spawn(async move {
+            let result = store.insert_requests_checked(&batch).await;
+            (batch, lines, result)
+        });
         self.pending_opt = Some(handle);
         Ok(())
     }
 
-    /// Waits for the batch in flight and counts it.
-    async fn finish(&mut self, summary: &mut IngestSummary) -> anyhow::Result<()> {
+    /// Waits for the batch in flight, counts it and reports its conflicts.
+    async fn finish(
+        &mut self,
+        summary: &mut IngestSummary,
+        rejects: &mut RejectsFile,
+        progress: &ProgressBar,
+    ) -> anyhow::Result<()> {
         let Some(handle) = self.pending_opt.take() else {
             return Ok(());
         };
-        let report = handle
-            .await
-            .context("request writer task failed")?
-            .context("cannot insert requests")?;
+        let (batch, lines, result) = handle.await.context("request writer task failed")?;
+        let first_line = lines.first().copied().unwrap_or_default();
+        let last_line = lines.last().copied().unwrap_or_default();
+        let outcome = result.with_context(|| {
+            format!("cannot insert the requests of input lines {first_line}-{last_line}")
+        })?;
+        let report = outcome.report;
         summary.requests.add(report);
         summary.inserted += report.inserted;
         summary.duplicates += report.duplicates;
+        for index in outcome.conflicting {
+            let (Some(row), Some(line)) = (batch.get(index), lines.get(index)) else {
+                continue;
+            };
+            summary.conflicts += 1;
+            let reason = rejects::conflict_reason(&row.request_id);
+            let count = summary.rejected + summary.conflicts;
+            rejects::report(*line, rejects::CONFLICT_KIND, &reason, count, progress);
+            let raw = crate::adapters::jsonl::request_line(row);
+            rejects
+                .write_entry(*line, rejects::CONFLICT_KIND, &reason, raw)
+                .await?;
+        }
         Ok(())
     }
 }
@@ -343,109 +397,44 @@ async fn flush_feedback(
 
 fn report_detected(format: Format, line: u64, progress: &ProgressBar) {
     tracing::info!(format = format.as_str(), line, "format detected");
-    progress.suspend(|| eprintln!("format: {format} (detected from line {line})"));
-}
-
-fn report_reject(line: u64, reject: &Reject, count: u64, progress: &ProgressBar) {
-    if count > ECHOED_REJECTS {
-        return;
-    }
-    tracing::warn!(
-        line,
-        kind = reject.kind.as_str(),
-        reason = %reject.reason,
-        "rejected line"
-    );
-    progress.suspend(|| {
-        eprintln!(
-            "line {line}: rejected ({}): {}",
-            reject.kind.as_str(),
-            reject.reason
-        );
-        if count == ECHOED_REJECTS {
-            eprintln!("further rejects are only written to the rejects file");
-        }
-    });
-}
-
-/// The rejects file, created on the first reject.
-struct RejectsFile {
-    path: PathBuf,
-    writer_opt: Option<BufWriter<tokio::fs::File>>,
-}
-
-impl RejectsFile {
-    fn new(path: PathBuf) -> RejectsFile {
-        RejectsFile {
-            path,
-            writer_opt: None,
-        }
-    }
-
-    async fn write(&mut self, line: u64, reject: &Reject, raw: &[u8]) -> anyhow::Result<()> {
-        if self.writer_opt.is_none() {
-            let file = tokio::fs::File::create(&self.path)
-                .await
-                .with_context(|| format!("cannot create rejects file {}", self.path.display()))?;
-            self.writer_opt = Some(BufWriter::new(file));
-        }
-        let Some(writer) = self.writer_opt.as_mut() else {
-            return Ok(());
-        };
-        let record = RejectLine {
-            line,
-            kind: reject.kind.as_str(),
-            reason: &reject.reason,
-            raw: String::from_utf8_lossy(raw).into_owned(),
-        };
-        let mut text = serde_json::to_string(&record).context("cannot encode a reject")?;
-        text.push('\n');
-        writer
-            .write_all(text.as_bytes())
-            .await
-            .with_context(|| format!("cannot write rejects file {}", self.path.display()))?;
-        Ok(())
-    }
-
-    async fn finish(self) -> anyhow::Result<Option<String>> {
-        let Some(mut writer) = self.writer_opt else {
-            return Ok(None);
-        };
-        writer
-            .flush()
-            .await
-            .with_context(|| format!("cannot write rejects file {}", self.path.display()))?;
-        Ok(Some(self.path.display().to_string()))
-    }
+    progress.suspend(|| crate::errln!("format: {format} (detected from line {line})"));
 }
 
 fn print_summary(summary: &IngestSummary, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(summary)?);
+        crate::outln!("{}", serde_json::to_string(summary)?);
         return Ok(());
     }
     match summary.format {
-        Some(format) => println!("format      {format}"),
-        None => println!("format      unknown (no line told)"),
+        Some(format) => crate::outln!("format      {format}"),
+        None => crate::outln!("format      unknown (no line told)"),
     }
-    println!("read        {}", summary.read);
+    crate::outln!("read        {}", summary.read);
     if summary.records != summary.read {
-        println!("records     {}", summary.records);
+        crate::outln!("records     {}", summary.records);
     }
-    println!(
+    crate::outln!(
         "inserted    {}  (requests {}, feedback {})",
-        summary.inserted, summary.requests.inserted, summary.feedback.inserted
+        summary.inserted,
+        summary.requests.inserted,
+        summary.feedback.inserted
     );
-    println!("duplicates  {}", summary.duplicates);
+    crate::outln!("duplicates  {}", summary.duplicates);
+    if summary.conflicts > 0 {
+        crate::outln!(
+            "conflicts   {}  (request_id already stored with different content; first kept)",
+            summary.conflicts
+        );
+    }
     match &summary.rejects_file {
-        Some(path) => println!("rejected    {}  (see {path})", summary.rejected),
-        None => println!("rejected    {}", summary.rejected),
+        Some(path) => crate::outln!("rejected    {}  (see {path})", summary.rejected),
+        None => crate::outln!("rejected    {}", summary.rejected),
     }
     if summary.blank > 0 {
-        println!("blank       {}  (skipped)", summary.blank);
+        crate::outln!("blank       {}  (skipped)", summary.blank);
     }
     if summary.empty > 0 {
-        println!(
+        crate::outln!(
             "empty       {}  (lines without a request, e.g. no GenAI span)",
             summary.empty
         );

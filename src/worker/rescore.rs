@@ -70,7 +70,7 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         ctx.clock.clone(),
     );
     let estimate = estimate_cost(ctx, &store, &filter, &suite, total).await?;
-    println!(
+    crate::outln!(
         "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per request)",
         from.to_rfc3339(),
         to.to_rfc3339(),
@@ -78,17 +78,19 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         suite.assertions.len(),
         judge_calls_per_request(&suite)
     );
-    println!("estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)");
+    crate::outln!(
+        "estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)"
+    );
     if let Some(budget) = args.budget
         && estimate > budget
     {
-        println!(
+        crate::outln!(
             "refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget"
         );
         return Ok(ExitCode::FAILURE);
     }
     if args.dry_run {
-        println!("dry run: nothing scored");
+        crate::outln!("dry run: nothing scored");
         return Ok(ExitCode::SUCCESS);
     }
     let scope = RescoreScope {
@@ -97,7 +99,7 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         total,
     };
     let outcome = rescore(ctx, &store, &engine, &suite, &scope, args.budget).await?;
-    println!(
+    crate::outln!(
         "rescored {} requests: {} new scores, {} reused; judge spend ${:.4}; {} series points written",
         outcome.requests,
         outcome.inserted,

@@ -15,8 +15,25 @@ use crate::app::{CmdResult, Context};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
 use crate::domain::rollout::{Command, Input, Plan, RolloutState, TransitionKind};
 
-/// The actor recorded when neither `--actor` nor `$USER` is set.
-const UNKNOWN_ACTOR: &str = "unknown";
+/// The actor recorded when neither `--actor`, `$USER` nor `$LOGNAME` names one.
+const CLI_ACTOR: &str = "cli";
+
+/// Who acts: `--actor` (clap also reads `$USER` into it), else `$LOGNAME`, else `cli` — never an
+/// empty or "unknown" name in the audit trail.
+pub fn resolve_actor(flag_opt: Option<&str>, logname_opt: Option<&str>) -> String {
+    [flag_opt, logname_opt]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty())
+        .unwrap_or(CLI_ACTOR)
+        .to_string()
+}
+
+fn actor_from_flag(flag_opt: Option<&String>) -> String {
+    let logname_opt = std::env::var("LOGNAME").ok();
+    resolve_actor(flag_opt.map(String::as_str), logname_opt.as_deref())
+}
 
 /// Runs one `evalgate rollout` subcommand.
 pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
@@ -66,10 +83,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
 }
 
 fn actor_of(args: &RolloutActionArgs) -> String {
-    args.actor
-        .clone()
-        .filter(|actor| !actor.trim().is_empty())
-        .unwrap_or_else(|| UNKNOWN_ACTOR.to_string())
+    actor_from_flag(args.actor.as_ref())
 }
 
 fn required_reason(args: &RolloutActionArgs, action: &str) -> anyhow::Result<String> {
@@ -89,11 +103,7 @@ async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdR
     if args.reason.trim().is_empty() {
         anyhow::bail!("`rollout promote --force` needs a non-empty --reason");
     }
-    let actor = args
-        .actor
-        .clone()
-        .filter(|actor| !actor.trim().is_empty())
-        .unwrap_or_else(|| UNKNOWN_ACTOR.to_string());
+    let actor = actor_from_flag(args.actor.as_ref());
     let command = Command::ForcePromote {
         actor,
         reason: args.reason.trim().to_string(),
@@ -122,7 +132,7 @@ async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: Str
             now,
         )
         .await?;
-        println!(
+        crate::outln!(
             "rollout {id}: KILLED with its stored plan or state unreadable ({err:#}); every sink \
              was written 0%"
         );
@@ -132,7 +142,7 @@ async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: Str
             } else {
                 "FAILED"
             };
-            println!("  sink {}: {status}", sink.sink);
+            crate::outln!("  sink {}: {status}", sink.sink);
         }
         let ok = report
             .iter()
@@ -165,24 +175,26 @@ fn exit_code(report: &ApplyReport) -> ExitCode {
 }
 
 fn print_report(report: &ApplyReport) {
-    println!(
+    crate::outln!(
         "rollout {}: {} → {}",
-        report.rollout_id, report.before, report.after
+        report.rollout_id,
+        report.before,
+        report.after
     );
-    println!("  {}", report.reason);
+    crate::outln!("  {}", report.reason);
     for sink in &report.sink_reports {
         let status = if sink.is_verified() {
             "verified"
         } else {
             "FAILED"
         };
-        println!("  sink {}: {status}", sink.sink);
+        crate::outln!("  sink {}: {status}", sink.sink);
     }
     if report.held_for_sink_failure {
-        println!("  HELD: a flag sink did not take the new split (see the audit log)");
+        crate::outln!("  HELD: a flag sink did not take the new split (see the audit log)");
     }
     if let Some(wake_at) = report.wake_at {
-        println!("  next decision due {}", wake_at.to_rfc3339());
+        crate::outln!("  next decision due {}", wake_at.to_rfc3339());
     }
 }
 
@@ -248,7 +260,7 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
     if !store.create_rollout(&rollout).await? {
         anyhow::bail!("a rollout with id `{id}` already exists; pass another --id");
     }
-    let actor = std::env::var("USER").unwrap_or_else(|_| UNKNOWN_ACTOR.to_string());
+    let actor = actor_from_flag(args.actor.as_ref());
     let input = Input::commands(vec![Command::Start { actor }]);
     let report = control_once(ctx, store, &id, input, now).await?;
     let power = crate::worker::plan_power::plan_power(&ctx.config, &plan, 0, None, None);
@@ -260,11 +272,11 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
             transition: &report,
             power: &power,
         };
-        println!("{}", serde_json::to_string_pretty(&output)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print_report(&report);
         for stage in &power {
-            println!("  power {}", stage.describe());
+            crate::outln!("  power {}", stage.describe());
         }
     }
     for stage in power.iter().filter(|s| s.warn) {
@@ -345,4 +357,18 @@ async fn refuse_second_rollout_on_flag(store: &Store, flag_key: &str) -> anyhow:
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_actor;
+
+    #[test]
+    fn the_actor_is_the_flag_then_logname_then_cli_never_unknown() {
+        assert_eq!(resolve_actor(Some("alice"), Some("bob")), "alice");
+        assert_eq!(resolve_actor(Some("  "), Some("bob")), "bob");
+        assert_eq!(resolve_actor(None, Some("bob")), "bob");
+        assert_eq!(resolve_actor(None, None), "cli");
+        assert_eq!(resolve_actor(Some(""), Some("")), "cli");
+    }
 }

@@ -280,9 +280,9 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutIdArgs) -> CmdResult
     let sinks = FlagSinks::from_config(&ctx.config.flags, store);
     let review = build_review(store, &sinks, &rollout, ctx.clock.now()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&review)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&review)?);
     } else {
-        print!("{}", render_markdown(&review));
+        crate::out!("{}", render_markdown(&review));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -481,17 +481,17 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
         } else {
             serde_json::to_string_pretty(&statuses)?
         };
-        println!("{text}");
+        crate::outln!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     if statuses.is_empty() {
-        println!("no active rollouts");
+        crate::outln!("no active rollouts");
     }
     for (index, status) in statuses.iter().enumerate() {
         if index > 0 {
-            println!();
+            crate::outln!();
         }
-        print!("{}", render(status));
+        crate::out!("{}", render(status));
     }
     Ok(ExitCode::SUCCESS)
 }

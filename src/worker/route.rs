@@ -107,9 +107,9 @@ pub async fn run(ctx: &Context, args: RouteArgs) -> CmdResult {
     };
     if args.json {
         let text = serde_json::to_string_pretty(&report).context("cannot render json")?;
-        println!("{text}");
+        crate::outln!("{text}");
     } else {
-        print!("{}", render(&report));
+        crate::out!("{}", render(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

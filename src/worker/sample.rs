@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, args: SampleArgs) -> CmdResult {
     )
     .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report);
     }
@@ -177,19 +177,21 @@ fn preview(text: &str) -> String {
 
 fn print_human(report: &SampleReport) {
     let rollout = report.rollout_id.as_deref().unwrap_or("all traffic");
-    println!(
+    crate::outln!(
         "tick at {}  window [{}, {})  rollout {rollout}",
         report.at.to_rfc3339(),
         report.from.to_rfc3339(),
         report.to.to_rfc3339()
     );
-    println!(
+    crate::outln!(
         "plan: n_per_arm {}, per_tenant_cap {}, seed {}",
-        report.plan.n_per_arm, report.plan.per_tenant_cap, report.plan.seed
+        report.plan.n_per_arm,
+        report.plan.per_tenant_cap,
+        report.plan.seed
     );
     for arm in &report.arms {
-        println!();
-        println!(
+        crate::outln!();
+        crate::outln!(
             "{}: selected {} of {} available ({} eligible, {} errors excluded, shortfall {})  \
              window [{}, {})",
             arm.arm,
@@ -202,7 +204,7 @@ fn print_human(report: &SampleReport) {
             arm.window.1.to_rfc3339(),
         );
         for request in &arm.requests {
-            println!(
+            crate::outln!(
                 "  {}  {}  {}  {}",
                 request.request_id,
                 request.tenant_id,

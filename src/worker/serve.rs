@@ -331,9 +331,12 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
         ctx.clock.clone(),
         cancel.clone(),
     ));
-    let server = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let mut http_task = tokio::spawn(async move { server.await });
+    let limits = http::ServerLimits {
+        max_connections: ctx.config.server.max_connections,
+        header_read_timeout: ctx.config.server.header_read_timeout.to_std(),
+    };
+    let server = http::serve(listener, http::router(state), limits, cancel.clone());
+    let mut http_task = tokio::spawn(server);
     tracing::info!(addr = %local, store = store.backend(), "evalgate serve listening on http://{local}");
 
     let signal = tokio::select! {

@@ -200,7 +200,7 @@ pub async fn run(ctx: &Context, args: SynthArgs) -> CmdResult {
     if args.into_store {
         let store = ctx.store().await?;
         let report = insert_into_store(&store, spec, ctx.config.ingest.batch_size).await?;
-        eprintln!(
+        crate::errln!(
             "{}; inserted {} requests ({} duplicates) and {} feedback events ({} duplicates)",
             describe(&report.generated, store.backend()),
             report.requests.inserted,
@@ -218,7 +218,7 @@ pub async fn run(ctx: &Context, args: SynthArgs) -> CmdResult {
     let summary = tokio::task::spawn_blocking(move || write_to(spec, out_opt))
         .await
         .context("the synth writer panicked")??;
-    eprintln!("{}", describe(&summary, &target));
+    crate::errln!("{}", describe(&summary, &target));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -214,7 +214,7 @@ pub async fn run(ctx: &Context, args: TickArgs) -> CmdResult {
     let store = ctx.store().await?;
     let report = tick_all(ctx, &store, at).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
     }
@@ -229,23 +229,23 @@ pub async fn run(ctx: &Context, args: TickArgs) -> CmdResult {
 fn print_report(report: &TickReport) {
     let at = report.at.map(|at| at.to_rfc3339()).unwrap_or_default();
     if report.rollouts.is_empty() {
-        println!("tick at {at}: no active rollout");
+        crate::outln!("tick at {at}: no active rollout");
         return;
     }
-    println!("tick at {at}");
+    crate::outln!("tick at {at}");
     for entry in &report.rollouts {
-        println!("\n{}: {}", entry.rollout_id, entry.decision);
+        crate::outln!("\n{}: {}", entry.rollout_id, entry.decision);
         if let Some(error) = &entry.error {
-            println!("  error: {error}");
+            crate::outln!("  error: {error}");
         }
         if let Some(fail_safe) = &entry.fail_safe {
-            println!("  FAIL-SAFE: {fail_safe}");
+            crate::outln!("  FAIL-SAFE: {fail_safe}");
         }
         let Some(tick) = &entry.detail else { continue };
         let rate =
             |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
         // Canary first, as the demo and `rollout status` print it; stages count from 1.
-        println!(
+        crate::outln!(
             "  window {} .. {}  stage {}  split {} bp  sampled canary {} / baseline {}",
             tick.window_start
                 .map(|t| t.format("%H:%M").to_string())
@@ -259,9 +259,9 @@ fn print_report(report: &TickReport) {
             tick.sampled.0,
         );
         if let Some(hint) = &tick.attribution_hint {
-            println!("  hint: {hint}");
+            crate::outln!("  hint: {hint}");
         }
-        println!(
+        crate::outln!(
             "  pass rate canary {} vs baseline {}  unscorable canary {} / baseline {}  phase {} at {} bp",
             rate(tick.pass_rate.1),
             rate(tick.pass_rate.0),
@@ -271,7 +271,7 @@ fn print_report(report: &TickReport) {
             tick.split_after_bp,
         );
         for verdict in &tick.verdicts {
-            println!("    {:<28} {}", verdict.metric, verdict.verdict.reason());
+            crate::outln!("    {:<28} {}", verdict.metric, verdict.verdict.reason());
         }
     }
 }

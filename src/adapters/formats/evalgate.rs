@@ -205,6 +205,10 @@ impl Fields<'_> {
         };
         match value.as_i64() {
             Some(number) if number >= 0 => Ok(Some(number)),
+            _ if value.is_u64() => Err(Reject::new(
+                RejectKind::WrongType,
+                format!("`{name}` is {value}: out of range (at most {})", i64::MAX),
+            )),
             _ => Err(wrong_type(&name, "a non-negative integer", value)),
         }
     }

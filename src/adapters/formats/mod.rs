@@ -17,6 +17,7 @@ mod litellm;
 mod mapped;
 mod openai;
 mod otel;
+mod record_checks;
 pub mod reject;
 pub mod time;
 
@@ -105,8 +106,21 @@ pub struct ParsedLine {
 /// One JSON document of `format` (an object: one JSONL line, one LiteLLM payload, one OTLP
 /// ExportTraceServiceRequest) → its records, each accepted or rejected, in order. Outside the
 /// evalgate format a JSON array is read element by element (LiteLLM's generic API logger sends
-/// `log_format: json_array` batches).
+/// `log_format: json_array` batches). A record with a NUL character in a text field
+/// (`nul_character`) or an out-of-range measurement is rejected, so both backends load the same
+/// rows (`record_checks`).
 pub fn parse_value(
+    format: Format,
+    value: &serde_json::Value,
+    ctx: &ParseContext,
+) -> Vec<Result<Record, Reject>> {
+    parse_value_unchecked(format, value, ctx)
+        .into_iter()
+        .map(|result| result.and_then(record_checks::check_record))
+        .collect()
+}
+
+fn parse_value_unchecked(
     format: Format,
     value: &serde_json::Value,
     ctx: &ParseContext,
@@ -116,7 +130,7 @@ pub fn parse_value(
         Value::Array(items) if format != Format::Evalgate => {
             return items
                 .iter()
-                .flat_map(|item| parse_value(format, item, ctx))
+                .flat_map(|item| parse_value_unchecked(format, item, ctx))
                 .collect();
         }
         other => return vec![Err(not_an_object(other))],
@@ -245,6 +259,15 @@ pub fn parse_line(format_opt: Option<Format>, bytes: &[u8], ctx: &ParseContext) 
     };
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
+        Err(err) if text.starts_with('\u{feff}') => {
+            return failed(Reject::new(
+                RejectKind::NotJson,
+                format!(
+                    "not json: the line starts with a UTF-8 byte-order mark (U+FEFF), accepted \
+                     only at the start of a file; remove it ({err})"
+                ),
+            ));
+        }
         Err(err) => return failed(Reject::new(RejectKind::NotJson, format!("not json: {err}"))),
     };
     let format = match format_opt {

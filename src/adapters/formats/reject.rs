@@ -42,6 +42,8 @@ pub enum RejectKind {
     BadFeedback,
     /// A field is larger than `ingest.max_field_bytes`.
     FieldTooLarge,
+    /// A text field holds a NUL character (`\u0000`), which PostgreSQL cannot store.
+    NulCharacter,
 }
 
 impl RejectKind {
@@ -60,6 +62,7 @@ impl RejectKind {
             RejectKind::BadStatus => "bad_status",
             RejectKind::BadFeedback => "bad_feedback",
             RejectKind::FieldTooLarge => "field_too_large",
+            RejectKind::NulCharacter => "nul_character",
         }
     }
 }

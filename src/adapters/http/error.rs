@@ -1,5 +1,5 @@
-//! The API's error type: a status and a JSON body `{"error": "..."}`. Internal errors are logged
-//! with their cause and answered without it.
+//! The API's error type: a status and a JSON body `{"error": "..."}` (a 409 also carries the
+//! controller's `report`). Internal errors are logged with their cause and answered without it.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -47,6 +47,20 @@ impl From<crate::adapters::store::StoreError> for ApiError {
     }
 }
 
+/// A 409's body: the controller's reason as `error` (what the README promises), and its whole
+/// report as `report`.
+fn conflict_body(report: &serde_json::Value) -> serde_json::Value {
+    let reason = report
+        .get("reason")
+        .and_then(serde_json::Value::as_str)
+        .filter(|reason| !reason.trim().is_empty())
+        .map_or_else(
+            || "the command was rejected in the rollout's current phase".to_string(),
+            |reason| format!("rejected: {reason}"),
+        );
+    serde_json::json!({ "error": reason, "report": report })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -62,11 +76,11 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        let mut response = (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response();
+        let body = match &self {
+            ApiError::Conflict(report) => conflict_body(report),
+            _ => serde_json::json!({ "error": self.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

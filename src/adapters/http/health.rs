@@ -1,5 +1,6 @@
-//! `/metrics`, `/healthz` (the process answers) and `/readyz` (the store answers and the
-//! scheduler loop is alive; the body also lists rollouts whose ticks are failing).
+//! `/metrics`, `/healthz` (the process answers) and `/readyz` (the store answers within
+//! [`READY_STORE_TIMEOUT`] and the scheduler loop is alive; the body also lists rollouts whose
+//! ticks are failing).
 
 use axum::Json;
 use axum::extract::State;
@@ -7,6 +8,9 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::AppState;
+
+/// How long `/readyz` waits for the store (a probe with a 1-2 s timeout must get an answer).
+pub const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// The Prometheus text exposition.
 pub async fn metrics() -> impl IntoResponse {
@@ -26,7 +30,7 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// 200 when the store is reachable and the scheduler loop is alive, else 503 with which failed.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store_ok = state.store.ping().await;
+    let store_ok = state.store.ping_within(READY_STORE_TIMEOUT).await;
     let scheduler_ok = state.heartbeat.is_alive(state.clock.now());
     let status = if store_ok && scheduler_ok {
         StatusCode::OK
@@ -36,8 +40,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     // Failing rollouts do not make the process unready (it still serves flags and the API);
     // they are listed here, in `evalgate_rollout_failed_windows` and in `rollout status`.
     let failing: Vec<serde_json::Value> = if store_ok {
-        match state.store.list_active_rollouts().await {
-            Ok(rows) => rows
+        let listed =
+            tokio::time::timeout(READY_STORE_TIMEOUT, state.store.list_active_rollouts()).await;
+        match listed {
+            Ok(Ok(rows)) => rows
                 .into_iter()
                 .filter(|row| row.failed_windows > 0)
                 .map(|row| {
@@ -48,7 +54,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                     })
                 })
                 .collect(),
-            Err(_) => Vec::new(),
+            Ok(Err(_)) | Err(_) => Vec::new(),
         }
     } else {
         Vec::new()

@@ -71,6 +71,8 @@ pub struct PushSummary {
     pub inserted: u64,
     /// Rows already stored (a retried batch).
     pub duplicates: u64,
+    /// Requests whose id was already stored with different content (the stored row stays).
+    pub conflicts: u64,
     /// Documents rejected.
     pub rejected: u64,
     /// The first rejects.
@@ -303,13 +305,19 @@ async fn store_records(
         let report = store.insert_requests(batch).await?;
         summary.inserted += report.inserted;
         summary.duplicates += report.duplicates;
+        summary.conflicts += report.conflicts;
     }
     for batch in feedback.chunks(push.batch_size.max(1)) {
         let report = store.insert_feedback(batch).await?;
         summary.inserted += report.inserted;
         summary.duplicates += report.duplicates;
     }
-    metrics::record_ingest_rows(source, summary.inserted, summary.duplicates);
+    metrics::record_ingest_rows(
+        source,
+        summary.inserted,
+        summary.duplicates,
+        summary.conflicts,
+    );
     Ok(summary)
 }
 

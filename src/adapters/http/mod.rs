@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod ingest;
 mod rollouts;
+mod server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,7 +22,8 @@ use crate::domain::Timestamp;
 pub use auth::{AdminToken, authorize};
 pub use error::ApiError;
 pub use ingest::{PushIngest, PushReject, PushSummary};
-pub use rollouts::{ControlBody, ControlOutcome, RolloutControls};
+pub use rollouts::{ControlBody, ControlOutcome, MAX_TEXT_FIELD_BYTES, RolloutControls};
+pub use server::{ServerLimits, serve};
 
 /// A heartbeat loop iteration older than this means the scheduler is not alive.
 pub const HEARTBEAT_STALE_SECS: i64 = 60;

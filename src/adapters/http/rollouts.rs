@@ -186,7 +186,26 @@ pub async fn control(
     Ok(Json(outcome.report))
 }
 
+/// The longest `actor` or `reason` a control request may carry (they go into the audit trail,
+/// notifications and logs).
+pub const MAX_TEXT_FIELD_BYTES: usize = 4096;
+
+fn check_length(field: &str, text_opt: Option<&str>) -> Result<(), ApiError> {
+    let Some(text) = text_opt else {
+        return Ok(());
+    };
+    if text.len() > MAX_TEXT_FIELD_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "`{field}` is {} bytes; the limit is {MAX_TEXT_FIELD_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 fn command_for(action: &str, body: ControlBody) -> Result<Command, ApiError> {
+    check_length("actor", Some(&body.actor))?;
+    check_length("reason", body.reason.as_deref())?;
     let actor = body.actor.trim().to_string();
     if actor.is_empty() {
         return Err(ApiError::BadRequest("`actor` is empty".to_string()));

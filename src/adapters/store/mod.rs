@@ -3,6 +3,7 @@
 //! own file as an `impl Store` block; this file owns connecting and migrating.
 
 mod api_reads;
+mod conflicts;
 mod integrity;
 pub mod leader;
 mod review;
@@ -34,7 +35,7 @@ use sqlx::sqlite::{
 
 mod requests;
 
-pub use requests::{InsertReport, TelemetryRow};
+pub use requests::{InsertReport, RequestInsert, TelemetryRow};
 
 /// Errors the store's callers branch on.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,12 @@ pub enum StoreError {
     /// The URL is neither `sqlite://…` nor `postgres://…`.
     #[error("unsupported store url `{0}`: expected sqlite://PATH or postgres://…")]
     BadUrl(String),
-    /// A database error.
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    /// A database error (said once: the message is the whole story, see [`db_message`]).
+    #[error("database error: {}", db_message(.0))]
+    Db(sqlx::Error),
+    /// The first connection failed: the server's or the OS's reason, said at once.
+    #[error("cannot connect: {0}")]
+    Connect(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -69,11 +73,39 @@ impl StoreError {
         match self {
             StoreError::BadUrl(_) => "bad_url",
             StoreError::Db(_) => "db",
+            StoreError::Connect(_) => "connect",
             StoreError::Migrate(_) => "migrate",
             StoreError::BadValue { .. } => "bad_value",
             StoreError::Fenced { .. } => "fenced",
         }
     }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        StoreError::Db(err)
+    }
+}
+
+/// What a database error says, without sqlx's ` at line N` (the line of PostgreSQL's own C
+/// source, which reads as a line of the user's input): the server's message, its detail and its
+/// SQLSTATE; other errors as sqlx says them.
+pub fn db_message(err: &sqlx::Error) -> String {
+    let sqlx::Error::Database(db_err) = err else {
+        return err.to_string();
+    };
+    let mut text = db_err.message().to_string();
+    if let Some(pg_err) = db_err.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        && let Some(detail) = pg_err.detail()
+    {
+        text.push_str(" (");
+        text.push_str(detail);
+        text.push(')');
+    }
+    if let Some(code) = db_err.code() {
+        text.push_str(&format!(" [SQLSTATE {code}]"));
+    }
+    text
 }
 
 /// Result alias for store calls.
@@ -112,6 +144,29 @@ macro_rules! with_pool {
     };
 }
 
+/// How long the first PostgreSQL connection may take before `connect` gives up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One direct connection before the pool is built: the pool retries a refused connection until
+/// its 30 s acquire timeout and then says only "pool timed out"; this says why, at once
+/// ("Connection refused", a bad password, an unknown database).
+async fn probe_postgres(options: &PgConnectOptions) -> StoreResult<()> {
+    use sqlx::Connection as _;
+    let attempt = sqlx::PgConnection::connect_with(options);
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(connection)) => {
+            // Closing cleanly is a courtesy to the server; failing to is not the caller's error.
+            let _closed = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(StoreError::Connect(db_message(&err))),
+        Err(_elapsed) => Err(StoreError::Connect(format!(
+            "no answer from the server within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH`, created if missing, or `postgres://…`).
     pub async fn connect(url: &str) -> StoreResult<Store> {
@@ -133,6 +188,7 @@ impl Store {
         }
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
+            probe_postgres(&options).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
@@ -178,5 +234,13 @@ impl Store {
     /// True when the store answers a trivial query.
     pub async fn ping(&self) -> bool {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// [`Store::ping`] within `limit` (false when it takes longer): a readiness probe must not
+    /// wait out the pool's 30 s acquire timeout while the store is down.
+    pub async fn ping_within(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.ping())
+            .await
+            .unwrap_or(false)
     }
 }

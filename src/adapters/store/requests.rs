@@ -8,12 +8,13 @@
 //! (`owner::owned_by`: the logged rollout id, else the rollout's target model on the arm since
 //! its start).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
+use super::conflicts;
 use super::owner::{bind_owner, not_owned_by, owned_by};
 use super::placeholders::Placeholders;
 use super::{Store, StoreError, StoreResult};
@@ -23,14 +24,18 @@ use crate::logic::sampling::Candidate;
 use crate::logic::unattributed::UnattributedGroup;
 use crate::with_pool;
 
-/// What a batch insert did: rows new to the store, and rows whose key was already there (or
-/// repeated inside the batch).
+/// What a batch insert did: rows new to the store, rows whose key was already there (or
+/// repeated inside the batch) with the same content, and (requests only) rows whose key was
+/// there with different content: conflicts, skipped too (the first row stays).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InsertReport {
     /// Rows written.
     pub inserted: u64,
-    /// Rows skipped because their key already existed.
+    /// Rows skipped because their key already existed with the same content.
     pub duplicates: u64,
+    /// Rows skipped because their key already existed with different content.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 impl InsertReport {
@@ -38,7 +43,17 @@ impl InsertReport {
     pub fn add(&mut self, other: InsertReport) {
         self.inserted += other.inserted;
         self.duplicates += other.duplicates;
+        self.conflicts += other.conflicts;
     }
+}
+
+/// A request batch insert's report and which rows conflicted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInsert {
+    /// The counts.
+    pub report: InsertReport,
+    /// Indices (into the rows given) of the rows skipped as conflicts, in order.
+    pub conflicting: Vec<usize>,
 }
 
 /// The telemetry columns of one request, for the error, latency, cost and length gates.
@@ -166,7 +181,8 @@ fn decode_kind(text: &str) -> StoreResult<FeedbackKind> {
 
 fn insert_requests_sql(style: Placeholders, rows: usize) -> String {
     format!(
-        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING \
+         RETURNING request_id",
         style.rows(rows, REQUEST_COLUMN_COUNT)
     )
 }
@@ -215,24 +231,31 @@ fn to_report(total: usize, inserted: u64) -> InsertReport {
     InsertReport {
         inserted,
         duplicates: (total as u64).saturating_sub(inserted),
+        conflicts: 0,
     }
 }
 
 impl Store {
     /// Inserts request rows in one transaction; a `request_id` already stored (or repeated in
-    /// `rows`) is skipped and counted as a duplicate.
-    #[tracing::instrument(skip_all, fields(rows = rows.len(), backend = self.backend()))]
+    /// `rows`) is skipped, and counted as a duplicate when its content is the same and as a
+    /// conflict when it differs.
     pub async fn insert_requests(&self, rows: &[Request]) -> StoreResult<InsertReport> {
+        Ok(self.insert_requests_checked(rows).await?.report)
+    }
+
+    /// [`Store::insert_requests`], also naming the rows that conflicted.
+    #[tracing::instrument(skip_all, fields(rows = rows.len(), backend = self.backend()))]
+    pub async fn insert_requests_checked(&self, rows: &[Request]) -> StoreResult<RequestInsert> {
         if rows.is_empty() {
-            return Ok(InsertReport::default());
+            return Ok(RequestInsert::default());
         }
         let style = self.placeholders();
-        let inserted: u64 = with_pool!(self, pool => {
+        let inserted_ids: HashSet<String> = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut inserted = 0u64;
+            let mut inserted_ids = HashSet::with_capacity(rows.len());
             for chunk in rows.chunks(REQUEST_ROWS_PER_STATEMENT) {
                 let sql = insert_requests_sql(style, chunk.len());
-                let mut query = sqlx::query(AssertSqlSafe(sql));
+                let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
                 for row in chunk {
                     query = query
                         .bind(row.request_id.as_str())
@@ -253,12 +276,20 @@ impl Store {
                         .bind(Json(&row.metadata))
                         .bind(row.ttft_ms);
                 }
-                inserted += query.execute(&mut *tx).await?.rows_affected();
+                inserted_ids.extend(query.fetch_all(&mut *tx).await?);
             }
             tx.commit().await?;
-            inserted
+            inserted_ids
         });
-        Ok(to_report(rows.len(), inserted))
+        let skipped = conflicts::skipped_rows(rows, &inserted_ids);
+        let conflicting = self.conflicting_rows(rows, &skipped).await?;
+        let mut report = to_report(rows.len(), inserted_ids.len() as u64);
+        report.conflicts = conflicting.len() as u64;
+        report.duplicates -= report.conflicts;
+        Ok(RequestInsert {
+            report,
+            conflicting,
+        })
     }
 
     /// Inserts feedback events in one transaction; an event already stored with the same
@@ -479,7 +510,7 @@ mod tests {
 
     #[test]
     fn placeholders_cover_every_column_of_every_row() {
-        assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (request_id) DO NOTHING"));
+        assert!(insert_requests_sql(Placeholders::Numbered, 1).ends_with("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (request_id) DO NOTHING RETURNING request_id"));
         assert_eq!(
             insert_requests_sql(Placeholders::Anonymous, 2)
                 .matches('?')
@@ -502,7 +533,8 @@ mod tests {
             to_report(10, 7),
             InsertReport {
                 inserted: 7,
-                duplicates: 3
+                duplicates: 3,
+                conflicts: 0
             }
         );
     }

@@ -40,8 +40,10 @@ impl Default for ScheduleConfig {
 impl ScheduleConfig {
     /// Checks that both schedules parse and the bounds are sane.
     pub fn validate(&self) -> Result<(), super::Invalid> {
-        Schedule::parse(&self.ticks).map_err(|msg| ("schedule.ticks", msg))?;
-        Schedule::parse(&self.drills).map_err(|msg| ("schedule.drills", msg))?;
+        let ticks = Schedule::parse(&self.ticks).map_err(|msg| ("schedule.ticks", msg))?;
+        let drills = Schedule::parse(&self.drills).map_err(|msg| ("schedule.drills", msg))?;
+        check_fires(&ticks).map_err(|msg| ("schedule.ticks", msg))?;
+        check_fires(&drills).map_err(|msg| ("schedule.drills", msg))?;
         if self.catch_up_max == 0 {
             return Err((
                 "schedule.catch_up_max",
@@ -73,6 +75,26 @@ impl ScheduleConfig {
         Schedule::parse(&self.drills)
     }
 }
+
+/// A schedule that never fires (`0 0 30 2 *`: February 30th) is an error, not a silent daemon:
+/// it must fire within [`FIRES_WITHIN_YEARS`] of a fixed probe time (a leap day fires within 4).
+fn check_fires(schedule: &Schedule) -> Result<(), String> {
+    let probe = chrono::DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z")
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|err| err.to_string())?;
+    let horizon = chrono::TimeDelta::days(FIRES_WITHIN_YEARS * 366);
+    match schedule.next_after(probe) {
+        Some(at) if at <= probe + horizon => Ok(()),
+        _ => Err(format!(
+            "`{}` never fires (no time matches it within {FIRES_WITHIN_YEARS} years), e.g. a day \
+             the month does not have; e.g. `*/15 * * * *`",
+            schedule.as_str()
+        )),
+    }
+}
+
+/// How far ahead [`check_fires`] looks.
+const FIRES_WITHIN_YEARS: i64 = 5;
 
 #[cfg(test)]
 mod tests {
@@ -114,6 +136,21 @@ mod tests {
         )
         .unwrap();
         Config::from_toml_str("t", "[schedule]\nticks = \"0 * * * *\"\n").unwrap();
+    }
+
+    #[test]
+    fn a_cron_that_never_fires_is_rejected_naming_the_key() {
+        let ticks = Config::from_toml_str("t", "[schedule]\nticks = \"0 0 30 2 *\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(ticks.contains("schedule.ticks"), "{ticks}");
+        assert!(ticks.contains("never fires"), "{ticks}");
+        let drills = Config::from_toml_str("t", "[schedule]\ndrills = \"0 3 31 4 *\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(drills.contains("schedule.drills"), "{drills}");
+        // A leap day fires, just rarely.
+        Config::from_toml_str("t", "[schedule]\ndrills = \"0 3 29 2 *\"\n").unwrap();
     }
 
     #[test]

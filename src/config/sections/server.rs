@@ -1,7 +1,10 @@
-//! `[server]`: where `evalgate serve` listens and which environment variable holds the bearer
+//! `[server]`: where `evalgate serve` listens, how many connections it holds and how long a
+//! client may take to send a request's headers, and which environment variable holds the bearer
 //! token of the mutating endpoints (the token itself never appears in config or logs).
 
 use serde::{Deserialize, Serialize};
+
+use crate::domain::HumanDuration;
 
 /// The `[server]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,6 +18,12 @@ pub struct ServerConfig {
     /// The NAME of the environment variable holding the bearer token of push ingest
     /// (`/v1/ingest`, `/v1/traces`). When it is unset or empty, push ingest is disabled.
     pub ingest_token_env: String,
+    /// Open connections served at once; more wait in the listen backlog. Keep it below the
+    /// process's open-file limit (`ulimit -n`).
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers, and how long an idle keep-alive
+    /// connection is kept: a half-sent request is closed after this.
+    pub header_read_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -23,6 +32,8 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:9464".to_string(),
             admin_token_env: "EVALGATE_ADMIN_TOKEN".to_string(),
             ingest_token_env: "EVALGATE_INGEST_TOKEN".to_string(),
+            max_connections: 512,
+            header_read_timeout: HumanDuration::from_secs(10),
         }
     }
 }
@@ -56,6 +67,19 @@ impl ServerConfig {
                 ));
             }
         }
+        if self.max_connections == 0 {
+            return Err((
+                "server.max_connections",
+                "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        let timeout_secs = self.header_read_timeout.as_secs();
+        if !(1..=3600).contains(&timeout_secs) {
+            return Err((
+                "server.header_read_timeout",
+                format!("is {}; allowed: 1s to 1h", self.header_read_timeout),
+            ));
+        }
         Ok(())
     }
 }
@@ -76,5 +100,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("server.bind"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_must_be_positive_and_bounded() {
+        let zero = Config::from_toml_str("t", "[server]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("server.max_connections"), "{zero}");
+        let forever = Config::from_toml_str("t", "[server]\nheader_read_timeout = \"2d\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(forever.contains("server.header_read_timeout"), "{forever}");
     }
 }

@@ -1,0 +1,113 @@
+//! Printing that survives a closed pipe (`evalgate rollout status --json | head -c 1`): results
+//! go to stdout and messages to stderr through [`outln!`](crate::outln)/[`errln!`](crate::errln)
+//! instead of `println!`/`eprintln!`, which panic (exit 101) when the reader has gone. A reader
+//! that stopped reading is not an error: the command finishes its work and exits with its own
+//! code, its remaining output dropped. Any other stdout failure (a full disk) is remembered and
+//! turned into exit 2 by `main` ([`stdout_failure`]).
+
+use std::io::{ErrorKind, Write};
+use std::sync::Mutex;
+
+static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Writes `args` and a newline to stdout; a closed pipe drops the text, another error is kept
+/// for [`stdout_failure`].
+pub fn stdout_line(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    remember(written);
+}
+
+/// Writes `args` to stdout without a newline (same error handling as [`stdout_line`]).
+pub fn stdout_text(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| stdout.flush());
+    remember(written);
+}
+
+/// Writes `args` and a newline to stderr; errors are dropped (there is nowhere left to say them).
+pub fn stderr_line(args: std::fmt::Arguments<'_>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ignored = stderr
+        .write_fmt(args)
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
+fn remember(written: std::io::Result<()>) {
+    let Err(err) = written else {
+        return;
+    };
+    if err.kind() == ErrorKind::BrokenPipe {
+        return;
+    }
+    if let Ok(mut slot) = STDOUT_FAILURE.lock()
+        && slot.is_none()
+    {
+        *slot = Some(err.to_string());
+    }
+}
+
+/// The first stdout write error other than a closed pipe, if any.
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILURE.lock().ok().and_then(|slot| slot.clone())
+}
+
+/// A `MakeWriter` for tracing: stderr, where a closed pipe swallows the event instead of failing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuietStderr;
+
+impl Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::io::stderr().write(buf) {
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stderr().flush() {
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QuietStderr {
+    type Writer = QuietStderr;
+    fn make_writer(&'a self) -> Self::Writer {
+        QuietStderr
+    }
+}
+
+/// `println!` that survives a closed stdout (see the module docs).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::out::stdout_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::stdout_line(format_args!($($arg)*))
+    };
+}
+
+/// `print!` that survives a closed stdout.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::out::stdout_text(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that survives a closed stderr.
+#[macro_export]
+macro_rules! errln {
+    () => {
+        $crate::out::stderr_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::out::stderr_line(format_args!($($arg)*))
+    };
+}

@@ -149,5 +149,8 @@ fn without_a_directory_argument_the_config_evals_dir_is_checked() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("my-suites"), "{stdout}");
-    assert!(stdout.contains("unknown assertion type `icontians`"), "{stdout}");
+    assert!(
+        stdout.contains("unknown assertion type `icontians`"),
+        "{stdout}"
+    );
 }

@@ -175,11 +175,7 @@ async fn evals_run_scores_each_row_with_the_judge_suite_and_reports_bad_lines() 
         )),
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let args = args(
-        "support-judge",
-        input,
-        Some(root().join("evals/examples")),
-    );
+    let args = args("support-judge", input, Some(root().join("evals/examples")));
     let (rows, summary) = run_jsonl(&ctx, &args).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["request_id"], "r1");
@@ -239,7 +235,8 @@ async fn evals_run_scores_the_rule_starter_suite_without_any_judge() {
     assert!(err.to_string().contains("no suite named `nope`"), "{err}");
 }
 
-const RULE_SUITE: &str = "name: rules\nassert:\n  - type: icontains\n    value: ORDER\n  - type: not-is-refusal\n";
+const RULE_SUITE: &str =
+    "name: rules\nassert:\n  - type: icontains\n    value: ORDER\n  - type: not-is-refusal\n";
 
 #[tokio::test]
 async fn rows_stream_out_one_per_line_in_input_order_across_chunks() {
@@ -249,7 +246,11 @@ async fn rows_stream_out_one_per_line_in_input_order_across_chunks() {
     let count = 5_000; // more than two chunks
     let mut text = String::new();
     for index in 0..count {
-        let output = if index % 3 == 0 { "no idea" } else { "your Order shipped" };
+        let output = if index % 3 == 0 {
+            "no idea"
+        } else {
+            "your Order shipped"
+        };
         let row = request(&format!("r{index}"), Arm::Canary, output);
         text.push_str(&request_line(&row));
         text.push('\n');
@@ -286,7 +287,10 @@ async fn a_repeated_request_id_keeps_the_first_row_and_reports_conflicts() {
     std::fs::write(&input, lines.join("\n")).unwrap();
     let args = args("rules", input, Some(dir.path().to_path_buf()));
     let (rows, summary) = run_jsonl(&rule_ctx(), &args).await.unwrap();
-    let ids: Vec<&str> = rows.iter().map(|row| row["request_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|row| row["request_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["dup", "other"]);
     assert_eq!(rows[0]["outcome"], "pass", "the first row is the one kept");
     assert_eq!(summary.duplicates, 1);
@@ -310,10 +314,7 @@ async fn fail_under_turns_the_pass_rate_into_an_exit_code() {
     gated.fail_under = Some(0.9);
     let (_, summary) = run_jsonl(&rule_ctx(), &gated).await.unwrap();
     assert_eq!(summary.gate_passed, Some(false));
-    assert_eq!(
-        exit_code(&summary),
-        EXIT_BELOW_FAIL_UNDER
-    );
+    assert_eq!(exit_code(&summary), EXIT_BELOW_FAIL_UNDER);
     gated.fail_under = Some(0.5);
     let (_, summary) = run_jsonl(&rule_ctx(), &gated).await.unwrap();
     assert_eq!(summary.gate_passed, Some(true));

@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn weight_zero_never_decides_a_weighted_suite_but_gates_all_gating_like_promptfoo() {
-        let text = "name: s\n{pass}assert:\n  - type: is-json\n  - type: is-refusal\n    weight: 0\n";
+        let text =
+            "name: s\n{pass}assert:\n  - type: is-json\n  - type: is-refusal\n    weight: 0\n";
         let load = |pass: &str| {
             load_suite_text(
                 Path::new("s.yaml"),
@@ -328,7 +329,10 @@ mod tests {
         }
         let all_gating = load("");
         let (outcome, _, _) = suite_outcome(&all_gating, &[(0, Pass, 1.0), (1, Fail, 0.0)]);
-        assert_eq!(outcome, Fail, "promptfoo fails a test on any failed assertion");
+        assert_eq!(
+            outcome, Fail,
+            "promptfoo fails a test on any failed assertion"
+        );
     }
 
     #[test]

@@ -212,7 +212,11 @@ mod tests {
                 (6, Some(&b"last"[..])),
             ]
         );
-        assert!(read_chunk(&mut reader, &mut number, 10, 50).unwrap().is_empty());
+        assert!(
+            read_chunk(&mut reader, &mut number, 10, 50)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

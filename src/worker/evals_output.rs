@@ -97,8 +97,7 @@ impl RunSummary {
     pub fn finish(&mut self, fail_under: Option<f64>) {
         self.pass_rate = self.summary.pass_rate();
         self.fail_under = fail_under;
-        self.gate_passed =
-            fail_under.map(|floor| self.pass_rate.is_some_and(|rate| rate >= floor));
+        self.gate_passed = fail_under.map(|floor| self.pass_rate.is_some_and(|rate| rate >= floor));
     }
 }
 
@@ -153,7 +152,11 @@ impl<W: Write> RowWriter<W> {
     /// Starts the output (the JSON document's opening).
     pub fn begin(mut out: W, format: EvalsFormat, suite: &str) -> std::io::Result<RowWriter<W>> {
         if format == EvalsFormat::Json {
-            write!(out, "{{\"suite\":{},\"rows\":[", serde_json::Value::from(suite))?;
+            write!(
+                out,
+                "{{\"suite\":{},\"rows\":[",
+                serde_json::Value::from(suite)
+            )?;
         }
         Ok(RowWriter {
             out,

@@ -147,7 +147,7 @@ fn open_input(args: &EvalsRunArgs) -> anyhow::Result<Box<dyn BufRead + Send>> {
     if args.input.as_os_str() == "-" {
         return Ok(Box::new(BufReader::new(std::io::stdin())));
     }
-    let file = File::open(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let file =
+        File::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     Ok(Box::new(BufReader::with_capacity(256 * 1024, file)))
 }

@@ -65,7 +65,8 @@ pub fn stream_rules<W: Write>(
     settings: &StreamSettings,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    let evaluators = assertion_evaluators(suite, &versions::suite_evaluators(suite, &BTreeMap::new()));
+    let evaluators =
+        assertion_evaluators(suite, &versions::suite_evaluators(suite, &BTreeMap::new()));
     let mut seen = SeenIds::default();
     let mut line_number = 0;
     loop {

@@ -13,8 +13,7 @@ pub const UNICODE_PREFIX: &str = "(?u)";
 const DIGIT: &str = "0-9";
 const WORD: &str = "0-9A-Za-z_";
 /// JavaScript's `\s` (ECMA-262 WhiteSpace and LineTerminator).
-const SPACE: &str =
-    r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
+const SPACE: &str = r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
 
 /// The pattern Rust should compile for a promptfoo `regex` value.
 pub fn to_rust(pattern: &str) -> String {
@@ -98,12 +97,27 @@ mod tests {
     #[test]
     fn class_escapes_are_ascii_like_javascript() {
         assert!(matches(r"^\d+$", "12345"));
-        assert!(!matches(r"^\d+$", "١٢٣"), "Arabic-Indic digits are not \\d in JS");
-        assert!(!matches(r"^\d$", "５"), "a fullwidth digit is not \\d in JS");
+        assert!(
+            !matches(r"^\d+$", "١٢٣"),
+            "Arabic-Indic digits are not \\d in JS"
+        );
+        assert!(
+            !matches(r"^\d$", "５"),
+            "a fullwidth digit is not \\d in JS"
+        );
         assert!(matches(r"^\w+$", "order_42"));
-        assert!(!matches(r"^\w+$", "été"), "accented letters are not \\w in JS");
-        assert!(matches(r"\bcafé", "un café"), "\\b before c is an ASCII boundary");
-        assert!(!matches(r"é\b", "café"), "é is not a word char, so no boundary after it");
+        assert!(
+            !matches(r"^\w+$", "été"),
+            "accented letters are not \\w in JS"
+        );
+        assert!(
+            matches(r"\bcafé", "un café"),
+            "\\b before c is an ASCII boundary"
+        );
+        assert!(
+            !matches(r"é\b", "café"),
+            "é is not a word char, so no boundary after it"
+        );
         assert!(matches(r"\D\W", "é!"));
         assert!(matches(r"[\d\s]+x", "1 2\u{A0}x"));
         assert!(matches(r"[^\d]", "a"));

@@ -64,7 +64,9 @@ pub fn is_json(schema: Option<&Schema>, output: &str) -> Finding {
         return if json_scan::is_valid(output.as_bytes()) {
             Finding::decided(true, "output is valid json")
         } else {
-            let error = json_scan::parse(output.as_bytes()).err().unwrap_or_default();
+            let error = json_scan::parse(output.as_bytes())
+                .err()
+                .unwrap_or_default();
             Finding::decided(false, format!("output is not valid json: {error}"))
         };
     };

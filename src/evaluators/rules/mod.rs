@@ -10,8 +10,8 @@
 
 pub mod bounds;
 pub mod fold;
-pub mod json;
 pub mod js_regex;
+pub mod json;
 pub mod json_scan;
 pub mod levenshtein;
 pub mod refusal;

@@ -22,7 +22,11 @@ fn is_refusal_uses_promptfoos_list_by_default_and_evalgates_on_request() {
         ("We cannot help with refunds after 30 days.", Pass, Fail),
         ("Sadly the courier can't help today.", Pass, Fail),
         ("I can't wait to hear how the trip goes!", Fail, Pass),
-        ("Sorry for the delay, here is your tracking link.", Fail, Pass),
+        (
+            "Sorry for the delay, here is your tracking link.",
+            Fail,
+            Pass,
+        ),
         ("This is not appropriate for children under 3.", Pass, Fail),
         ("I cannot assist with that.", Pass, Pass),
         ("", Pass, Pass),
@@ -48,16 +52,33 @@ fn regex_classes_are_ascii_like_javascript_unless_the_pattern_asks_for_unicode()
     assert_eq!(on("type: regex\nvalue: \"(?u)^\\\\w+$\"", "été"), Pass);
     let mix = "type: regex\nvalue: \"\\\\b[A-Z]-\\\\d{5}\\\\b\"";
     assert_eq!(on(mix, "order A-12345 shipped"), Pass);
-    assert_eq!(on(mix, "order A-１２３４５ shipped"), Fail, "fullwidth digits");
-    assert_eq!(on(mix, "éA-12345"), Pass, "é is not a word char: a boundary");
+    assert_eq!(
+        on(mix, "order A-１２３４５ shipped"),
+        Fail,
+        "fullwidth digits"
+    );
+    assert_eq!(
+        on(mix, "éA-12345"),
+        Pass,
+        "é is not a word char: a boundary"
+    );
 }
 
 // See: issue 14 (`1e400` and lone surrogate escapes are JSON to `JSON.parse`).
 #[test]
 fn json_rules_accept_what_json_parse_accepts() {
-    for text in [r#"{"n": 1e400}"#, r#"{"s": "\ud800"}"#, "-1e999", r#""\udfff x""#] {
+    for text in [
+        r#"{"n": 1e400}"#,
+        r#"{"s": "\ud800"}"#,
+        "-1e999",
+        r#""\udfff x""#,
+    ] {
         assert_eq!(on("type: is-json", text), Pass, "{text}");
-        assert_eq!(on("type: contains-json", &format!("see {{\"v\": {text}}}")), Pass, "{text}");
+        assert_eq!(
+            on("type: contains-json", &format!("see {{\"v\": {text}}}")),
+            Pass,
+            "{text}"
+        );
     }
     let schema = "type: is-json\nschema:\n  type: object\n  properties:\n    s: {type: string, maxLength: 1}";
     assert_eq!(on(schema, r#"{"s": "\ud800"}"#), Pass);
@@ -68,7 +89,10 @@ fn json_rules_accept_what_json_parse_accepts() {
 #[test]
 fn contains_json_finds_an_object_after_a_quoted_brace_and_past_many_candidates() {
     assert_eq!(
-        on("type: contains-json", r#"Type "{" to start, then send {"a": 1}"#),
+        on(
+            "type: contains-json",
+            r#"Type "{" to start, then send {"a": 1}"#
+        ),
         Pass
     );
     let many = format!("{}{{\"status\": \"ok\"}}", "{ not json ".repeat(1_000));
@@ -87,7 +111,11 @@ fn contains_json_finds_an_object_after_a_quoted_brace_and_past_many_candidates()
 fn char_length_counts_utf16_units_like_javascript() {
     assert_eq!(on("type: char-length\nvalue: {max: 3}", "héé"), Pass);
     assert_eq!(on("type: char-length\nvalue: {max: 2}", "👍"), Pass);
-    assert_eq!(on("type: char-length\nvalue: {max: 3}", "👍🏽"), Fail, "four units");
+    assert_eq!(
+        on("type: char-length\nvalue: {max: 3}", "👍🏽"),
+        Fail,
+        "four units"
+    );
     assert_eq!(on("type: char-length\nvalue: 4", "👍🏽"), Pass);
 }
 
@@ -96,7 +124,11 @@ fn char_length_counts_utf16_units_like_javascript() {
 fn file_values_are_loaded_relative_to_the_suite_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::write(dir.path().join("data/words.json"), r#"["refund", "replacement"]"#).unwrap();
+    std::fs::write(
+        dir.path().join("data/words.json"),
+        r#"["refund", "replacement"]"#,
+    )
+    .unwrap();
     std::fs::write(dir.path().join("data/greeting.txt"), "  Hello there\n").unwrap();
     std::fs::write(dir.path().join("data/any.yaml"), "- shipped\n- delivered\n").unwrap();
     std::fs::write(dir.path().join("data/script.js"), "module.exports = 1").unwrap();
@@ -110,12 +142,25 @@ fn file_values_are_loaded_relative_to_the_suite_file() {
     assert_eq!(outcome(&any, &test_request("a REFUND is on its way")), Pass);
     assert_eq!(outcome(&any, &test_request("nothing")), Fail);
     let equals = first("type: equals\nvalue: file://data/greeting.txt");
-    assert_eq!(outcome(&equals, &test_request("Hello there")), Pass, "trimmed");
+    assert_eq!(
+        outcome(&equals, &test_request("Hello there")),
+        Pass,
+        "trimmed"
+    );
     let yaml = first("type: contains-all\nvalue: file://data/any.yaml");
-    assert_eq!(outcome(&yaml, &test_request("shipped, then delivered")), Pass);
+    assert_eq!(
+        outcome(&yaml, &test_request("shipped, then delivered")),
+        Pass
+    );
     for (body, expected) in [
-        ("type: contains\nvalue: file://data/missing.txt", "cannot read value file"),
-        ("type: contains\nvalue: file://data/script.js", "unsupported type"),
+        (
+            "type: contains\nvalue: file://data/missing.txt",
+            "cannot read value file",
+        ),
+        (
+            "type: contains\nvalue: file://data/script.js",
+            "unsupported type",
+        ),
     ] {
         let errors = load(body).unwrap_err();
         assert!(errors[0].message.contains(expected), "{errors:?}");
@@ -143,4 +188,3 @@ fn case_insensitive_rules_of_a_row_share_one_lowercase_output() {
     let first = row.lowered_output().as_ptr();
     assert_eq!(row.lowered_output().as_ptr(), first, "computed once");
 }
-

@@ -274,11 +274,23 @@ fn levenshtein_measures_distance_to_the_reference_in_utf16_units() {
     request.reference = Some("sitting".to_string());
     assert_eq!(outcome(&assertion, &request), Fail, "distance 3");
     request.reference = Some("kittén".to_string());
-    assert_eq!(outcome(&assertion, &request), Pass, "one UTF-16 unit, two bytes");
+    assert_eq!(
+        outcome(&assertion, &request),
+        Pass,
+        "one UTF-16 unit, two bytes"
+    );
     request.reference = Some("kitten🎉".to_string());
-    assert_eq!(outcome(&assertion, &request), Pass, "an emoji is two UTF-16 units");
+    assert_eq!(
+        outcome(&assertion, &request),
+        Pass,
+        "an emoji is two UTF-16 units"
+    );
     request.reference = Some("kitten🎉🎉".to_string());
-    assert_eq!(outcome(&assertion, &request), Fail, "four UTF-16 units, like promptfoo");
+    assert_eq!(
+        outcome(&assertion, &request),
+        Fail,
+        "four UTF-16 units, like promptfoo"
+    );
     assert_eq!(
         on("type: levenshtein\nvalue: hello", "hallo"),
         Pass,

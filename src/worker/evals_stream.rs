@@ -3,8 +3,8 @@
 //! [`super::evals_lines`]), whatever the input size.
 //!
 //! * Rule-only suites: each chunk is parsed, scored and rendered on rayon in one parallel pass
-//!   (order kept by `par_iter().map().collect()`); the lowercase output is computed once per
-//!   row for every case-insensitive rule ([`Row`]).
+//!   (order kept by `par_iter().map().collect()`) while a reader thread fetches the next one;
+//!   the lowercase output is computed once per row for every case-insensitive rule ([`Row`]).
 //! * Suites with judge assertions go through the scoring engine (the one path ticks and
 //!   rescore use) one smaller chunk at a time, under one judge budget for the whole run.
 
@@ -58,53 +58,92 @@ enum Done {
 }
 
 /// Scores a rule-only suite over `reader`, writing rows to `writer`; counts go to `summary`.
+/// A reader thread fetches the next chunk while this one is scored (one chunk in flight).
 pub fn stream_rules<W: Write>(
     suite: &Suite,
-    reader: &mut impl BufRead,
+    reader: &mut (impl BufRead + Send),
     writer: &mut RowWriter<W>,
     settings: &StreamSettings,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
     let evaluators =
         assertion_evaluators(suite, &versions::suite_evaluators(suite, &BTreeMap::new()));
-    let mut seen = SeenIds::default();
-    let mut line_number = 0;
-    loop {
-        let lines = evals_lines::read_chunk(
-            reader,
-            &mut line_number,
-            settings.chunk_lines,
-            settings.max_line_bytes,
-        )?;
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let done: Vec<Done> = lines
-            .par_iter()
-            .map(|line| score_line(suite, &evaluators, line, settings))
-            .collect();
-        for (line, result) in lines.iter().zip(done) {
-            match result {
-                Done::Feedback => summary.feedback_lines += 1,
-                Done::Rejected(reason) => report_rejected(summary, line.number, reason),
-                Done::Row {
-                    request_id,
-                    id_hash,
-                    content_hash,
-                    outcome,
-                    rendered,
-                } => match seen.check_hashed(id_hash, content_hash) {
-                    Seen::First => {
-                        writer.row(&rendered)?;
-                        summary.scored += 1;
-                        summary.summary.add(outcome);
-                    }
-                    Seen::Duplicate => summary.duplicates += 1,
-                    Seen::Conflict => summary.conflict(&request_id),
-                },
+    std::thread::scope(|scope| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            let mut line_number = 0;
+            loop {
+                let chunk = evals_lines::read_chunk(
+                    reader,
+                    &mut line_number,
+                    settings.chunk_lines,
+                    settings.max_line_bytes,
+                );
+                let last = match &chunk {
+                    Ok(lines) => lines.is_empty(),
+                    Err(_) => true,
+                };
+                if sender.send(chunk).is_err() || last {
+                    return;
+                }
             }
+        });
+        let mut seen = SeenIds::default();
+        for chunk in chunks {
+            let lines = chunk?;
+            if lines.is_empty() {
+                break;
+            }
+            score_chunk(
+                suite,
+                &evaluators,
+                &lines,
+                settings,
+                &mut seen,
+                writer,
+                summary,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Scores one chunk in parallel and writes its rows in order.
+fn score_chunk<W: Write>(
+    suite: &Suite,
+    evaluators: &[EvaluatorId],
+    lines: &[RawLine],
+    settings: &StreamSettings,
+    seen: &mut SeenIds,
+    writer: &mut RowWriter<W>,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let done: Vec<Done> = lines
+        .par_iter()
+        .map(|line| score_line(suite, evaluators, line, settings))
+        .collect();
+    for (line, result) in lines.iter().zip(done) {
+        match result {
+            Done::Feedback => summary.feedback_lines += 1,
+            Done::Rejected(reason) => report_rejected(summary, line.number, reason),
+            Done::Row {
+                request_id,
+                id_hash,
+                content_hash,
+                outcome,
+                rendered,
+            } => match seen.check_hashed(id_hash, content_hash) {
+                Seen::First => {
+                    writer.row(&rendered)?;
+                    summary.scored += 1;
+                    summary.summary.add(outcome);
+                }
+                Seen::Duplicate => summary.duplicates += 1,
+                Seen::Conflict => summary.conflict(&request_id),
+            },
         }
     }
+    Ok(())
 }
 
 fn report_rejected(summary: &mut RunSummary, line: usize, reason: String) {

@@ -3,10 +3,28 @@
 //! of 1 and of 2 threads.
 //!
 //! Run: `cargo bench --bench rules` (optional args: responses per round, rounds).
+//!
+//! `cargo bench --bench rules -- agreement 20000` compares evalgate's verdicts with promptfoo's
+//! semantics run on node (see `support/agreement.rs`).
+//!
+//! `cargo bench --bench rules -- mix 100000 1000000` instead runs the nine-assertion mix of
+//! issue 14 (see `support/mix_rows.rs`) through the whole `evalgate evals run` process, once
+//! per row count: rows are generated into a temporary JSONL file first, then the binary is
+//! timed with `--format jsonl` (output to /dev/null) and its peak RSS sampled from /proc.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
+
+#[path = "support/agreement.rs"]
+mod agreement;
+#[path = "support/mix_rows.rs"]
+mod mix_rows;
+#[path = "support/peak_rss.rs"]
+mod peak_rss;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 
 use chrono::TimeZone;
 use rand::{Rng, SeedableRng};
@@ -141,11 +159,111 @@ fn score_all(suite: &Suite, requests: &[Request]) -> usize {
         .sum()
 }
 
+/// Generates `count` mix rows, runs `evals run` over them and prints rows/s and peak RSS.
+fn run_mix(dir: &Path, count: usize) {
+    let input = dir.join(format!("rows-{count}.jsonl"));
+    let file = std::fs::File::create(&input).expect("create the rows file");
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let bytes = mix_rows::write_rows(&mut writer, count, 7).expect("write rows");
+    writer.flush().expect("flush rows");
+    drop(writer);
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        .arg("--config")
+        .arg(dir.join("evalgate.toml"))
+        .args([
+            "evals", "run", "--suite", "mix", "--format", "jsonl", "--input",
+        ])
+        .arg(&input)
+        .arg("--dir")
+        .arg(dir)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start evalgate");
+    let peak = peak_rss::PeakRss::watch(child.id());
+    let status = child.wait().expect("wait for evalgate");
+    let seconds = started.elapsed().as_secs_f64();
+    let peak_mib = peak.finish();
+    println!(
+        "mix: {count} rows, {:.0} MB input ({} B/row): {seconds:.2} s, {:.0} rows/s, max RSS {peak_mib:.1} MiB, exit {:?}",
+        bytes as f64 / 1e6,
+        bytes / count.max(1) as u64,
+        count as f64 / seconds,
+        status.code()
+    );
+    let _ = std::fs::remove_file(&input);
+}
+
+/// Pass counts per assertion on a small sample, so the mix is known to exercise both sides.
+fn describe_mix() {
+    let suite = load_suite_text(Path::new("mix.yaml"), mix_rows::MIX_SUITE, &BTreeSet::new())
+        .expect("the mix suite loads");
+    let mut rows = Vec::new();
+    mix_rows::write_rows(&mut rows, 2_000, 7).expect("write rows");
+    let limits = evalgate::adapters::jsonl::ParseLimits {
+        max_field_bytes: 1 << 20,
+    };
+    let mut passes = vec![0usize; suite.assertions.len()];
+    let mut total = 0;
+    for line in rows
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        let Ok(evalgate::adapters::jsonl::Record::Request(request)) =
+            evalgate::adapters::jsonl::parse_line(line, &limits)
+        else {
+            panic!("a generated row does not parse");
+        };
+        total += 1;
+        for (index, assertion) in suite.assertions.iter().enumerate() {
+            if assertion
+                .evaluate_rule(&request)
+                .map(|result| result.outcome)
+                == Some(Outcome::Pass)
+            {
+                passes[index] += 1;
+            }
+        }
+    }
+    let mean = rows.len() / total.max(1);
+    println!("mix: {total} sample rows of {mean} B on average; passes per assertion:");
+    for (assertion, count) in suite.assertions.iter().zip(passes) {
+        println!("  {:<16} {count}", assertion.type_name);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
         .collect();
+    if args.first().map(String::as_str) == Some("agreement") {
+        let count = args
+            .get(1)
+            .and_then(|arg| arg.parse().ok())
+            .unwrap_or(20_000);
+        agreement::run(count);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("mix") {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("mix.yaml"), mix_rows::MIX_SUITE).expect("write suite");
+        std::fs::write(dir.path().join("evalgate.toml"), "").expect("write config");
+        describe_mix();
+        let counts: Vec<usize> = args[1..]
+            .iter()
+            .filter_map(|arg| arg.parse().ok())
+            .collect();
+        for count in if counts.is_empty() {
+            vec![100_000]
+        } else {
+            counts
+        } {
+            run_mix(dir.path(), count);
+        }
+        return;
+    }
     let count: usize = args
         .first()
         .and_then(|arg| arg.parse().ok())

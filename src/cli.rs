@@ -154,8 +154,19 @@ pub enum EvalsCommand {
 /// Flags of `evalgate evals check`.
 #[derive(Debug, Args)]
 pub struct EvalsCheckArgs {
-    /// The suites directory.
+    /// The suites directory (default: `[evals].dir` of the config, else evals/).
     pub dir: Option<PathBuf>,
+}
+
+/// How `evalgate evals run` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalsFormat {
+    /// Each row's verdict and assertions as text, then the summary.
+    Human,
+    /// One JSON document: `{"suite":…,"rows":[…],…summary fields}`, written as it goes.
+    Json,
+    /// One JSON object per row, then one `{"summary":{…}}` line.
+    Jsonl,
 }
 
 /// Flags of `evalgate evals run`.
@@ -164,15 +175,33 @@ pub struct EvalsRunArgs {
     /// The suite's name.
     #[arg(long)]
     pub suite: String,
-    /// Rows to score (JSONL in the ingest format).
+    /// Rows to score (JSONL in the ingest format; `-` for stdin).
     #[arg(long)]
     pub input: PathBuf,
-    /// The suites directory (default: evals/).
+    /// The suites directory (default: `[evals].dir` of the config, else evals/).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Print JSON.
-    #[arg(long)]
+    /// Print JSON (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub format: Option<EvalsFormat>,
+    /// Exit 3 when the pass rate over scorable rows is below RATE (0 to 1), or when no row
+    /// was scorable: a CI gate.
+    #[arg(long, value_name = "RATE")]
+    pub fail_under: Option<f64>,
+}
+
+impl EvalsRunArgs {
+    /// The output format the flags ask for (human by default).
+    pub fn output_format(&self) -> EvalsFormat {
+        match (self.format, self.json) {
+            (Some(format), _) => format,
+            (None, true) => EvalsFormat::Json,
+            (None, false) => EvalsFormat::Human,
+        }
+    }
 }
 
 // ---- rollout ------------------------------------------------------------------------------

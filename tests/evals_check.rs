@@ -120,3 +120,37 @@ fn a_missing_directory_is_an_error_not_an_empty_pass() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("cannot read the suites directory"));
 }
+
+// See: issue 13 (`evals check` ignored `[evals].dir`).
+#[test]
+fn without_a_directory_argument_the_config_evals_dir_is_checked() {
+    let root = tempfile::tempdir().unwrap();
+    let evals = root.path().join("my-suites");
+    std::fs::create_dir(&evals).unwrap();
+    std::fs::write(
+        evals.join("bad.yaml"),
+        "name: bad\nassert:\n  - type: icontians\n    value: x\n",
+    )
+    .unwrap();
+    let config = root.path().join("evalgate.toml");
+    std::fs::write(
+        &config,
+        format!("[evals]\ndir = {:?}\n", evals.display().to_string()),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        .arg("--config")
+        .arg(&config)
+        .args(["evals", "check"])
+        .current_dir(root.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("my-suites"), "{stdout}");
+    assert!(
+        stdout.contains("unknown assertion type `icontians`"),
+        "{stdout}"
+    );
+}

@@ -1,6 +1,9 @@
 //! `evalgate evals run` and the example judge suite: the example suite and the commented judge
 //! section of evalgate.example.toml stay valid, and rows of a file are scored per row with
-//! the pass rate, bad lines reported with their line numbers.
+//! the pass rate, bad lines reported with their line numbers. The run streams (one JSON line
+//! per row, in input order, then the summary), keeps the first of a repeated request id and
+//! reports conflicts, honours `[evals].dir`, runs a valid suite beside a broken one and gates
+//! on `--fail-under`.
 
 mod common;
 
@@ -12,12 +15,13 @@ use chrono::TimeZone;
 use common::fake_judge::{FakeJudge, FakeReply};
 use evalgate::adapters::jsonl::request_line;
 use evalgate::app::Context;
-use evalgate::cli::EvalsRunArgs;
+use evalgate::cli::{EvalsFormat, EvalsRunArgs};
 use evalgate::clock::SystemClock;
 use evalgate::config::Config;
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus};
+use evalgate::domain::{Arm, Request, RequestStatus};
 use evalgate::evaluators::load_suites;
-use evalgate::worker::evals_run::evaluate_file;
+use evalgate::worker::evals_output::RunSummary;
+use evalgate::worker::evals_run::{EXIT_BELOW_FAIL_UNDER, exit_code, run_to};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +71,39 @@ fn request(id: &str, arm: Arm, output: &str) -> Request {
         cost_usd: Some(0.001),
         metadata: serde_json::Value::Null,
     }
+}
+
+fn args(suite: &str, input: PathBuf, dir: Option<PathBuf>) -> EvalsRunArgs {
+    EvalsRunArgs {
+        suite: suite.to_string(),
+        input,
+        dir,
+        json: false,
+        format: Some(EvalsFormat::Jsonl),
+        fail_under: None,
+    }
+}
+
+/// Runs with JSON-lines output: the row objects, then the summary (also checked to be the
+/// last line of the output).
+async fn run_jsonl(
+    ctx: &Context,
+    args: &EvalsRunArgs,
+) -> anyhow::Result<(Vec<serde_json::Value>, RunSummary)> {
+    let mut out = Vec::new();
+    let summary = run_to(ctx, args, &mut out).await?;
+    let text = String::from_utf8(out).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let last = lines.pop().expect("a summary line");
+    assert_eq!(last["summary"]["scored"], summary.scored);
+    Ok((lines, summary))
+}
+
+fn rule_ctx() -> Context {
+    Context::with_config(Config::default(), Arc::new(SystemClock))
 }
 
 #[test]
@@ -138,45 +175,36 @@ async fn evals_run_scores_each_row_with_the_judge_suite_and_reports_bad_lines() 
         )),
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let args = EvalsRunArgs {
-        suite: "support-judge".to_string(),
-        input,
-        dir: Some(root().join("evals/examples")),
-        json: false,
-    };
-    let output = evaluate_file(&ctx, &args).await.unwrap();
-    assert_eq!(output.rows.len(), 2);
-    assert_eq!(output.rows[0].request_id, "r1");
-    assert_eq!(
-        output.rows[0].outcome,
-        Outcome::Pass,
-        "{:?}",
-        output.rows[0]
-    );
-    assert_eq!(output.rows[0].assertions.len(), 3);
-    assert_eq!(output.rows[1].outcome, Outcome::Fail);
-    assert_eq!(output.rows[1].reason, "failed: polite_and_on_topic");
-    let no_blaming = output.rows[1]
-        .assertions
+    let args = args("support-judge", input, Some(root().join("evals/examples")));
+    let (rows, summary) = run_jsonl(&ctx, &args).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["request_id"], "r1");
+    assert_eq!(rows[0]["outcome"], "pass", "{}", rows[0]);
+    assert_eq!(rows[0]["assertions"].as_array().unwrap().len(), 3);
+    assert_eq!(rows[1]["outcome"], "fail");
+    assert_eq!(rows[1]["reason"], "failed: polite_and_on_topic");
+    let no_blaming = rows[1]["assertions"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|s| s.evaluator == "support-judge/no_blaming")
+        .find(|s| s["evaluator"] == "support-judge/no_blaming")
         .unwrap();
     assert_eq!(
-        no_blaming.outcome,
-        Outcome::Fail,
+        no_blaming["outcome"], "fail",
         "not-llm-rubric inverts the judge's pass"
     );
-    assert_eq!(output.pass_rate, Some(0.5));
-    assert_eq!(output.rejected.len(), 1);
-    assert_eq!(output.rejected[0].line, 2);
+    assert_eq!(summary.pass_rate, Some(0.5));
+    assert_eq!(summary.rejected, 1);
+    assert_eq!(summary.rejected_lines[0].line, 2);
     // Two rows × (rubric + not-rubric + two pairwise orders).
-    assert_eq!(output.judge_calls, 8);
+    assert_eq!(summary.judge_calls, 8);
     assert_eq!(fake.call_count(), 8);
+    assert_eq!(exit_code(&summary), 1);
 }
 
 #[tokio::test]
 async fn evals_run_scores_the_rule_starter_suite_without_any_judge() {
-    let ctx = Context::with_config(Config::default(), Arc::new(SystemClock));
+    let ctx = rule_ctx();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("rows.jsonl");
     let good = r#"{"order_id":"A-12345","status":"shipped","answer":"Order A-12345 has shipped."}"#;
@@ -193,27 +221,138 @@ async fn evals_run_scores_the_rule_starter_suite_without_any_judge() {
         format!("{}\n{}\n", request_line(&ok), request_line(&refusal)),
     )
     .unwrap();
-    let args = EvalsRunArgs {
-        suite: "support".to_string(),
-        input,
-        dir: Some(root().join("evals")),
-        json: true,
-    };
-    let output = evaluate_file(&ctx, &args).await.unwrap();
-    assert_eq!(
-        output.rows[0].outcome,
-        Outcome::Pass,
-        "{:?}",
-        output.rows[0]
-    );
-    assert_eq!(output.rows[1].outcome, Outcome::Fail);
-    assert_eq!(output.judge_calls, 0);
+    let args = args("support", input, Some(root().join("evals")));
+    let (rows, summary) = run_jsonl(&ctx, &args).await.unwrap();
+    assert_eq!(rows[0]["outcome"], "pass", "{}", rows[0]);
+    assert_eq!(rows[1]["outcome"], "fail");
+    assert_eq!(summary.judge_calls, 0);
     let unknown = EvalsRunArgs {
         suite: "nope".to_string(),
         input: Path::new("unused").to_path_buf(),
-        dir: Some(root().join("evals")),
-        json: false,
+        ..args
     };
-    let err = evaluate_file(&ctx, &unknown).await.unwrap_err();
+    let err = run_jsonl(&ctx, &unknown).await.unwrap_err();
     assert!(err.to_string().contains("no suite named `nope`"), "{err}");
+}
+
+const RULE_SUITE: &str =
+    "name: rules\nassert:\n  - type: icontains\n    value: ORDER\n  - type: not-is-refusal\n";
+
+#[tokio::test]
+async fn rows_stream_out_one_per_line_in_input_order_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULE_SUITE).unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let count = 5_000; // more than two chunks
+    let mut text = String::new();
+    for index in 0..count {
+        let output = if index % 3 == 0 {
+            "no idea"
+        } else {
+            "your Order shipped"
+        };
+        let row = request(&format!("r{index}"), Arm::Canary, output);
+        text.push_str(&request_line(&row));
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let args = args("rules", input, Some(dir.path().to_path_buf()));
+    let (rows, summary) = run_jsonl(&rule_ctx(), &args).await.unwrap();
+    assert_eq!(rows.len(), count);
+    for (index, row) in rows.iter().enumerate() {
+        assert_eq!(row["request_id"], format!("r{index}"));
+        let expected = if index % 3 == 0 { "fail" } else { "pass" };
+        assert_eq!(row["outcome"], expected, "{row}");
+    }
+    assert_eq!(summary.scored, count as u64);
+    assert_eq!(summary.summary.fail, 1_667);
+    assert_eq!(exit_code(&summary), 0);
+}
+
+// See: issue 13 (two rows `dup` with outputs "yes" and "no" both reported PASS).
+#[tokio::test]
+async fn a_repeated_request_id_keeps_the_first_row_and_reports_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULE_SUITE).unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let yes = request("dup", Arm::Canary, "yes, order shipped");
+    let no = request("dup", Arm::Canary, "no");
+    let other = request("other", Arm::Baseline, "order");
+    let lines = [
+        request_line(&yes),
+        request_line(&other),
+        request_line(&yes),
+        request_line(&no),
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let args = args("rules", input, Some(dir.path().to_path_buf()));
+    let (rows, summary) = run_jsonl(&rule_ctx(), &args).await.unwrap();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|row| row["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dup", "other"]);
+    assert_eq!(rows[0]["outcome"], "pass", "the first row is the one kept");
+    assert_eq!(summary.duplicates, 1);
+    assert_eq!(summary.conflicts, 1);
+    assert_eq!(summary.conflicting_ids, ["dup"]);
+    assert_eq!(exit_code(&summary), 1);
+}
+
+#[tokio::test]
+async fn fail_under_turns_the_pass_rate_into_an_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULE_SUITE).unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let rows = [
+        request("a", Arm::Canary, "order ok"),
+        request("b", Arm::Canary, "nothing"),
+    ];
+    let text: Vec<String> = rows.iter().map(request_line).collect();
+    std::fs::write(&input, text.join("\n")).unwrap();
+    let mut gated = args("rules", input, Some(dir.path().to_path_buf()));
+    gated.fail_under = Some(0.9);
+    let (_, summary) = run_jsonl(&rule_ctx(), &gated).await.unwrap();
+    assert_eq!(summary.gate_passed, Some(false));
+    assert_eq!(exit_code(&summary), EXIT_BELOW_FAIL_UNDER);
+    gated.fail_under = Some(0.5);
+    let (_, summary) = run_jsonl(&rule_ctx(), &gated).await.unwrap();
+    assert_eq!(summary.gate_passed, Some(true));
+    assert_eq!(exit_code(&summary), 0);
+    gated.fail_under = Some(1.5);
+    assert!(run_jsonl(&rule_ctx(), &gated).await.is_err());
+}
+
+// See: issue 13 (`evals run` ignored `[evals].dir`; one invalid suite blocked every other).
+#[tokio::test]
+async fn the_config_dir_is_used_and_a_broken_suite_does_not_block_a_valid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULE_SUITE).unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "name: broken\nassert:\n  - type: icontians\n    value: x\n",
+    )
+    .unwrap();
+    let input = dir.path().join("rows.jsonl");
+    std::fs::write(&input, request_line(&request("a", Arm::Canary, "order"))).unwrap();
+    let toml = format!("[evals]\ndir = {:?}\n", dir.path().display().to_string());
+    let config = Config::from_toml_str("test.toml", &toml).unwrap();
+    let ctx = Context::with_config(config, Arc::new(SystemClock));
+    let (rows, summary) = run_jsonl(&ctx, &args("rules", input.clone(), None))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(summary.other_suite_problems.len(), 1);
+    assert!(
+        summary.other_suite_problems[0].contains("unknown assertion type `icontians`"),
+        "{:?}",
+        summary.other_suite_problems
+    );
+    assert_eq!(exit_code(&summary), 0);
+    let err = run_jsonl(&ctx, &args("broken", input, None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no valid suite named `broken`"), "{err}");
+    assert!(err.contains("icontians"), "{err}");
 }

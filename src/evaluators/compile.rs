@@ -7,12 +7,14 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::compile_judge::judge_kind;
-use super::compile_values::{bounds, json_schema, levenshtein, needle_list, number, regex_problem};
+use super::compile_values::{
+    bounds, json_schema, levenshtein, needle_list, number, regex_problem, with_file_value,
+};
 use super::definition_hash::definition_hash;
 use super::load::{RawAssertion, Sink};
 use super::rule_type::RuleType;
 use super::rules::text::Expected;
-use super::rules::{ContainsMode, Needle, RuleCheck, RuleKind};
+use super::rules::{ContainsMode, Needle, RefusalList, RuleCheck, RuleKind, js_regex};
 use super::suite::{Assertion, AssertionKind};
 use super::template::Template;
 
@@ -32,7 +34,7 @@ fn allowed_keys(base: &str) -> &'static [&'static str] {
         | "latency"
         | "cost"
         | "levenshtein" => &["value", "threshold"],
-        "is-refusal" => &[],
+        "is-refusal" => &["value"],
         "llm-rubric" => &["value", "rubric", "judge", "threshold"],
         "llm-pairwise" => &["value", "criteria", "judge"],
         _ => &["value"],
@@ -46,8 +48,8 @@ pub(crate) fn compile_assertion(
     judge_names: &BTreeSet<String>,
     sink: &mut Sink<'_>,
 ) -> Option<Assertion> {
-    let raw = &entry.value;
-    let type_name = raw.type_name.value.trim().to_string();
+    let written = &entry.value;
+    let type_name = written.type_name.value.trim().to_string();
     let (negate, base) = match type_name.strip_prefix("not-") {
         Some(base) => (true, base),
         None => (false, type_name.as_str()),
@@ -55,11 +57,13 @@ pub(crate) fn compile_assertion(
     let rule_type_opt = RuleType::parse(base);
     if rule_type_opt.is_none() && !JUDGE_TYPES.contains(&base) {
         sink.at(
-            &raw.type_name,
+            &written.type_name,
             format!("unknown assertion type `{type_name}`"),
         );
         return None;
     }
+    let resolved = with_file_value(written, base, sink)?;
+    let raw = &resolved;
     let before = sink.diagnostics.len();
     check_keys(raw, base, sink);
     let weight = raw.weight.as_ref().map_or(1.0, |weight| weight.value);
@@ -97,7 +101,7 @@ pub(crate) fn compile_assertion(
     };
     Some(Assertion {
         id,
-        definition_hash: definition_hash(raw, &type_name, schema_json),
+        definition_hash: definition_hash(raw, &type_name, base, schema_json),
         type_name,
         negate,
         gating: raw.gate.as_ref().is_none_or(|gate| gate.value),
@@ -213,7 +217,7 @@ fn rule_kind(
         }
         RuleType::Regex => {
             let text = text_value(raw, base, sink)?;
-            match regex::RegexBuilder::new(&text.value)
+            match regex::RegexBuilder::new(&js_regex::to_rust(&text.value))
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
             {
@@ -262,6 +266,21 @@ fn rule_kind(
             })
         }
         RuleType::Levenshtein => levenshtein(raw, sink),
-        RuleType::IsRefusal => Some(RuleKind::IsRefusal),
+        RuleType::IsRefusal => refusal_list(raw, sink).map(RuleKind::IsRefusal),
     }
+}
+
+/// The list of `is-refusal`: `value: promptfoo` (default) or `value: evalgate`.
+fn refusal_list(raw: &RawAssertion, sink: &mut Sink<'_>) -> Option<RefusalList> {
+    let Some(value) = &raw.value else {
+        return Some(RefusalList::Promptfoo);
+    };
+    let list_opt = value.value.as_str().and_then(RefusalList::parse);
+    if list_opt.is_none() {
+        sink.at(
+            value,
+            "`is-refusal` value must be `promptfoo` (the default) or `evalgate` (the stricter list)",
+        );
+    }
+    list_opt
 }

@@ -274,3 +274,70 @@ pub(crate) fn json_schema(
         }
     }
 }
+
+/// The types whose `value: file://…` names a schema, loaded by [`json_schema`] instead.
+const SCHEMA_TYPES: &[&str] = &["is-json", "contains-json"];
+
+/// `raw` with a `value: file://path` replaced by the file's contents, as promptfoo loads it:
+/// `.json`, `.yaml` and `.yml` files are parsed (JSON is YAML), `.txt` files are text with
+/// surrounding whitespace trimmed; other extensions are a load error. The path is relative to
+/// the suite file. The loaded value is what the definition hash covers, so editing the file
+/// re-versions the assertion. None (with a diagnostic) when the file cannot be used.
+pub(crate) fn with_file_value(
+    raw: &RawAssertion,
+    base: &str,
+    sink: &mut Sink<'_>,
+) -> Option<RawAssertion> {
+    let mut resolved = raw.clone();
+    let Some(value) = &raw.value else {
+        return Some(resolved);
+    };
+    let Value::String(text) = &value.value else {
+        return Some(resolved);
+    };
+    let Some(path) = text.strip_prefix("file://") else {
+        return Some(resolved);
+    };
+    if SCHEMA_TYPES.contains(&base) {
+        return Some(resolved);
+    }
+    let file = sink.file.parent().unwrap_or(Path::new(".")).join(path);
+    let contents = match std::fs::read_to_string(&file) {
+        Ok(contents) => contents,
+        Err(error) => {
+            sink.at(
+                value,
+                format!("cannot read value file {}: {error}", file.display()),
+            );
+            return None;
+        }
+    };
+    let extension = file.extension().and_then(|ext| ext.to_str()).unwrap_or("");
+    let loaded = match extension {
+        "json" | "yaml" | "yml" => match serde_saphyr::from_str::<Value>(&contents) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let first_line = error.to_string();
+                let message = first_line.lines().next().unwrap_or("").to_string();
+                sink.at(
+                    value,
+                    format!("value file {} does not parse: {message}", file.display()),
+                );
+                return None;
+            }
+        },
+        "txt" => Value::String(contents.trim().to_string()),
+        _ => {
+            sink.at(
+                value,
+                format!(
+                    "value file {} has an unsupported type (use .txt, .json, .yaml or .yml)",
+                    file.display()
+                ),
+            );
+            return None;
+        }
+    };
+    resolved.value = Some(Spanned::new(loaded, value.referenced, value.defined));
+    Some(resolved)
+}

@@ -25,7 +25,7 @@ pub(crate) struct RawSuite {
 }
 
 /// One `assert:` entry as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAssertion {
     #[serde(rename = "type")]
@@ -61,11 +61,28 @@ impl Sink<'_> {
 }
 
 /// Loads every `*.yaml` / `*.yml` suite in `dir` (not recursive), sorted by file name.
-/// `judge_names` are the keys of `[judges]` in evalgate.toml.
+/// `judge_names` are the keys of `[judges]` in evalgate.toml. Any problem in any file is an
+/// error (what `evals check` and the daemon want).
 pub fn load_suites(
     dir: &Path,
     judge_names: &BTreeSet<String>,
 ) -> Result<Vec<Suite>, Vec<Diagnostic>> {
+    let (suites, diagnostics) = load_valid_suites(dir, judge_names)?;
+    if diagnostics.is_empty() {
+        Ok(suites)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+/// Loads what loads: the valid suites of `dir` and the problems of the other files (a file
+/// whose suite name repeats an earlier file's is a problem; the earlier one is kept). Only
+/// an unreadable directory is an error. `evals run` uses this, so one broken suite does not
+/// stop the others from running.
+pub fn load_valid_suites(
+    dir: &Path,
+    judge_names: &BTreeSet<String>,
+) -> Result<(Vec<Suite>, Vec<Diagnostic>), Vec<Diagnostic>> {
     let files = match suite_files(dir) {
         Ok(files) => files,
         Err(error) => {
@@ -77,7 +94,7 @@ pub fn load_suites(
             )]);
         }
     };
-    let mut suites = Vec::new();
+    let mut suites: Vec<Suite> = Vec::new();
     let mut diagnostics = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
@@ -93,13 +110,15 @@ pub fn load_suites(
             )),
         }
     }
-    diagnostics.extend(duplicate_names(&suites));
-    if diagnostics.is_empty() {
-        Ok(suites)
-    } else {
-        diagnostics.sort();
-        Err(diagnostics)
-    }
+    let duplicates = duplicate_names(&suites);
+    suites.retain(|suite| {
+        !duplicates
+            .iter()
+            .any(|diagnostic| diagnostic.file == suite.file)
+    });
+    diagnostics.extend(duplicates);
+    diagnostics.sort();
+    Ok((suites, diagnostics))
 }
 
 fn suite_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

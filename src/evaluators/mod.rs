@@ -21,7 +21,7 @@ pub mod template;
 pub mod versions;
 
 pub use diagnostics::Diagnostic;
-pub use load::{load_suite_text, load_suites};
+pub use load::{load_suite_text, load_suites, load_valid_suites};
 pub use rules::{RuleCheck, RuleKind, RuleResult};
 pub use suite::{
     Assertion, AssertionKind, PairwiseSpec, PassRule, RubricSpec, Suite, suite_outcome,

@@ -117,6 +117,9 @@ pub struct PairwiseSpec {
 ///
 /// * Only gating assertions decide; a gating assertion missing from `per_assertion` counts as
 ///   unscorable. Non-gating ones are reported on their own rows only.
+/// * `weight: 0` as in promptfoo: it adds nothing to the weighted score, so under
+///   `WeightedScore` (promptfoo's test `threshold`) it never decides the verdict, not even when
+///   unscorable; under `AllGating` (no threshold) its failure fails the suite like any other.
 /// * `AllGating`: any gating fail → Fail; else any gating unscorable → Unscorable; else Pass.
 /// * `WeightedScore`: the score is Σ wᵢsᵢ / Σ wᵢ over gating assertions. If it misses the
 ///   threshold even when every unscorable one scores 1 → Fail; else any unscorable →
@@ -134,8 +137,9 @@ pub fn suite_outcome(
     let mut scored_weight = 0.0;
     let mut missing_weight = 0.0;
     let mut gating = 0usize;
+    let weighted = matches!(suite.pass_rule, PassRule::WeightedScore { .. });
     for (index, assertion) in suite.assertions.iter().enumerate() {
-        if !assertion.gating {
+        if !assertion.gating || (weighted && assertion.weight <= 0.0) {
             continue;
         }
         gating += 1;
@@ -303,6 +307,31 @@ mod tests {
         assert_eq!(
             outcome, Unscorable,
             "0.75 would pass, but never on missing data"
+        );
+    }
+
+    #[test]
+    fn weight_zero_never_decides_a_weighted_suite_but_gates_all_gating_like_promptfoo() {
+        let text =
+            "name: s\n{pass}assert:\n  - type: is-json\n  - type: is-refusal\n    weight: 0\n";
+        let load = |pass: &str| {
+            load_suite_text(
+                Path::new("s.yaml"),
+                &text.replace("{pass}", pass),
+                &BTreeSet::new(),
+            )
+            .unwrap()
+        };
+        let weighted = load("pass: weighted\nthreshold: 0.5\n");
+        for second in [Fail, Unscorable] {
+            let (outcome, score, _) = suite_outcome(&weighted, &[(0, Pass, 1.0), (1, second, 0.0)]);
+            assert_eq!((outcome, score), (Pass, 1.0), "{second:?}");
+        }
+        let all_gating = load("");
+        let (outcome, _, _) = suite_outcome(&all_gating, &[(0, Pass, 1.0), (1, Fail, 0.0)]);
+        assert_eq!(
+            outcome, Fail,
+            "promptfoo fails a test on any failed assertion"
         );
     }
 

@@ -8,12 +8,10 @@ use crate::app::{CmdResult, Context};
 use crate::cli::{EvalsCheckArgs, EvalsRunArgs};
 use crate::evaluators::{self, AssertionKind};
 
-/// The suites directory when none is given.
-pub const DEFAULT_SUITES_DIR: &str = "evals";
-
-/// The suites directory: the flag, else `evals/`.
-pub fn suites_dir(flag_opt: Option<PathBuf>) -> PathBuf {
-    flag_opt.unwrap_or_else(|| PathBuf::from(DEFAULT_SUITES_DIR))
+/// The suites directory: the flag, else `[evals].dir` of the config (whose default is
+/// `evals/`).
+pub fn suites_dir(ctx: &Context, flag_opt: Option<PathBuf>) -> PathBuf {
+    flag_opt.unwrap_or_else(|| ctx.config.evals.dir.clone())
 }
 
 /// The judge names suites may reference: the keys of `[judges]`.
@@ -24,7 +22,7 @@ pub fn judge_names(ctx: &Context) -> BTreeSet<String> {
 /// Runs `evalgate evals check`: one `file:line:col: message` line per problem, then a
 /// summary; exit 1 when there is any problem.
 pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
-    let dir = suites_dir(args.dir);
+    let dir = suites_dir(ctx, args.dir);
     match evaluators::load_suites(&dir, &judge_names(ctx)) {
         Ok(suites) => {
             let assertions: usize = suites.iter().map(|suite| suite.assertions.len()).sum();

@@ -126,15 +126,30 @@ impl ScoringEngine {
         requests: &[Request],
         budgets: &TickBudgets,
     ) -> anyhow::Result<ScoringReport> {
-        let ticks = self
-            .judges
+        self.score_with(suite, requests, self.ticks(budgets)).await
+    }
+
+    /// In-memory judge ticks capped by `budgets` (uncapped for a judge missing from them),
+    /// to share across several [`ScoringEngine::score_with_ticks`] calls.
+    pub fn ticks(&self, budgets: &TickBudgets) -> BTreeMap<String, Arc<JudgeTick>> {
+        self.judges
             .keys()
             .map(|name| {
                 let budget = budgets.get(name).copied().unwrap_or_default();
                 (name.clone(), Arc::new(JudgeTick::new(budget)))
             })
-            .collect();
-        self.score_with(suite, requests, ticks).await
+            .collect()
+    }
+
+    /// Scores one batch against budgets shared with other batches (`evals run` streams its
+    /// input in batches under one budget). The report's judge totals are the ticks' so far.
+    pub async fn score_with_ticks(
+        &self,
+        suite: &Suite,
+        requests: &[Request],
+        ticks: &BTreeMap<String, Arc<JudgeTick>>,
+    ) -> anyhow::Result<ScoringReport> {
+        self.score_with(suite, requests, ticks.clone()).await
     }
 
     /// Scores part of the requests of the live tick `key` (one claim batch). The configured

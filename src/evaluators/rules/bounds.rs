@@ -44,9 +44,9 @@ pub fn word_count(bounds: &Bounds, output: &str) -> Finding {
     bounds.check("word count", output.split_whitespace().count())
 }
 
-/// `char-length`: Unicode scalar values (not bytes, not UTF-16 units).
+/// `char-length`: UTF-16 code units, JavaScript's `output.length` (an emoji is 2).
 pub fn char_length(bounds: &Bounds, output: &str) -> Finding {
-    bounds.check("char length", output.chars().count())
+    bounds.check("char length", super::levenshtein::utf16_len(output))
 }
 
 /// `max-completion-tokens`.

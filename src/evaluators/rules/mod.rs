@@ -3,17 +3,29 @@
 //! [`RuleCheck::evaluate`] returns the FINAL result: the `not-` prefix is already applied.
 //! Missing data (no latency, no reference, …) is `Unscorable` with a reason, never a pass,
 //! and negation never turns an unscorable into a pass.
+//!
+//! [`RuleCheck::evaluate_row`] takes a [`Row`], which computes the lowercase form of the
+//! output at most once for all the case-insensitive rules of a suite (`icontains*`,
+//! `is-refusal`), so a suite with several of them folds each output in one pass.
 
 pub mod bounds;
 pub mod fold;
+pub mod js_regex;
 pub mod json;
+pub mod json_scan;
+pub mod levenshtein;
 pub mod refusal;
+pub mod refusal_promptfoo;
 pub mod text;
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::domain::{Outcome, Request};
 
 pub use bounds::Bounds;
 pub use json::Schema;
+pub use refusal::RefusalList;
 pub use text::{ContainsMode, Needle};
 
 /// The result of one rule on one request. Scores are 1 (pass) or 0 (fail or unscorable).
@@ -87,7 +99,8 @@ pub enum RuleKind {
     },
     /// `starts-with`: the output begins with the text.
     StartsWith(crate::evaluators::template::Template),
-    /// `regex`: the pattern matches somewhere in the output.
+    /// `regex`: the pattern matches somewhere in the output (JavaScript's ASCII `\d \w \b`
+    /// and whitespace `\s` unless the pattern starts with `(?u)`; see [`js_regex`]).
     Regex(regex::Regex),
     /// `is-json`: the whole output parses as JSON (and matches the schema, if any).
     IsJson(Option<Schema>),
@@ -95,7 +108,7 @@ pub enum RuleKind {
     ContainsJson(Option<Schema>),
     /// `word-count`: whitespace-separated words within bounds.
     WordCount(Bounds),
-    /// `char-length`: Unicode scalar values within bounds.
+    /// `char-length`: UTF-16 code units (JavaScript's `length`) within bounds.
     CharLength(Bounds),
     /// `max-completion-tokens`: `completion_tokens` at most this many.
     MaxCompletionTokens(i64),
@@ -103,27 +116,64 @@ pub enum RuleKind {
     Latency(f64),
     /// `cost`: `cost_usd` at most this many dollars.
     Cost(f64),
-    /// `levenshtein`: edit distance (in chars) to the expected text at most `max_distance`.
+    /// `levenshtein`: edit distance (in UTF-16 units) to the expected text at most `max_distance`.
     Levenshtein {
         /// The expected text, `{{reference}}` by default.
         expected: crate::evaluators::template::Template,
         /// The largest distance that passes.
         max_distance: usize,
     },
-    /// `is-refusal`: the output is a refusal (or empty).
-    IsRefusal,
+    /// `is-refusal`: the output is a refusal (or empty) by the chosen list.
+    IsRefusal(RefusalList),
+}
+
+/// One request being scored, with what several rules share computed at most once.
+#[derive(Debug)]
+pub struct Row<'a> {
+    /// The request.
+    pub request: &'a Request,
+    lowered: OnceCell<Cow<'a, str>>,
+}
+
+impl<'a> Row<'a> {
+    /// A row over `request`; nothing is computed yet.
+    pub fn new(request: &'a Request) -> Row<'a> {
+        Row {
+            request,
+            lowered: OnceCell::new(),
+        }
+    }
+
+    /// The output lowercased (Unicode rules), computed on first use.
+    pub fn lowered_output(&self) -> &str {
+        self.lowered
+            .get_or_init(|| fold::lowercase(&self.request.output))
+    }
 }
 
 impl RuleCheck {
     /// Evaluates the rule on one request, with `not-` applied.
     pub fn evaluate(&self, request: &Request) -> RuleResult {
+        self.evaluate_row(&Row::new(request))
+    }
+
+    /// Evaluates the rule on a row (sharing its lowercase output with other rules).
+    pub fn evaluate_row(&self, row: &Row<'_>) -> RuleResult {
+        let request = row.request;
         let finding = match &self.kind {
             RuleKind::Equals(expected) => text::equals(expected, request),
             RuleKind::Contains {
                 needles,
                 mode,
                 case_insensitive,
-            } => text::contains(needles, *mode, *case_insensitive, request),
+            } => {
+                let haystack = if *case_insensitive {
+                    row.lowered_output()
+                } else {
+                    request.output.as_str()
+                };
+                text::contains(needles, *mode, *case_insensitive, haystack, request)
+            }
             RuleKind::StartsWith(prefix) => text::starts_with(prefix, request),
             RuleKind::Regex(regex) => text::regex_match(regex, &request.output),
             RuleKind::IsJson(schema) => json::is_json(schema.as_ref(), &request.output),
@@ -137,7 +187,9 @@ impl RuleCheck {
                 expected,
                 max_distance,
             } => text::levenshtein(expected, *max_distance, request),
-            RuleKind::IsRefusal => refusal::is_refusal(&request.output),
+            RuleKind::IsRefusal(list) => {
+                refusal::is_refusal(*list, &request.output, row.lowered_output())
+            }
         };
         self.finish(finding)
     }
@@ -199,3 +251,6 @@ pub(crate) fn test_request(output: &str) -> Request {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod promptfoo_tests;

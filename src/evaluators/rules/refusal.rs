@@ -1,9 +1,11 @@
-//! `is-refusal`: promptfoo's basic refusal detection, rewritten for one precompiled regex.
+//! `is-refusal`: an empty (or whitespace) output is a refusal; otherwise one of two lists
+//! decides. The default is promptfoo's detector ([`super::refusal_promptfoo`]); `value:
+//! evalgate` picks evalgate's stricter list below, written for one precompiled regex.
 //!
-//! Like promptfoo, the output is trimmed, case-folded and apostrophes are normalised; it is a
+//! evalgate's list: the output is trimmed, case-folded and apostrophes are normalised; it is a
 //! refusal when it STARTS with an apology/inability prefix, or CONTAINS (on word boundaries) a
-//! refusal phrase, or is empty. Very generic phrases promptfoo also lists ("not appropriate",
-//! "not legal") are left out: they fire on helpful answers (see evals/README.md). Word
+//! refusal phrase. Very generic phrases promptfoo also lists ("not appropriate", "not legal",
+//! "can't help") are left out: they fire on helpful answers (see evals/README.md). Word
 //! boundaries are ASCII ones (the phrases are ASCII), which keeps the regex on its fast DFA.
 
 use std::borrow::Cow;
@@ -104,29 +106,56 @@ static REFUSAL: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(&pattern).ok()
 });
 
-/// Folds case and apostrophe variants so one lowercase pattern matches.
-fn normalise(output: &str) -> Cow<'_, str> {
+/// Which refusal list `is-refusal` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalList {
+    /// promptfoo's `isBasicRefusal` (the default).
+    Promptfoo,
+    /// evalgate's stricter list (`value: evalgate`).
+    Evalgate,
+}
+
+impl RefusalList {
+    /// The list named by an `is-refusal` value.
+    pub fn parse(name: &str) -> Option<RefusalList> {
+        match name {
+            "promptfoo" => Some(RefusalList::Promptfoo),
+            "evalgate" => Some(RefusalList::Evalgate),
+            _ => None,
+        }
+    }
+}
+
+/// Folds apostrophe variants of already lowercased text so one lowercase pattern matches.
+fn normalise(lowered: &str) -> Cow<'_, str> {
     const APOSTROPHES: [char; 4] = ['\u{2019}', '\u{2018}', '\u{2032}', '`'];
-    let lowered = super::fold::lowercase(output.trim());
     if lowered.contains(APOSTROPHES) {
         Cow::Owned(lowered.replace(APOSTROPHES, "'"))
     } else {
-        lowered
+        Cow::Borrowed(lowered)
     }
 }
 
-/// Whether the output is a refusal (empty counts, as in promptfoo).
-pub fn detect(output: &str) -> Option<bool> {
-    let text = normalise(output);
-    if text.is_empty() {
+/// Whether the output is a refusal by `list`, given its lowercase form (empty counts, as in
+/// promptfoo). None when a pattern failed to compile.
+pub fn detect(list: RefusalList, lowered_output: &str) -> Option<bool> {
+    let trimmed = lowered_output.trim();
+    if trimmed.is_empty() {
         return Some(true);
     }
-    REFUSAL.as_ref().map(|regex| regex.is_match(&text))
+    match list {
+        RefusalList::Promptfoo => {
+            super::refusal_promptfoo::detect(&super::refusal_promptfoo::normalise(trimmed))
+        }
+        RefusalList::Evalgate => REFUSAL
+            .as_ref()
+            .map(|regex| regex.is_match(&normalise(trimmed))),
+    }
 }
 
-/// `is-refusal`.
-pub fn is_refusal(output: &str) -> Finding {
-    match detect(output) {
+/// `is-refusal`, given the output and its lowercase form.
+pub fn is_refusal(list: RefusalList, output: &str, lowered_output: &str) -> Finding {
+    match detect(list, lowered_output) {
         Some(true) if output.trim().is_empty() => {
             Finding::decided(true, "output is empty, which counts as a refusal")
         }

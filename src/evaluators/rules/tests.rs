@@ -9,18 +9,18 @@ use crate::domain::{Outcome, Request};
 use crate::evaluators::{Assertion, load_suite_text};
 
 /// Compiles one assertion written as YAML lines (indented under `- `).
-fn rule(body: &str) -> Assertion {
+pub(super) fn rule(body: &str) -> Assertion {
     let text = format!("name: t\nassert:\n  - {}\n", body.replace('\n', "\n    "));
     let suite = load_suite_text(Path::new("t.yaml"), &text, &BTreeSet::new())
         .unwrap_or_else(|errors| panic!("{body}: {errors:?}"));
     suite.assertions.into_iter().next().unwrap()
 }
 
-fn outcome(assertion: &Assertion, request: &Request) -> Outcome {
+pub(super) fn outcome(assertion: &Assertion, request: &Request) -> Outcome {
     assertion.evaluate_rule(request).unwrap().outcome
 }
 
-fn on(body: &str, output: &str) -> Outcome {
+pub(super) fn on(body: &str, output: &str) -> Outcome {
     outcome(&rule(body), &test_request(output))
 }
 
@@ -224,15 +224,15 @@ fn word_count_and_char_length_bounds() {
     assert_eq!(
         on("type: char-length\nvalue: {max: 3}", "héé"),
         Pass,
-        "chars, not bytes"
+        "UTF-16 units, not bytes"
     );
     assert_eq!(on("type: char-length\nvalue: {max: 3}", "héél"), Fail);
     assert_eq!(on("type: char-length\nvalue: {min: 1}", ""), Fail);
     assert_eq!(on("type: not-char-length\nthreshold: 3", "long text"), Pass);
     assert_eq!(
-        on("type: char-length\nvalue: {max: 2}", "👍🏽"),
+        on("type: char-length\nvalue: {max: 4}", "👍🏽"),
         Pass,
-        "two scalar values"
+        "two emoji, four UTF-16 units"
     );
 }
 
@@ -265,7 +265,7 @@ fn telemetry_bounds_are_unscorable_when_nothing_was_logged() {
 }
 
 #[test]
-fn levenshtein_measures_distance_to_the_reference_in_chars() {
+fn levenshtein_measures_distance_to_the_reference_in_utf16_units() {
     let assertion = rule("type: levenshtein\nthreshold: 2");
     let mut request = test_request("kitten");
     assert_eq!(outcome(&assertion, &request), Unscorable);
@@ -274,7 +274,23 @@ fn levenshtein_measures_distance_to_the_reference_in_chars() {
     request.reference = Some("sitting".to_string());
     assert_eq!(outcome(&assertion, &request), Fail, "distance 3");
     request.reference = Some("kittén".to_string());
-    assert_eq!(outcome(&assertion, &request), Pass, "one char, two bytes");
+    assert_eq!(
+        outcome(&assertion, &request),
+        Pass,
+        "one UTF-16 unit, two bytes"
+    );
+    request.reference = Some("kitten🎉".to_string());
+    assert_eq!(
+        outcome(&assertion, &request),
+        Pass,
+        "an emoji is two UTF-16 units"
+    );
+    request.reference = Some("kitten🎉🎉".to_string());
+    assert_eq!(
+        outcome(&assertion, &request),
+        Fail,
+        "four UTF-16 units, like promptfoo"
+    );
     assert_eq!(
         on("type: levenshtein\nvalue: hello", "hallo"),
         Pass,
@@ -284,26 +300,6 @@ fn levenshtein_measures_distance_to_the_reference_in_chars() {
         on("type: not-levenshtein\nvalue: hello\nthreshold: 0", "hallo"),
         Pass
     );
-}
-
-#[test]
-fn bounded_levenshtein_agrees_with_the_full_distance() {
-    use super::text::bounded_levenshtein;
-    let cases = [
-        ("", "", 0),
-        ("abc", "", 3),
-        ("", "ab", 2),
-        ("flaw", "lawn", 2),
-        ("intention", "execution", 5),
-        ("saturday", "sunday", 3),
-    ];
-    for (a, b, distance) in cases {
-        for max in 0..8 {
-            let expected = (distance <= max).then_some(distance);
-            assert_eq!(bounded_levenshtein(a, b, max), expected, "{a} {b} {max}");
-            assert_eq!(bounded_levenshtein(b, a, max), expected, "{b} {a} {max}");
-        }
-    }
 }
 
 #[test]
@@ -328,12 +324,7 @@ fn is_refusal_detects_prefixes_and_phrases_and_counts_empty_output() {
         "As an airline partner we ship fast",
         "We're sorry for the delay; your order shipped today.",
     ] {
-        let expected = if text.starts_with("Sorry") {
-            Pass
-        } else {
-            Fail
-        };
-        assert_eq!(outcome(&refusal, &test_request(text)), expected, "{text:?}");
+        assert_eq!(outcome(&refusal, &test_request(text)), Fail, "{text:?}");
     }
 }
 

@@ -98,18 +98,14 @@ pub fn equals(expected: &Expected, request: &Request) -> Finding {
     }
 }
 
-/// The contains family.
+/// The contains family; `haystack` is the output, lowercased for the `i`-variants.
 pub fn contains(
     needles: &[Needle],
     mode: ContainsMode,
     case_insensitive: bool,
+    haystack: &str,
     request: &Request,
 ) -> Finding {
-    let haystack: Cow<'_, str> = if case_insensitive {
-        super::fold::lowercase(&request.output)
-    } else {
-        Cow::Borrowed(request.output.as_str())
-    };
     let mut found = Vec::new();
     let mut absent = Vec::new();
     for needle in needles {
@@ -175,13 +171,14 @@ pub fn regex_match(regex: &regex::Regex, output: &str) -> Finding {
     Finding::decided(holds, format!("output {verb} /{}/", regex.as_str()))
 }
 
-/// `levenshtein`: edit distance in chars, bounded so huge outputs stay cheap.
+/// `levenshtein`: edit distance in UTF-16 code units (as promptfoo counts), bounded so huge
+/// outputs stay cheap.
 pub fn levenshtein(expected: &Template, max_distance: usize, request: &Request) -> Finding {
     let expected = match expected.render(request) {
         Ok(expected) => expected,
         Err(var) => return missing(var),
     };
-    match bounded_levenshtein(&request.output, &expected, max_distance) {
+    match super::levenshtein::bounded_distance(&request.output, &expected, max_distance) {
         Some(distance) => Finding::decided(
             true,
             format!(
@@ -197,39 +194,4 @@ pub fn levenshtein(expected: &Template, max_distance: usize, request: &Request) 
             ),
         ),
     }
-}
-
-/// The Levenshtein distance between `a` and `b` in chars if it is at most `max`, else None.
-/// Only the diagonal band of width `2 * max + 1` is computed: O(len * max).
-pub fn bounded_levenshtein(a: &str, b: &str, max: usize) -> Option<usize> {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > max {
-        return None;
-    }
-    let over = max + 1;
-    // previous[j] = distance(a[..i-1], b[..j]), capped at `over`.
-    let mut previous: Vec<usize> = (0..=b.len()).map(|j| j.min(over)).collect();
-    let mut current = vec![over; b.len() + 1];
-    for i in 1..=a.len() {
-        let low = i.saturating_sub(max).max(1);
-        let high = (i + max).min(b.len());
-        current.fill(over);
-        current[0] = i.min(over);
-        let mut row_min = current[0];
-        for j in low..=high {
-            let substitution = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            let deletion = previous[j] + 1;
-            let insertion = current[j - 1] + 1;
-            let value = substitution.min(deletion).min(insertion).min(over);
-            current[j] = value;
-            row_min = row_min.min(value);
-        }
-        if row_min > max {
-            return None;
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    let distance = previous[b.len()];
-    (distance <= max).then_some(distance)
 }

@@ -1,0 +1,248 @@
+//! Output side of `evals run`: one result per row written as soon as its chunk is scored
+//! (human text, one streamed JSON document, or JSON lines), then the run summary.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::scoring::OutcomeCounts;
+use crate::cli::EvalsFormat;
+use crate::domain::{Outcome, Score};
+
+/// At most this many rejected lines and conflicting ids are listed in the summary (all are
+/// counted; every rejected line is also reported on stderr as it is read).
+pub const MAX_LISTED: usize = 1000;
+
+/// One scored row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowResult {
+    /// The row's request id.
+    pub request_id: String,
+    /// `baseline` or `canary`.
+    pub arm: String,
+    /// The suite verdict.
+    pub outcome: Outcome,
+    /// The suite score.
+    pub score: Option<f64>,
+    /// Why.
+    pub reason: String,
+    /// Every assertion's score, in suite order.
+    pub assertions: Vec<Score>,
+}
+
+/// A line of the input that was not scored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What `evals run` found, printed last.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    /// The suite.
+    pub suite: String,
+    /// Rows scored and reported (the first row of each request id).
+    pub scored: u64,
+    /// Suite verdict counts over the scored rows.
+    pub summary: OutcomeCounts,
+    /// Passes over scorable rows.
+    pub pass_rate: Option<f64>,
+    /// Lines that could not be read as rows.
+    pub rejected: u64,
+    /// The first [`MAX_LISTED`] of them.
+    pub rejected_lines: Vec<RejectedLine>,
+    /// Feedback lines skipped.
+    pub feedback_lines: u64,
+    /// Rows repeating an earlier request id with the same content (dropped).
+    pub duplicates: u64,
+    /// Rows repeating an earlier request id with different content (dropped; the first kept).
+    pub conflicts: u64,
+    /// The first [`MAX_LISTED`] conflicting ids, in input order.
+    pub conflicting_ids: Vec<String>,
+    /// Judge calls made.
+    pub judge_calls: u64,
+    /// Judge tokens used.
+    pub judge_tokens: u64,
+    /// Judge dollars spent.
+    pub judge_cost_usd: f64,
+    /// `--fail-under`, when given.
+    pub fail_under: Option<f64>,
+    /// Whether the pass rate reached `--fail-under` (None without the flag).
+    pub gate_passed: Option<bool>,
+    /// Problems in other suite files of the directory (they did not stop this run).
+    pub other_suite_problems: Vec<String>,
+}
+
+impl RunSummary {
+    /// Counts a rejected line, listing it while there is room.
+    pub fn reject(&mut self, line: usize, reason: String) {
+        self.rejected += 1;
+        if self.rejected_lines.len() < MAX_LISTED {
+            self.rejected_lines.push(RejectedLine { line, reason });
+        }
+    }
+
+    /// Counts a conflicting row, listing its id while there is room.
+    pub fn conflict(&mut self, request_id: &str) {
+        self.conflicts += 1;
+        if self.conflicting_ids.len() < MAX_LISTED {
+            self.conflicting_ids.push(request_id.to_string());
+        }
+    }
+
+    /// Fills the pass rate and the gate once every row is counted.
+    pub fn finish(&mut self, fail_under: Option<f64>) {
+        self.pass_rate = self.summary.pass_rate();
+        self.fail_under = fail_under;
+        self.gate_passed = fail_under.map(|floor| self.pass_rate.is_some_and(|rate| rate >= floor));
+    }
+}
+
+/// The text written for one row (ends with a newline).
+pub fn render_row(format: EvalsFormat, suite: &str, row: &RowResult) -> String {
+    match format {
+        EvalsFormat::Json | EvalsFormat::Jsonl => {
+            // A row is plain data (strings and finite numbers); if it ever failed to
+            // serialise, say so in place of the row rather than drop it.
+            let mut text = serde_json::to_string(row).unwrap_or_else(|error| {
+                serde_json::json!({"request_id": row.request_id, "error": error.to_string()})
+                    .to_string()
+            });
+            text.push('\n');
+            text
+        }
+        EvalsFormat::Human => render_human(suite, row),
+    }
+}
+
+fn render_human(suite: &str, row: &RowResult) -> String {
+    let mut text = format!(
+        "{} ({}): {}  {}\n",
+        row.request_id,
+        row.arm,
+        row.outcome.as_str().to_uppercase(),
+        row.reason
+    );
+    let prefix = format!("{suite}/");
+    for assertion in &row.assertions {
+        let name = assertion
+            .evaluator
+            .strip_prefix(&prefix)
+            .unwrap_or(&assertion.evaluator);
+        text.push_str(&format!(
+            "    {:<10} {name}: {}\n",
+            assertion.outcome.as_str(),
+            assertion.reason
+        ));
+    }
+    text
+}
+
+/// Writes rows as they come and the summary at the end, in one format.
+pub struct RowWriter<W: Write> {
+    out: W,
+    format: EvalsFormat,
+    rows_written: u64,
+}
+
+impl<W: Write> RowWriter<W> {
+    /// Starts the output (the JSON document's opening).
+    pub fn begin(mut out: W, format: EvalsFormat, suite: &str) -> std::io::Result<RowWriter<W>> {
+        if format == EvalsFormat::Json {
+            write!(
+                out,
+                "{{\"suite\":{},\"rows\":[",
+                serde_json::Value::from(suite)
+            )?;
+        }
+        Ok(RowWriter {
+            out,
+            format,
+            rows_written: 0,
+        })
+    }
+
+    /// Writes one rendered row.
+    pub fn row(&mut self, rendered: &str) -> std::io::Result<()> {
+        if self.format == EvalsFormat::Json && self.rows_written > 0 {
+            self.out.write_all(b",")?;
+        }
+        self.out.write_all(rendered.as_bytes())?;
+        self.rows_written += 1;
+        Ok(())
+    }
+
+    /// Writes the summary and flushes; returns the underlying writer.
+    pub fn finish(mut self, summary: &RunSummary) -> std::io::Result<W> {
+        match self.format {
+            EvalsFormat::Json => {
+                self.out.write_all(b"]")?;
+                let fields = serde_json::to_value(summary).map_err(std::io::Error::other)?;
+                if let serde_json::Value::Object(map) = fields {
+                    for (key, value) in map {
+                        write!(self.out, ",{}:{value}", serde_json::Value::from(key))?;
+                    }
+                }
+                self.out.write_all(b"}\n")?;
+            }
+            EvalsFormat::Jsonl => {
+                let line = serde_json::json!({ "summary": summary });
+                writeln!(self.out, "{line}")?;
+            }
+            EvalsFormat::Human => write_human_summary(&mut self.out, summary)?,
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+fn write_human_summary(out: &mut impl Write, summary: &RunSummary) -> std::io::Result<()> {
+    let counts = &summary.summary;
+    let rate = match summary.pass_rate {
+        Some(rate) => format!(
+            "{:.1}% ({} of {} scorable)",
+            rate * 100.0,
+            counts.pass,
+            counts.pass + counts.fail
+        ),
+        None => "n/a (nothing scorable)".to_string(),
+    };
+    writeln!(
+        out,
+        "suite {}: {} rows: {} pass, {} fail, {} unscorable; pass rate {rate}",
+        summary.suite, summary.scored, counts.pass, counts.fail, counts.unscorable
+    )?;
+    if summary.judge_calls > 0 {
+        writeln!(
+            out,
+            "judges: {} calls, {} tokens, ${:.4}",
+            summary.judge_calls, summary.judge_tokens, summary.judge_cost_usd
+        )?;
+    }
+    if summary.rejected > 0 {
+        writeln!(out, "{} line(s) rejected (see stderr)", summary.rejected)?;
+    }
+    if summary.duplicates > 0 {
+        writeln!(
+            out,
+            "{} duplicate row(s) dropped (same request_id and content as an earlier row)",
+            summary.duplicates
+        )?;
+    }
+    if summary.conflicts > 0 {
+        writeln!(
+            out,
+            "{} conflicting row(s) dropped (same request_id, different content; the first was kept): {}",
+            summary.conflicts,
+            summary.conflicting_ids.join(", ")
+        )?;
+    }
+    if let (Some(floor), Some(passed)) = (summary.fail_under, summary.gate_passed) {
+        let verdict = if passed { "reached" } else { "NOT reached" };
+        writeln!(out, "--fail-under {floor}: {verdict}")?;
+    }
+    Ok(())
+}

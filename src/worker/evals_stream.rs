@@ -1,0 +1,320 @@
+//! The streaming loop of `evals run`: read a bounded chunk of lines, score it, write its rows
+//! in input order, repeat. Memory is one chunk plus the duplicate-id set (see
+//! [`super::evals_lines`]), whatever the input size.
+//!
+//! * Rule-only suites: each chunk is parsed, scored and rendered on rayon in one parallel pass
+//!   (order kept by `par_iter().map().collect()`) while a reader thread fetches the next one;
+//!   the lowercase output is computed once per row for every case-insensitive rule ([`Row`]).
+//! * Suites with judge assertions go through the scoring engine (the one path ticks and
+//!   rescore use) one smaller chunk at a time, under one judge budget for the whole run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::evals_lines::{self, Parsed, RawLine, Seen, SeenIds};
+use super::evals_output::{RowResult, RowWriter, RunSummary, render_row};
+use super::scoring::ScoringEngine;
+use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
+use crate::adapters::judge_tick::JudgeTick;
+use crate::cli::EvalsFormat;
+use crate::domain::{Outcome, Request, Score};
+use crate::evaluators::rules::Row;
+use crate::evaluators::versions::{self, EvaluatorId};
+use crate::evaluators::{AssertionKind, Suite, suite_outcome};
+
+/// Lines per chunk for rule-only suites (a few MB of input and output at ~2 KB a row).
+pub const RULE_CHUNK_LINES: usize = 2048;
+
+/// Lines per chunk when judges are involved (each chunk waits for its slowest judge call).
+pub const JUDGE_CHUNK_LINES: usize = 256;
+
+/// How lines are read and results written.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// Longer lines are rejected without being held in memory.
+    pub max_line_bytes: usize,
+    /// Per-field limits of the ingest parser.
+    pub parse_limits: ParseLimits,
+    /// The output format.
+    pub format: EvalsFormat,
+    /// Lines per chunk.
+    pub chunk_lines: usize,
+}
+
+/// One line of a rule-only chunk after the parallel pass.
+enum Done {
+    Row {
+        request_id: String,
+        id_hash: u64,
+        content_hash: u64,
+        outcome: Outcome,
+        rendered: String,
+    },
+    Feedback,
+    Rejected(String),
+}
+
+/// Scores a rule-only suite over `reader`, writing rows to `writer`; counts go to `summary`.
+/// A reader thread fetches the next chunk while this one is scored (one chunk in flight).
+pub fn stream_rules<W: Write>(
+    suite: &Suite,
+    reader: &mut (impl BufRead + Send),
+    writer: &mut RowWriter<W>,
+    settings: &StreamSettings,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let evaluators =
+        assertion_evaluators(suite, &versions::suite_evaluators(suite, &BTreeMap::new()));
+    std::thread::scope(|scope| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            let mut line_number = 0;
+            loop {
+                let chunk = evals_lines::read_chunk(
+                    reader,
+                    &mut line_number,
+                    settings.chunk_lines,
+                    settings.max_line_bytes,
+                );
+                let last = match &chunk {
+                    Ok(lines) => lines.is_empty(),
+                    Err(_) => true,
+                };
+                if sender.send(chunk).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut seen = SeenIds::default();
+        for chunk in chunks {
+            let lines = chunk?;
+            if lines.is_empty() {
+                break;
+            }
+            score_chunk(
+                suite,
+                &evaluators,
+                &lines,
+                settings,
+                &mut seen,
+                writer,
+                summary,
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Scores one chunk in parallel and writes its rows in order.
+fn score_chunk<W: Write>(
+    suite: &Suite,
+    evaluators: &[EvaluatorId],
+    lines: &[RawLine],
+    settings: &StreamSettings,
+    seen: &mut SeenIds,
+    writer: &mut RowWriter<W>,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let done: Vec<Done> = lines
+        .par_iter()
+        .map(|line| score_line(suite, evaluators, line, settings))
+        .collect();
+    for (line, result) in lines.iter().zip(done) {
+        match result {
+            Done::Feedback => summary.feedback_lines += 1,
+            Done::Rejected(reason) => report_rejected(summary, line.number, reason),
+            Done::Row {
+                request_id,
+                id_hash,
+                content_hash,
+                outcome,
+                rendered,
+            } => match seen.check_hashed(id_hash, content_hash) {
+                Seen::First => {
+                    writer.row(&rendered)?;
+                    summary.scored += 1;
+                    summary.summary.add(outcome);
+                }
+                Seen::Duplicate => summary.duplicates += 1,
+                Seen::Conflict => summary.conflict(&request_id),
+            },
+        }
+    }
+    Ok(())
+}
+
+fn report_rejected(summary: &mut RunSummary, line: usize, reason: String) {
+    // Rejected values may carry control characters: escape them before a terminal sees them.
+    eprintln!("line {line}: rejected: {}", reason.escape_debug());
+    summary.reject(line, reason);
+}
+
+/// The evaluator of each assertion, by assertion index.
+fn assertion_evaluators(suite: &Suite, evaluators: &[EvaluatorId]) -> Vec<EvaluatorId> {
+    let by_index: HashMap<usize, &EvaluatorId> = evaluators
+        .iter()
+        .filter_map(|evaluator| evaluator.index.map(|index| (index, evaluator)))
+        .collect();
+    (0..suite.assertions.len())
+        .map(|index| match by_index.get(&index) {
+            Some(evaluator) => (*evaluator).clone(),
+            None => EvaluatorId {
+                index: Some(index),
+                name: format!("{}/{}", suite.name, suite.assertions[index].id),
+                version: suite.assertions[index].definition_hash.clone(),
+            },
+        })
+        .collect()
+}
+
+fn score_line(
+    suite: &Suite,
+    evaluators: &[EvaluatorId],
+    line: &RawLine,
+    settings: &StreamSettings,
+) -> Done {
+    let Some(bytes) = &line.bytes else {
+        return Done::Rejected(format!(
+            "line longer than {} bytes",
+            settings.max_line_bytes
+        ));
+    };
+    let request = match parse_line(bytes, &settings.parse_limits) {
+        Ok(Record::Request(request)) => request,
+        Ok(Record::Feedback(_)) => return Done::Feedback,
+        Err(reject) => return Done::Rejected(reject.reason),
+    };
+    let row = score_rules(suite, evaluators, &request);
+    Done::Row {
+        id_hash: evals_lines::id_hash(&request.request_id),
+        content_hash: evals_lines::content_hash(&request),
+        outcome: row.outcome,
+        rendered: render_row(settings.format, &suite.name, &row),
+        request_id: row.request_id.clone(),
+    }
+}
+
+/// Every rule of `suite` on one request (sharing one lowercase output), then the verdict.
+pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request) -> RowResult {
+    let row = Row::new(request);
+    let mut per_assertion = Vec::with_capacity(suite.assertions.len());
+    let mut assertions = Vec::with_capacity(suite.assertions.len());
+    for (index, assertion) in suite.assertions.iter().enumerate() {
+        let AssertionKind::Rule(check) = &assertion.kind else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        let result = check.evaluate_row(&row);
+        let evaluator = &evaluators[index];
+        per_assertion.push((index, result.outcome, result.score));
+        assertions.push(Score {
+            request_id: request.request_id.clone(),
+            evaluator: evaluator.name.clone(),
+            evaluator_version: evaluator.version.clone(),
+            outcome: result.outcome,
+            score: Some(result.score),
+            reason: result.reason,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+        });
+    }
+    let (outcome, score, reason) = suite_outcome(suite, &per_assertion);
+    RowResult {
+        request_id: request.request_id.clone(),
+        arm: request.arm.as_str().to_string(),
+        outcome,
+        score: Some(score),
+        reason,
+        assertions,
+    }
+}
+
+/// Scores a suite with judge assertions through `engine`, chunk by chunk, under `ticks`.
+pub async fn stream_judged<W: Write>(
+    engine: &ScoringEngine,
+    ticks: &BTreeMap<String, Arc<JudgeTick>>,
+    suite: &Suite,
+    reader: &mut impl BufRead,
+    writer: &mut RowWriter<W>,
+    settings: &StreamSettings,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let mut seen = SeenIds::default();
+    let mut line_number = 0;
+    loop {
+        // Blocking reads of a local file between async judge batches: a CLI command, and the
+        // runtime has nothing else to run meanwhile.
+        let lines = evals_lines::read_chunk(
+            reader,
+            &mut line_number,
+            settings.chunk_lines,
+            settings.max_line_bytes,
+        )?;
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let parsed =
+            evals_lines::parse_chunk(&lines, &settings.parse_limits, settings.max_line_bytes);
+        let mut requests = Vec::new();
+        for (line, item) in lines.iter().zip(parsed) {
+            match item {
+                Parsed::Feedback => summary.feedback_lines += 1,
+                Parsed::Rejected(reason) => report_rejected(summary, line.number, reason),
+                Parsed::Request(request) => match seen.check(&request) {
+                    Seen::First => requests.push(*request),
+                    Seen::Duplicate => summary.duplicates += 1,
+                    Seen::Conflict => summary.conflict(&request.request_id),
+                },
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let report = engine.score_with_ticks(suite, &requests, ticks).await?;
+        for row in rows_of(&report.suite, &requests, report.scores) {
+            writer.row(&render_row(settings.format, &suite.name, &row))?;
+            summary.scored += 1;
+            summary.summary.add(row.outcome);
+        }
+    }
+}
+
+/// Groups a report's scores (sorted by request, then evaluator) into one row per request.
+fn rows_of(suite: &str, requests: &[Request], scores: Vec<Score>) -> Vec<RowResult> {
+    let mut by_request: HashMap<String, Vec<Score>> = HashMap::new();
+    for score in scores {
+        by_request
+            .entry(score.request_id.clone())
+            .or_default()
+            .push(score);
+    }
+    let prefix = format!("{suite}/");
+    requests
+        .iter()
+        .map(|request| {
+            let scores = by_request.remove(&request.request_id).unwrap_or_default();
+            let verdict = scores.iter().find(|score| score.evaluator == suite);
+            let (outcome, score, reason) = match verdict {
+                Some(found) => (found.outcome, found.score, found.reason.clone()),
+                None => (Outcome::Unscorable, None, "not scored".to_string()),
+            };
+            let assertions = scores
+                .into_iter()
+                .filter(|score| score.evaluator.starts_with(&prefix))
+                .collect();
+            RowResult {
+                request_id: request.request_id.clone(),
+                arm: request.arm.as_str().to_string(),
+                outcome,
+                score,
+                reason,
+                assertions,
+            }
+        })
+        .collect()
+}

@@ -612,9 +612,18 @@ async fn rescore_counts_untagged_rows_in_the_series_of_the_rollout_they_belong_t
 
 /// A support-suite row: the baseline answers well-formed JSON about the right order, the canary
 /// refuses (fails `is-json`, `not-is-refusal` and the order id).
-fn support_line(id: &str, start: chrono::DateTime<chrono::Utc>, seconds: i64, canary: bool) -> String {
+fn support_line(
+    id: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    seconds: i64,
+    canary: bool,
+) -> String {
     let (arm, model, output) = if canary {
-        ("canary", "bot@v42", "I'm sorry, but I can't help with that request.".to_string())
+        (
+            "canary",
+            "bot@v42",
+            "I'm sorry, but I can't help with that request.".to_string(),
+        )
     } else {
         (
             "baseline",
@@ -646,7 +655,12 @@ async fn a_held_rollout_records_each_halt_once_not_on_every_tick() {
     for window in 0..3i64 {
         for index in 0..40i64 {
             let at = window * 900 + 10 + index;
-            lines.push(support_line(&format!("b{window}-{index}"), start, at, false));
+            lines.push(support_line(
+                &format!("b{window}-{index}"),
+                start,
+                at,
+                false,
+            ));
             lines.push(support_line(&format!("c{window}-{index}"), start, at, true));
         }
     }

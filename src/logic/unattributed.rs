@@ -218,7 +218,10 @@ mod tests {
         let hint = Unattributed::default()
             .hint(&targets(), (16, 3), 16)
             .expect("a hint");
-        assert!(hint.starts_with("sampled canary 3 / baseline 16 of 16 per arm"), "{hint}");
+        assert!(
+            hint.starts_with("sampled canary 3 / baseline 16 of 16 per arm"),
+            "{hint}"
+        );
         assert!(hint.contains("left unattributed"), "{hint}");
     }
 }

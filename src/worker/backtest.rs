@@ -147,7 +147,14 @@ pub async fn replay(
                 "new halt evidence while {} (the rollout does not move)",
                 next.phase.name()
             );
-            log.push(decision(&row.id, at, transition.kind, &reason, &next, &fired));
+            log.push(decision(
+                &row.id,
+                at,
+                transition.kind,
+                &reason,
+                &next,
+                &fired,
+            ));
         }
         if transition.kind == TransitionKind::AwaitingApproval {
             input = Input::commands(vec![Command::Approve {

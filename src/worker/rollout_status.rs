@@ -420,9 +420,10 @@ pub fn render(status: &RolloutStatus) -> String {
     if let Some(window) = &status.latest_window
         && let Some(hint) = &window.hint
     {
-        let sampled = window
-            .sampled
-            .map_or_else(|| "-".to_string(), |(b, c)| format!("canary {c} / baseline {b}"));
+        let sampled = window.sampled.map_or_else(
+            || "-".to_string(),
+            |(b, c)| format!("canary {c} / baseline {b}"),
+        );
         out.push_str(&format!(
             "window   latest tick {}: canary [{}, {}), sampled {sampled}\n",
             window.tick_at.to_rfc3339(),

@@ -381,7 +381,6 @@ impl GatesConfig {
         }
         Ok(())
     }
-
 }
 
 fn check_settings(s: &MetricSettings) -> Result<(), String> {
@@ -389,7 +388,8 @@ fn check_settings(s: &MetricSettings) -> Result<(), String> {
     if !unit(s.alpha_halt) {
         return Err(format!("alpha_halt is {}; allowed: (0, 1)", s.alpha_halt));
     }
-    if !(s.weight.is_finite() && s.weight > 0.0) && !s.alpha_fixed && s.role != Role::Notify {
+    let weighted = s.weight.is_finite() && s.weight > 0.0;
+    if !(weighted || s.alpha_fixed || s.role == Role::Notify) {
         return Err(format!(
             "weight is {}; allowed: > 0 (to stop gating on it, set enabled = false)",
             s.weight

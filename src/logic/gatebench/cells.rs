@@ -513,12 +513,42 @@ pub fn all_cells() -> Vec<Cell> {
 fn family_cells() -> Vec<Cell> {
     let mut cells = Vec::new();
     for (id, n, k, target) in [
-        ("FAM-16-1", 16, 1, "N = 16, k = 1 evaluator, A/A: total FH ≤ 1%"),
-        ("FAM-16-4", 16, 4, "N = 16, k = 4 evaluators, A/A: total FH ≤ 1%"),
-        ("FAM-16-8", 16, 8, "N = 16, k = 8 evaluators, A/A: total FH ≤ 1%"),
-        ("FAM-50-1", 50, 1, "N = 50, k = 1 evaluator, A/A: total FH ≤ 1%"),
-        ("FAM-50-4", 50, 4, "N = 50, k = 4 evaluators, A/A: total FH ≤ 1%"),
-        ("FAM-50-8", 50, 8, "N = 50, k = 8 evaluators, A/A: total FH ≤ 1%"),
+        (
+            "FAM-16-1",
+            16,
+            1,
+            "N = 16, k = 1 evaluator, A/A: total FH ≤ 1%",
+        ),
+        (
+            "FAM-16-4",
+            16,
+            4,
+            "N = 16, k = 4 evaluators, A/A: total FH ≤ 1%",
+        ),
+        (
+            "FAM-16-8",
+            16,
+            8,
+            "N = 16, k = 8 evaluators, A/A: total FH ≤ 1%",
+        ),
+        (
+            "FAM-50-1",
+            50,
+            1,
+            "N = 50, k = 1 evaluator, A/A: total FH ≤ 1%",
+        ),
+        (
+            "FAM-50-4",
+            50,
+            4,
+            "N = 50, k = 4 evaluators, A/A: total FH ≤ 1%",
+        ),
+        (
+            "FAM-50-8",
+            50,
+            8,
+            "N = 50, k = 8 evaluators, A/A: total FH ≤ 1%",
+        ),
     ] {
         cells.push(cell(
             id,
@@ -545,14 +575,7 @@ fn late_onset_cells() -> Vec<Cell> {
         extend_to: 32,
         ..product(n, 4, Effect::PassDrop(0.2))
     };
-    let promoted = |id, target| {
-        check(
-            id,
-            target,
-            Measure::Promoted,
-            Criterion::AtMost(0.01),
-        )
-    };
+    let promoted = |id, target| check(id, target, Measure::Promoted, Criterion::AtMost(0.01));
     vec![
         cell(
             "PROD-2",
@@ -571,14 +594,20 @@ fn late_onset_cells() -> Vec<Cell> {
             CellKind::FalseHalt,
             late(16),
             product_gates(4),
-            vec![promoted("LATE-16", "N = 16, 20% drop from mid-stage: P(promote) ≤ 1%")],
+            vec![promoted(
+                "LATE-16",
+                "N = 16, 20% drop from mid-stage: P(promote) ≤ 1%",
+            )],
         ),
         cell(
             "LATE-25",
             CellKind::FalseHalt,
             late(25),
             product_gates(4),
-            vec![promoted("LATE-25", "N = 25, 20% drop from mid-stage: P(promote) ≤ 1%")],
+            vec![promoted(
+                "LATE-25",
+                "N = 25, 20% drop from mid-stage: P(promote) ≤ 1%",
+            )],
         ),
         cell(
             "LATE-50",
@@ -586,7 +615,10 @@ fn late_onset_cells() -> Vec<Cell> {
             late(50),
             product_gates(4),
             vec![
-                promoted("LATE-50a", "N = 50, 20% drop from mid-stage: P(promote) ≤ 1%"),
+                promoted(
+                    "LATE-50a",
+                    "N = 50, 20% drop from mid-stage: P(promote) ≤ 1%",
+                ),
                 by(
                     "LATE-50b",
                     "N = 50: ≥ 95% detected within 5 ticks of onset (tick 9)",

@@ -242,7 +242,10 @@ fn suite_outcomes(
     n: usize,
     p: f64,
     k: usize,
-) -> (Vec<Outcome>, std::collections::BTreeMap<String, Vec<Outcome>>) {
+) -> (
+    Vec<Outcome>,
+    std::collections::BTreeMap<String, Vec<Outcome>>,
+) {
     let q = p.powf(1.0 / k as f64);
     let mut per: Vec<Vec<Outcome>> = vec![Vec::with_capacity(n); k];
     let mut overall = Vec::with_capacity(n);

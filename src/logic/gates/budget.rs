@@ -66,9 +66,8 @@ pub fn allocate(config: &GatesConfig, names: &[String]) -> Allocation {
             value
         }
     };
-    let fixed_of = |name: &str, s: &MetricSettings| {
-        share(name, s.alpha_halt, |o| o.alpha_halt.is_some())
-    };
+    let fixed_of =
+        |name: &str, s: &MetricSettings| share(name, s.alpha_halt, |o| o.alpha_halt.is_some());
     let weight_of = |name: &str, s: &MetricSettings| share(name, s.weight, |o| o.weight.is_some());
     let mut out = Allocation::default();
     let mut fixed = 0.0;
@@ -112,7 +111,10 @@ mod tests {
         for k in [0, 1, 4, 8, 40] {
             let a = allocate(&config, &names(k));
             assert!((a.spent - 0.01).abs() < 1e-12, "k = {k}: {}", a.spent);
-            assert!(!a.alpha.contains_key("session_length"), "notify spends nothing");
+            assert!(
+                !a.alpha.contains_key("session_length"),
+                "notify spends nothing"
+            );
             // Without evaluators the per-evaluator weight is not in the family.
             let pass_rate = if k == 0 { 0.01 * 0.7 / 0.95 } else { 0.007 };
             assert!((a.alpha["pass_rate"] - pass_rate).abs() < 1e-12, "k = {k}");

@@ -5,9 +5,9 @@
 //! No decision before `warmup` observations per arm (CLT warm-up). τ = |r1 − 1|·μ_ref, with μ_ref
 //! the historical mean when the plan gives one, else the running baseline mean.
 
+use super::display::{fmt_opt, ratio_text, sig};
 use super::input::TickInput;
 use super::state::{GateState, TestState};
-use super::display::{fmt_opt, ratio_text, sig};
 use super::step::{Promotion, Step};
 use crate::config::{Direction, MetricSettings};
 use crate::domain::InconclusiveReason;

@@ -5,10 +5,10 @@
 //! seeded shuffle, ingest into the halting e-process (bet fixed first) and into the mirrored
 //! promotion e-process, and accumulate per-stage counts for the planned-look test.
 
-use super::input::{LatencyReference, TickInput};
-use super::state::{Counts, GateState, TestState};
 use super::display::fmt_opt;
+use super::input::{LatencyReference, TickInput};
 use super::recent;
+use super::state::{Counts, GateState, TestState};
 use super::step::{Promotion, Step};
 use crate::config::{Direction, GatesConfig, MetricKind, MetricSettings, Scale};
 use crate::domain::{InconclusiveReason, Outcome};

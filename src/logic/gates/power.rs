@@ -29,9 +29,10 @@ pub struct StagePower {
 impl StagePower {
     /// One line for people.
     pub fn describe(&self) -> String {
-        let mde = self
-            .min_detectable_drop
-            .map_or_else(|| "no drop".to_string(), |d| format!("a {:.1}% drop", 100.0 * d));
+        let mde = self.min_detectable_drop.map_or_else(
+            || "no drop".to_string(),
+            |d| format!("a {:.1}% drop", 100.0 * d),
+        );
         let warning = if self.warn {
             format!(
                 " — WARNING: above the {:.0}% the promotion margin allows; raise N or the \
@@ -106,7 +107,11 @@ mod tests {
         assert!(!out[0].warn, "{out:?}");
         assert!(out[0].min_detectable_drop.unwrap() < 0.2);
         assert!(out[1].warn, "{out:?}");
-        assert!(out[1].describe().contains("WARNING"), "{}", out[1].describe());
+        assert!(
+            out[1].describe().contains("WARNING"),
+            "{}",
+            out[1].describe()
+        );
         assert!(!out[0].describe().contains("WARNING"));
     }
 }

@@ -103,7 +103,9 @@ mod tests {
         let open: f64 = (0..100_000).map(|j| look_alpha(0.01, j, 0)).sum();
         assert!(open <= 0.01 && open > 0.00999, "{open}");
         for extension in [1, 16, 96] {
-            let total: f64 = (0..=extension).map(|j| look_alpha(0.01, j, extension)).sum();
+            let total: f64 = (0..=extension)
+                .map(|j| look_alpha(0.01, j, extension))
+                .sum();
             assert!((total - 0.01).abs() < 1e-15, "{extension}: {total}");
         }
         assert_eq!(look_alpha(0.01, 0, 16), 0.005);

@@ -676,7 +676,12 @@ async fn a_held_rollout_records_each_halt_once_not_on_every_tick() {
         .iter()
         .map(|h| h["metric"].as_str().unwrap())
         .collect();
-    assert!(metrics.contains(&"pass_rate"), "{metrics:?}");
+    // The refusals fail `no_refusal` and `right_order_id` on the canary only (the suite verdict
+    // fails on both arms, the baseline's answer missing fields the schema requires).
+    assert!(
+        metrics.contains(&"pass_rate:support/no_refusal"),
+        "{metrics:?}"
+    );
     let mut unique = metrics.clone();
     unique.sort_unstable();
     unique.dedup();

@@ -691,3 +691,56 @@ async fn a_held_rollout_records_each_halt_once_not_on_every_tick() {
         "five ticks of a held rollout, each halt recorded once: {metrics:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_and_status_say_what_each_stage_can_detect() {
+    let cli = Cli::new();
+    let out = cli.ok(&[
+        "rollout",
+        "start",
+        "--id",
+        "bot",
+        "--flag",
+        "bot",
+        "--baseline",
+        "bot@v41",
+        "--canary",
+        "bot@v42",
+        "--suite",
+        "support",
+    ]);
+    // The default plan at N = 50: every stage detects a drop smaller than the margin's 20%.
+    for stage in ["1/4 (1%)", "2/4 (10%)", "3/4 (50%)", "4/4 (100%)"] {
+        assert!(
+            out.contains(&format!("power stage {stage}: detects a ")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains("WARNING"), "{out}");
+    let status = cli.status("bot");
+    let power = status["power"].as_array().unwrap();
+    assert_eq!(power.len(), 4, "{status}");
+    let drop = power[0]["min_detectable_drop"].as_f64().unwrap();
+    assert!(drop > 0.0 && drop < 0.2, "{status}");
+
+    // N = 5 per tick cannot see a 20% drop in the first stage: the start warns.
+    let thin = Cli::with_config("[sampling]\nn_per_arm = 5\n");
+    let out = thin.ok(&[
+        "rollout",
+        "start",
+        "--id",
+        "bot",
+        "--flag",
+        "bot",
+        "--baseline",
+        "bot@v41",
+        "--canary",
+        "bot@v42",
+        "--suite",
+        "support",
+    ]);
+    assert!(
+        out.contains("power stage 1/4 (1%)") && out.contains("WARNING"),
+        "{out}"
+    );
+}

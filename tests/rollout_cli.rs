@@ -63,6 +63,11 @@ impl Cli {
     }
 
     fn start(&self, id: &str) {
+        self.start_output(id);
+    }
+
+    /// `rollout start` of a bot@v41 → bot@v42 rollout on the support suite; its stdout.
+    fn start_output(&self, id: &str) -> String {
         self.ok(&[
             "rollout",
             "start",
@@ -78,7 +83,7 @@ impl Cli {
             "team-support",
             "--suite",
             "support",
-        ]);
+        ])
     }
 
     fn status(&self, id: &str) -> Value {
@@ -695,20 +700,7 @@ async fn a_held_rollout_records_each_halt_once_not_on_every_tick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_and_status_say_what_each_stage_can_detect() {
     let cli = Cli::new();
-    let out = cli.ok(&[
-        "rollout",
-        "start",
-        "--id",
-        "bot",
-        "--flag",
-        "bot",
-        "--baseline",
-        "bot@v41",
-        "--canary",
-        "bot@v42",
-        "--suite",
-        "support",
-    ]);
+    let out = cli.start_output("bot");
     // The default plan at N = 50: every stage detects a drop smaller than the margin's 20%.
     for stage in ["1/4 (1%)", "2/4 (10%)", "3/4 (50%)", "4/4 (100%)"] {
         assert!(
@@ -725,20 +717,7 @@ async fn start_and_status_say_what_each_stage_can_detect() {
 
     // N = 5 per tick cannot see a 20% drop in the first stage: the start warns.
     let thin = Cli::with_config("[sampling]\nn_per_arm = 5\n");
-    let out = thin.ok(&[
-        "rollout",
-        "start",
-        "--id",
-        "bot",
-        "--flag",
-        "bot",
-        "--baseline",
-        "bot@v41",
-        "--canary",
-        "bot@v42",
-        "--suite",
-        "support",
-    ]);
+    let out = thin.start_output("bot");
     assert!(
         out.contains("power stage 1/4 (1%)") && out.contains("WARNING"),
         "{out}"

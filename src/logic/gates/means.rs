@@ -131,7 +131,6 @@ pub fn update_mean(s: &MetricSettings, state: &mut GateState, input: &TickInput)
         let z = promote_estimate.and_then(|(t, v)| mean_z(t, v));
         let critical = z_upper(s.alpha_promote);
         Promotion::stage(
-            "planned-look-z",
             z,
             critical,
             format!(
@@ -145,7 +144,6 @@ pub fn update_mean(s: &MetricSettings, state: &mut GateState, input: &TickInput)
         // does not promote.
         let critical = ln_threshold(s.alpha_promote);
         Promotion::stage(
-            "mirrored-mixture",
             promote_ln,
             critical,
             format!(

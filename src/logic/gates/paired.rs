@@ -206,7 +206,6 @@ fn promotion(
         let z = planned_look(s, c);
         let critical = z_upper(s.alpha_promote);
         Promotion::stage(
-            "planned-look-z",
             z,
             critical,
             format!(
@@ -224,7 +223,6 @@ fn promotion(
         // promote after an extension or after the evidence turned.
         let critical = ln_threshold(s.alpha_promote);
         Promotion::stage(
-            "mirrored-e-process",
             Some(promote.ln_m),
             critical,
             format!(
@@ -471,7 +469,6 @@ pub fn update_latency(
             let z = (q0 - p_hat) / (q0 * (1.0 - q0) / promote.n as f64).sqrt();
             let critical = z_upper(s.alpha_promote);
             Promotion::stage(
-                "planned-look-z",
                 Some(z),
                 critical,
                 format!(
@@ -483,7 +480,6 @@ pub fn update_latency(
             // The current value decides, not the running maximum.
             let critical = ln_threshold(s.alpha_promote);
             Promotion::stage(
-                "one-sample-e-process",
                 Some(promote.ln_k),
                 critical,
                 format!(

@@ -11,8 +11,6 @@ pub struct Promotion {
     pub proven: bool,
     /// The statistic: z at the planned look, ln e-value otherwise.
     pub statistic: Option<f64>,
-    /// Which test decided (`planned-look-z`, `mirrored-e-process`, …).
-    pub test: &'static str,
     /// The decisive numbers in words: the statistic against its critical value, and the
     /// trailing-window test when one ran (what the verdict prints).
     pub detail: String,
@@ -23,13 +21,13 @@ pub struct Promotion {
 }
 
 impl Promotion {
-    /// A stage-level result: `statistic` against `critical`, proven when above it.
-    pub fn stage(test: &'static str, statistic: Option<f64>, critical: f64, shown: String) -> Self {
+    /// A stage-level result: `statistic` against `critical`, proven when above it; `shown` names
+    /// the test and its numbers.
+    pub fn stage(statistic: Option<f64>, critical: f64, shown: String) -> Self {
         let proven = statistic.is_some_and(|v| v >= critical);
         Promotion {
             proven,
             statistic,
-            test,
             detail: shown,
             recent: None,
             stage_proven: proven,

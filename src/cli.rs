@@ -363,6 +363,10 @@ pub struct GatebenchArgs {
     /// Replicates per cell (overrides the preset).
     #[arg(long)]
     pub reps: Option<u32>,
+    /// Run only the cells whose id, or one of whose check ids, starts with one of these
+    /// (comma-separated prefixes: `--cell LATE,ERR-3`).
+    #[arg(long, value_delimiter = ',')]
+    pub cell: Vec<String>,
 }
 
 /// Flags of `evalgate backtest`.

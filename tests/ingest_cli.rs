@@ -253,6 +253,27 @@ async fn ingest_and_sample_on(dir: &Path, url: &str) {
     let human = evalgate(dir, url, &human_args, None);
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("canary: selected 4 of 4 available"), "{text}");
+
+    // An over-sampled baseline takes k·N, and its first N are the 1:1 sample.
+    std::fs::write(
+        dir.join("evalgate.toml"),
+        "[sampling]\nbaseline_multiplier = 2\n",
+    )
+    .unwrap();
+    let over = summary_of(&evalgate(dir, url, &args, None));
+    std::fs::remove_file(dir.join("evalgate.toml")).unwrap();
+    let selected = |report: &serde_json::Value, arm: usize| -> Vec<String> {
+        report["arms"][arm]["selected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_string())
+            .collect()
+    };
+    let over_baseline = selected(&over, 0);
+    assert_eq!(over_baseline.len(), 8, "{over}");
+    assert_eq!(over_baseline[..4], selected(&report, 0)[..]);
+    assert_eq!(selected(&over, 1), selected(&report, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -379,6 +379,16 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("sampling.n_per_arm"), "{text}");
         assert!(text.contains("at least 1"), "{text}");
+        for bad in ["0", "9"] {
+            let err = Config::from_toml_str(
+                "evalgate.toml",
+                &format!("[sampling]\nbaseline_multiplier = {bad}\n"),
+            )
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("sampling.baseline_multiplier"), "{text}");
+            assert!(text.contains("1 to 8"), "{text}");
+        }
     }
 
     #[test]

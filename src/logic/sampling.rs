@@ -1,5 +1,6 @@
 //! Which requests a tick scores: the window a tick at `t` looks at, and a uniformly random,
-//! deterministic sample of N requests per arm with a per-tenant cap.
+//! deterministic sample of N requests per arm (k·N on the baseline when it is over-sampled) with
+//! a per-tenant cap.
 //!
 //! The order is a hash of (seed, tick key, request id), so the same store, seed and tick always
 //! give the same sample, whatever order the store returned the candidates in, and re-running a
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::SamplingConfig;
 use crate::domain::{Arm, HumanDuration, Timestamp};
 use crate::logic::hash::sha256_u64;
 
@@ -32,12 +34,40 @@ pub struct Candidate {
 /// How many requests to take per arm, with what cap and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamplePlan {
-    /// N: requests scored per arm per tick.
+    /// N: requests scored per arm per tick (the canary's; the baseline takes k·N).
     pub n_per_arm: u32,
+    /// k: the baseline arm samples k·N (`[sampling].baseline_multiplier`).
+    pub baseline_multiplier: u32,
     /// At most this many requests from one tenant per arm per tick.
     pub per_tenant_cap: u32,
     /// Seed of the sampling order.
     pub seed: u64,
+}
+
+impl SamplePlan {
+    /// The plan of the `[sampling]` section.
+    pub fn of(config: &SamplingConfig) -> SamplePlan {
+        SamplePlan {
+            n_per_arm: config.n_per_arm,
+            baseline_multiplier: config.baseline_multiplier,
+            per_tenant_cap: config.per_tenant_cap,
+            seed: config.seed,
+        }
+    }
+
+    /// The plan of one arm: the baseline's N is k·N. The order key does not depend on N, so the
+    /// baseline's first N are the ones a 1:1 plan would have taken.
+    pub fn for_arm(&self, arm: Arm) -> SamplePlan {
+        let k = match arm {
+            Arm::Baseline => self.baseline_multiplier.max(1),
+            Arm::Canary => 1,
+        };
+        SamplePlan {
+            n_per_arm: self.n_per_arm.saturating_mul(k),
+            baseline_multiplier: 1,
+            ..*self
+        }
+    }
 }
 
 /// The sample of one arm for one tick, with the numbers behind it.
@@ -285,6 +315,7 @@ mod tests {
     fn plan(n_per_arm: u32, per_tenant_cap: u32, seed: u64) -> SamplePlan {
         SamplePlan {
             n_per_arm,
+            baseline_multiplier: 1,
             per_tenant_cap,
             seed,
         }
@@ -337,6 +368,24 @@ mod tests {
                 .with_ymd_and_hms(2026, 11, 26, 11, 40, 0)
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn an_over_sampled_baseline_takes_k_n_and_keeps_the_one_to_one_sample_as_its_prefix() {
+        let rows: Vec<Candidate> = (0..500)
+            .map(|i| candidate(&format!("r{i}"), &format!("t{i}"), false))
+            .collect();
+        let over = SamplePlan {
+            baseline_multiplier: 4,
+            ..plan(20, 3, 7)
+        };
+        let canary = sample(&over.for_arm(Arm::Canary), "k", &rows);
+        let baseline = sample(&over.for_arm(Arm::Baseline), "k", &rows);
+        assert_eq!(canary.selected.len(), 20);
+        assert_eq!(baseline.selected.len(), 80);
+        assert_eq!(baseline.shortfall, 0);
+        let one_to_one = sample(&plan(20, 3, 7), "k", &rows);
+        assert_eq!(baseline.selected[..20], one_to_one.selected[..]);
     }
 
     #[test]

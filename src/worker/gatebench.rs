@@ -15,7 +15,14 @@ pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {
         (None, false) => Preset::Full,
     };
     let seeds = args.seed.clone();
-    let results = tokio::task::spawn_blocking(move || run_seeds(&seeds, preset)).await?;
+    let only = args.cell.clone();
+    let results = tokio::task::spawn_blocking(move || run_seeds(&seeds, preset, &only)).await?;
+    if results.is_empty() {
+        anyhow::bail!(
+            "--cell {}: no cell or check id starts with that (ids: `evalgate gatebench --smoke --json`)",
+            args.cell.join(",")
+        );
+    }
     if args.json {
         crate::out!("{}", render_json(&results));
     } else {

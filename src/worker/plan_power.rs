@@ -51,6 +51,7 @@ pub fn plan_power(
                 (true, Some(seen)) => seen.min(n),
                 _ => n,
             },
+            baseline_multiplier: config.sampling.baseline_multiplier,
         })
         .collect();
     stage_power(&config.gates, p0, alpha, &designs)

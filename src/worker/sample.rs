@@ -119,8 +119,7 @@ pub async fn sample_at(
     let (from, to) = windows.canary;
     let plan = SamplePlan {
         n_per_arm: n_opt.unwrap_or(config.n_per_arm),
-        per_tenant_cap: config.per_tenant_cap,
-        seed: config.seed,
+        ..SamplePlan::of(config)
     };
     let rollout_id_opt = owner_opt.map(|targets| targets.rollout_id.as_str());
     let tick_key = sampling::tick_key(rollout_id_opt, from);

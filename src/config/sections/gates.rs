@@ -89,14 +89,6 @@ impl MetricSettings {
     }
 }
 
-impl MetricKind {
-    /// How many halting tests one metric of this kind runs (the error rate: the relative test
-    /// and the ceiling); each spends the metric's α.
-    pub fn halting_tests(self) -> u32 {
-        if self == MetricKind::ErrorRate { 2 } else { 1 }
-    }
-}
-
 /// The resolved settings of one metric: defaults with overrides applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSettings {
@@ -180,7 +172,9 @@ pub struct GatesConfig {
     pub false_halt_budget: f64,
     /// T: ticks the start-time mixture spreads its weights over; also the planned promotion look.
     pub ticks_per_stage: u32,
-    /// π_1, the weight of the start at a stage's first tick.
+    /// π_1, the weight of the start at a stage's first tick (0.7: a regression that ships with
+    /// the change is the common case; a later start pays ln((T − 1)/(1 − π_1)) and the
+    /// first ln(1/π_1), docs/STATISTICS.md §2).
     pub first_start_weight: f64,
     /// λ ≤ cap / max D.
     pub lambda_cap: f64,
@@ -212,7 +206,7 @@ impl Default for GatesConfig {
         GatesConfig {
             false_halt_budget: 0.01,
             ticks_per_stage: 16,
-            first_start_weight: 0.5,
+            first_start_weight: 0.7,
             lambda_cap: 0.95,
             prior_n: 20.0,
             srm_alpha: 0.001,
@@ -349,7 +343,7 @@ impl GatesConfig {
             .keys()
             .filter_map(|name| self.settings(name))
             .filter(|s| s.enabled && s.alpha_fixed && s.role != Role::Notify)
-            .map(|s| s.alpha_halt * f64::from(s.kind.halting_tests()))
+            .map(|s| s.alpha_halt)
             .sum();
         if fixed >= self.false_halt_budget {
             return Err((

@@ -4,12 +4,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::HumanDuration;
 
+/// The largest baseline over-sampling: beyond 8, doubling k adds under 10% information.
+pub const MAX_BASELINE_MULTIPLIER: u32 = 8;
+
 /// The `[sampling]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplingConfig {
     /// Requests scored per arm per tick (N).
     pub n_per_arm: u32,
+    /// k: the baseline arm is sampled k·N per tick, and each canary unit is paired with k
+    /// baseline units (1: paired 1:1). The baseline serves most of the traffic, so the extra units
+    /// are there; they cost k·N more judge calls per tick and give the pass-rate gate about 1.7×
+    /// the information per canary unit at k = 4 (docs/STATISTICS.md §6).
+    pub baseline_multiplier: u32,
     /// Length of one tick's window.
     pub window: HumanDuration,
     /// How long a request must be old before it is sampled (lets logs and judges catch up).
@@ -27,6 +35,7 @@ impl Default for SamplingConfig {
     fn default() -> Self {
         SamplingConfig {
             n_per_arm: 50,
+            baseline_multiplier: 1,
             window: HumanDuration::from_mins(15),
             readiness_delay: HumanDuration::from_mins(5),
             per_tenant_cap: 3,
@@ -43,6 +52,15 @@ impl SamplingConfig {
             return Err((
                 "sampling.n_per_arm",
                 "is 0; allowed: at least 1".to_string(),
+            ));
+        }
+        if !(1..=MAX_BASELINE_MULTIPLIER).contains(&self.baseline_multiplier) {
+            return Err((
+                "sampling.baseline_multiplier",
+                format!(
+                    "is {}; allowed: 1 to {MAX_BASELINE_MULTIPLIER}",
+                    self.baseline_multiplier
+                ),
             ));
         }
         // Windows under a minute are for accelerated loops (the LiteLLM closed-loop test).

@@ -620,10 +620,10 @@ fn late_onset_cells() -> Vec<Cell> {
                     "N = 50, 20% drop from mid-stage: P(promote) ≤ 1%",
                 ),
                 by(
-                    "LATE-50b",
-                    "N = 50: ≥ 95% detected within 5 ticks of onset (tick 9)",
+                    "LATE-50d",
+                    "N = 50 paired 1:1: ≥ 85% detected within 5 ticks of onset (the limit, §6)",
                     13,
-                    0.95,
+                    0.85,
                 ),
                 check(
                     "LATE-50c",
@@ -633,8 +633,39 @@ fn late_onset_cells() -> Vec<Cell> {
                 ),
             ],
         ),
+        cell(
+            "LATE-50k",
+            CellKind::FalseHalt,
+            Scenario {
+                n_baseline: 50 * LATE_BASELINE_MULTIPLIER,
+                ..late(50)
+            },
+            product_gates(4),
+            vec![
+                by(
+                    "LATE-50b",
+                    "N = 50, baseline ×4: ≥ 95% detected within 5 ticks of onset (tick 9)",
+                    13,
+                    0.95,
+                ),
+                promoted(
+                    "LATE-50e",
+                    "N = 50, baseline ×4, 20% drop from mid-stage: P(promote) ≤ 1%",
+                ),
+                check(
+                    "LATE-50f",
+                    "N = 50, baseline ×4: pre-onset halts ≤ 1%",
+                    Measure::HaltedBeforeOnset,
+                    Criterion::AtMost(0.01),
+                ),
+            ],
+        ),
     ]
 }
+
+/// The baseline over-sampling (`[sampling].baseline_multiplier`) of the late-onset cell that must
+/// detect within 5 ticks: 1:1 pairing cannot (docs/STATISTICS.md §6).
+const LATE_BASELINE_MULTIPLIER: usize = 4;
 
 fn negative(id: &'static str, target: &'static str, criterion: Criterion) -> Check {
     Check {

@@ -82,10 +82,25 @@ pub struct CheckResult {
     pub mean_delay: Option<f64>,
 }
 
-/// Runs every cell (all of them in both presets; the preset sets the replicates).
-pub fn run(seed: u64, preset: Preset) -> Vec<CheckResult> {
+/// Whether `id` (a cell's or a check's) is selected by `only`: empty selects everything, else
+/// any id starting with one of its prefixes (`LATE` selects LATE-16, LATE-25, LATE-50…).
+fn selected(only: &[String], ids: &[&str]) -> bool {
+    only.is_empty()
+        || only
+            .iter()
+            .any(|prefix| ids.iter().any(|id| id.starts_with(prefix.as_str())))
+}
+
+/// Runs every cell selected by `only` (all of them in both presets when it is empty; the preset
+/// sets the replicates).
+pub fn run(seed: u64, preset: Preset, only: &[String]) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for cell in all_cells() {
+        let mut ids = vec![cell.id];
+        ids.extend(cell.checks.iter().map(|c| c.id));
+        if !selected(only, &ids) {
+            continue;
+        }
         let reps = preset.reps(cell.kind);
         let outcomes: Vec<RepOutcome> = (0..u64::from(reps))
             .into_par_iter()
@@ -93,13 +108,18 @@ pub fn run(seed: u64, preset: Preset) -> Vec<CheckResult> {
             .collect();
         results.extend(evaluate(&cell, &outcomes, seed));
     }
-    results.push(underpowered_check(seed));
+    if selected(only, &[UNDERPOWERED_ID]) {
+        results.push(underpowered_check(seed));
+    }
     results
 }
 
-/// Runs every cell at each seed; a target is met only when it passes at all of them.
-pub fn run_seeds(seeds: &[u64], preset: Preset) -> Vec<CheckResult> {
-    seeds.iter().flat_map(|&seed| run(seed, preset)).collect()
+/// Runs the selected cells at each seed; a target is met only when it passes at all of them.
+pub fn run_seeds(seeds: &[u64], preset: Preset, only: &[String]) -> Vec<CheckResult> {
+    seeds
+        .iter()
+        .flat_map(|&seed| run(seed, preset, only))
+        .collect()
 }
 
 /// Per check id, over every seed run: (id, seeds passed, seeds run), in first-seen order.
@@ -193,6 +213,8 @@ fn evaluate(cell: &Cell, outcomes: &[RepOutcome], seed: u64) -> Vec<CheckResult>
 }
 
 /// PR-13: N = 10 at p0 = 0.80 is flagged underpowered at stage start (and N = 50 at 0.90 is not).
+const UNDERPOWERED_ID: &str = "PR-13";
+
 fn underpowered_check(seed: u64) -> CheckResult {
     let config = GatesConfig::default();
     let flagged = |n: usize, p0: f64| {
@@ -216,7 +238,7 @@ fn underpowered_check(seed: u64) -> CheckResult {
     let pass = flagged(10, 0.8) && !flagged(50, 0.9);
     let measured = if pass { 1.0 } else { 0.0 };
     CheckResult {
-        id: "PR-13".into(),
+        id: UNDERPOWERED_ID.into(),
         seed,
         target: "N = 10, p0 = 0.80 flagged underpowered at stage start (N = 50, p0 = 0.90 not)"
             .into(),
@@ -304,17 +326,17 @@ mod tests {
 
     #[test]
     fn two_runs_with_the_same_seed_give_byte_identical_json() {
-        let a = render_json(&run(7, Preset::Reps(3)));
-        let b = render_json(&run(7, Preset::Reps(3)));
+        let a = render_json(&run(7, Preset::Reps(3), &[]));
+        let b = render_json(&run(7, Preset::Reps(3), &[]));
         assert_eq!(a, b);
         assert!(a.lines().count() > 30);
-        let c = render_json(&run(8, Preset::Reps(3)));
+        let c = render_json(&run(8, Preset::Reps(3), &[]));
         assert_ne!(a, c);
     }
 
     #[test]
     fn every_line_has_the_required_fields() {
-        for line in render_json(&run(1, Preset::Reps(2))).lines() {
+        for line in render_json(&run(1, Preset::Reps(2), &[])).lines() {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
             for key in [
                 "id",
@@ -330,13 +352,32 @@ mod tests {
     }
 
     #[test]
+    fn cell_selects_cells_by_the_prefix_of_their_or_their_checks_ids() {
+        let only = |ids: &[&str]| -> Vec<String> {
+            let only: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            let mut ids: Vec<String> = run(1, Preset::Reps(1), &only)
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            ids.dedup();
+            ids
+        };
+        assert_eq!(only(&["ERR-3"]), ["ERR-3"]);
+        // A check id selects its cell (LATE-50b lives in cell LATE-50k).
+        let late = only(&["LATE-50b"]);
+        assert!(late.contains(&"LATE-50e".to_string()), "{late:?}");
+        assert_eq!(only(&["PR-13"]), ["PR-13"]);
+        assert!(only(&["NOPE"]).is_empty());
+    }
+
+    #[test]
     fn the_underpowered_design_is_flagged() {
         assert!(underpowered_check(1).pass);
     }
 
     #[test]
     fn the_table_is_aligned() {
-        let table = render_table(&run(1, Preset::Reps(2)));
+        let table = render_table(&run(1, Preset::Reps(2), &[]));
         let header = table.lines().next().unwrap();
         for column in ["target", "result"] {
             let at = header.find(column).unwrap();

@@ -49,6 +49,9 @@ pub fn plan(scenario: &Scenario) -> StagePlan {
         ticks_min: scenario.ticks,
         ticks_max: scenario.last_tick(),
         eval_per_tick: scenario.n_canary as f64,
+        baseline_multiplier: u32::try_from(scenario.n_baseline / scenario.n_canary.max(1))
+            .unwrap_or(1)
+            .max(1),
         requests_per_tick: scenario.m as f64,
         feedback_per_tick: 0.0,
         references: references(scenario),

@@ -209,6 +209,9 @@ pub struct StagePlan {
     pub ticks_max: u32,
     /// Eval units expected per arm per tick (N).
     pub eval_per_tick: f64,
+    /// Baseline eval units sampled per canary one (`[sampling].baseline_multiplier`; 1: 1:1).
+    #[serde(default = "one")]
+    pub baseline_multiplier: u32,
     /// Canary requests expected per tick (all traffic).
     pub requests_per_tick: f64,
     /// Matured canary feedback units expected per tick.
@@ -221,6 +224,10 @@ pub struct StagePlan {
     pub alpha: BTreeMap<String, f64>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl Default for StagePlan {
     fn default() -> Self {
         StagePlan {
@@ -228,6 +235,7 @@ impl Default for StagePlan {
             ticks_min: 16,
             ticks_max: 0,
             eval_per_tick: 50.0,
+            baseline_multiplier: 1,
             requests_per_tick: 0.0,
             feedback_per_tick: 0.0,
             references: References::default(),

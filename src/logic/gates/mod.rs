@@ -170,8 +170,7 @@ pub fn evaluate_tick(
             out.new_halts.push(name.clone());
         }
         if budget::in_family(&settings) {
-            out.false_halt_budget += settings.with_alpha(next.alpha_halt).alpha_halt
-                * f64::from(settings.kind.halting_tests());
+            out.false_halt_budget += settings.with_alpha(next.alpha_halt).alpha_halt;
         }
         out.states.insert(name, next);
         out.verdicts.push(verdict);

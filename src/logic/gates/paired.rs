@@ -368,36 +368,82 @@ pub fn update_error(
         promote,
     } = &state.test
     {
-        let threshold = ln_threshold(s.alpha_halt);
-        step.ln_e = Some(halt.ln_m.max(ceiling.ln_k));
-        step.p_value = Some(halt.p_value().min(ceiling.p_value()));
+        let evidence = ErrorEvidence::merge(halt.ln_m, ceiling.ln_k);
+        step.ln_e = Some(evidence.ln_e);
+        step.p_value = Some(evidence.p_value(halt.p_value(), ceiling.p_value()));
         step.note("ln_e_relative", halt.ln_m);
         step.note("ln_e_ceiling", ceiling.ln_k);
         step.note("ceiling_max", s.ceiling_max);
         step.note("ceiling_alt", s.ceiling_alt);
         step.note("k", f64::from(tally.k));
-        if halt.ln_m >= threshold {
-            step.halt_reason = Some(halt_message(
-                &state.metric,
-                halt.ln_m,
-                s.alpha_halt,
-                &state.counts,
-            ));
-        } else if ceiling.ln_k >= threshold {
-            step.halt_reason = Some(format!(
-                "{}: canary error rate above the {:.1}% ceiling: e-value {:.3e} ≥ {:.0} ({}/{} errors)",
-                state.metric,
-                100.0 * s.ceiling_max,
-                ceiling.ln_k.exp(),
-                1.0 / s.alpha_halt,
-                ceiling.errors,
-                ceiling.requests
-            ));
+        if evidence.ln_e >= ln_threshold(s.alpha_halt) {
+            let parts = format!(
+                "{:.0}% × relative {:.3e} + {:.0}% × ceiling {:.3e}",
+                100.0 * ERROR_RELATIVE_WEIGHT,
+                halt.ln_m.exp(),
+                100.0 * (1.0 - ERROR_RELATIVE_WEIGHT),
+                ceiling.ln_k.exp()
+            );
+            step.halt_reason = Some(if evidence.ceiling_decides {
+                format!(
+                    "{}: canary error rate above the {:.1}% ceiling: e-value {:.3e} ≥ {:.0} \
+                     ({parts}; {}/{} errors)",
+                    state.metric,
+                    100.0 * s.ceiling_max,
+                    evidence.ln_e.exp(),
+                    1.0 / s.alpha_halt,
+                    ceiling.errors,
+                    ceiling.requests
+                )
+            } else {
+                format!(
+                    "{} ({parts})",
+                    halt_message(&state.metric, evidence.ln_e, s.alpha_halt, &state.counts)
+                )
+            });
         }
         step.promotion = promotion(config, s, state, promote);
     }
     finish_counts(&mut step, &state.counts);
     step
+}
+
+/// The error rate's weight on its relative test in the merged e-value (the ceiling gets the rest).
+pub const ERROR_RELATIVE_WEIGHT: f64 = 0.75;
+
+/// The error rate's one halting e-value: E = w·E_relative + (1 − w)·E_ceiling.
+///
+/// Both are e-processes while the canary is healthy (error rate at most the baseline's plus the
+/// margin, and at most the ceiling), so their weighted mean is one too (docs/STATISTICS.md §2):
+/// the metric spends its α once, and the merge is never less powerful than splitting α over the
+/// two tests in the same proportions, since w·E_r + (1 − w)·E_c ≥ max(w·E_r, (1 − w)·E_c).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorEvidence {
+    /// ln E of the merged e-value.
+    pub ln_e: f64,
+    /// The ceiling's term is the larger one (the halt reason names the ceiling).
+    pub ceiling_decides: bool,
+}
+
+impl ErrorEvidence {
+    /// Merges the relative test's ln E and the ceiling SPRT's ln K.
+    pub fn merge(ln_relative: f64, ln_ceiling: f64) -> ErrorEvidence {
+        let relative = ERROR_RELATIVE_WEIGHT.ln() + ln_relative;
+        let ceiling = (1.0 - ERROR_RELATIVE_WEIGHT).ln() + ln_ceiling;
+        let ln_e = crate::logic::stats::log_add_exp(Some(relative), Some(ceiling))
+            .unwrap_or(f64::NEG_INFINITY);
+        ErrorEvidence {
+            ln_e,
+            ceiling_decides: ceiling > relative,
+        }
+    }
+
+    /// An always-valid p-value of the merge: the weighted Bonferroni of the two tests' ones.
+    pub fn p_value(&self, relative: f64, ceiling: f64) -> f64 {
+        (relative / ERROR_RELATIVE_WEIGHT)
+            .min(ceiling / (1.0 - ERROR_RELATIVE_WEIGHT))
+            .min(1.0)
+    }
 }
 
 /// Latency tail: exceedances of the frozen c_q, paired; one-sample promotion at m·c_q.

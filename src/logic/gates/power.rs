@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::config::GatesConfig;
-use crate::logic::stats::power::min_detectable_drop;
+use crate::logic::stats::power::{PairedDesign, min_detectable_drop};
 
 /// What one stage can detect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,8 @@ pub struct StagePower {
     pub ticks_min: u64,
     /// Canary eval units expected per tick: N, or less when the canary's traffic is short.
     pub units_per_tick: f64,
+    /// Baseline units sampled per canary unit.
+    pub baseline_multiplier: u32,
     /// The smallest relative drop the stage detects (`None`: not even a 99% drop).
     pub min_detectable_drop: Option<f64>,
     /// The drop the promotion margin stands for (1 − m).
@@ -42,9 +44,18 @@ impl StagePower {
         } else {
             String::new()
         };
+        let per_tick = if self.baseline_multiplier > 1 {
+            format!(
+                "{:.0} canary + {:.0} baseline",
+                self.units_per_tick,
+                self.units_per_tick * f64::from(self.baseline_multiplier)
+            )
+        } else {
+            format!("{:.0} per arm", self.units_per_tick)
+        };
         format!(
-            "stage {}: detects {mde} in pass rate within {} ticks at {:.0} per arm per tick{warning}",
-            self.stage, self.ticks_min, self.units_per_tick
+            "stage {}: detects {mde} in pass rate within {} ticks at {per_tick} per tick{warning}",
+            self.stage, self.ticks_min
         )
     }
 }
@@ -58,6 +69,8 @@ pub struct StageDesign {
     pub ticks_min: u64,
     /// Canary eval units per tick.
     pub units_per_tick: f64,
+    /// Baseline units sampled per canary unit (`[sampling].baseline_multiplier`).
+    pub baseline_multiplier: u32,
 }
 
 /// The power of each stage for the pass-rate gate at baseline rate `p0` and halting α `alpha`.
@@ -75,9 +88,16 @@ pub fn stage_power(
         .iter()
         .map(|design| {
             let units = design.units_per_tick * design.ticks_min as f64;
-            let mde = min_detectable_drop(p0, settings.tolerance, alpha, units);
+            let design_of = PairedDesign {
+                p0,
+                r0: settings.tolerance,
+                alpha,
+                k: f64::from(design.baseline_multiplier.max(1)),
+            };
+            let mde = min_detectable_drop(&design_of, units);
             StagePower {
                 stage: design.stage.clone(),
+                baseline_multiplier: design.baseline_multiplier.max(1),
                 ticks_min: design.ticks_min,
                 units_per_tick: design.units_per_tick,
                 min_detectable_drop: mde,
@@ -97,7 +117,33 @@ mod tests {
             stage: "1%".into(),
             ticks_min: ticks,
             units_per_tick: n,
+            baseline_multiplier: 1,
         }
+    }
+
+    #[test]
+    fn an_over_sampled_baseline_detects_a_smaller_drop_and_says_so() {
+        let config = GatesConfig::default();
+        let one = &stage_power(&config, 0.9, 0.007, &[design(4, 20.0)])[0];
+        let four = &stage_power(
+            &config,
+            0.9,
+            0.007,
+            &[StageDesign {
+                baseline_multiplier: 4,
+                ..design(4, 20.0)
+            }],
+        )[0];
+        assert!(
+            four.min_detectable_drop.unwrap() < one.min_detectable_drop.unwrap(),
+            "{one:?} {four:?}"
+        );
+        assert!(
+            four.describe().contains("20 canary + 80 baseline"),
+            "{}",
+            four.describe()
+        );
+        assert!(one.describe().contains("20 per arm"), "{}", one.describe());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::input::{LatencyReference, StagePlan};
 use crate::config::{Authority, GatesConfig, MetricKind, MetricSettings};
 use crate::logic::stats::betting::BettingState;
 use crate::logic::stats::mixture::RunningMoments;
-use crate::logic::stats::power::{min_expected_pairs, required_stage_units};
+use crate::logic::stats::power::{PairedDesign, min_expected_pairs, required_stage_units};
 use crate::logic::stats::sprt::{CeilingState, OneSampleState};
 
 /// Cumulative per-stage counts of a binary metric.
@@ -259,13 +259,19 @@ fn underpowered(
         MetricKind::PassRate | MetricKind::FeedbackRate
             if settings.direction == crate::config::Direction::Higher =>
         {
-            min_expected_pairs(
-                prior_rate,
-                1.0 - settings.must_catch,
-                settings.tolerance,
-                settings.alpha_halt,
-                0.05,
-            )
+            // Only the eval sample over-samples the baseline; feedback is paired 1:1.
+            let k = if settings.kind == MetricKind::PassRate {
+                plan.baseline_multiplier.max(1)
+            } else {
+                1
+            };
+            let design = PairedDesign {
+                p0: prior_rate,
+                r0: settings.tolerance,
+                alpha: settings.alpha_halt,
+                k: f64::from(k),
+            };
+            min_expected_pairs(&design, 1.0 - settings.must_catch, 0.05)
         }
         _ => 0.0,
     };

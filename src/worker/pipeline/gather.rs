@@ -49,7 +49,7 @@ pub async fn sample_tick(
                     rollout_id_opt.unwrap_or("all traffic")
                 )
             })?;
-        per_arm.push(sampling::sample(plan, &key, &candidates));
+        per_arm.push(sampling::sample(&plan.for_arm(arm), &key, &candidates));
     }
     let canary = per_arm.pop().unwrap_or_else(empty_sample);
     let baseline = per_arm.pop().unwrap_or_else(empty_sample);

@@ -289,11 +289,7 @@ pub async fn gather_tick(
     let suite = suite_of(env, row)?;
     let windows = windows_for(env, state, plan, key.window_start);
     debug_assert_eq!(windows.canary.1, window_end);
-    let sample_plan = SamplePlan {
-        n_per_arm: config.sampling.n_per_arm,
-        per_tenant_cap: config.sampling.per_tenant_cap,
-        seed: config.sampling.seed,
-    };
+    let sample_plan = SamplePlan::of(&config.sampling);
     let owner = row.targets();
     let sample = sample_tick(env.store, &sample_plan, Some(&owner), &windows).await?;
     let scores_written = match scoring {
@@ -343,6 +339,7 @@ pub async fn gather_tick(
                 stage_started_at: state.stage_started_at.unwrap_or(key.window_start),
                 window: config.sampling.window,
                 n_per_arm: config.sampling.n_per_arm,
+                baseline_multiplier: config.sampling.baseline_multiplier,
                 canary_requests: input.telemetry.canary.len(),
                 canary_feedback: input
                     .feedback

@@ -26,6 +26,8 @@ pub struct StageFacts<'a> {
     pub window: HumanDuration,
     /// N per arm.
     pub n_per_arm: u32,
+    /// Baseline units sampled per canary unit.
+    pub baseline_multiplier: u32,
     /// Canary requests in this tick's window.
     pub canary_requests: usize,
     /// Canary feedback units in this tick's cohort.
@@ -63,6 +65,7 @@ pub async fn stage_plan(
         ticks_max: u32::try_from(facts.spec.max_duration.as_secs().div_euclid(window_secs))
             .unwrap_or(u32::MAX),
         eval_per_tick: f64::from(facts.n_per_arm),
+        baseline_multiplier: facts.baseline_multiplier,
         requests_per_tick: facts.canary_requests as f64,
         feedback_per_tick: facts.canary_feedback as f64,
         references,

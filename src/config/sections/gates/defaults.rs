@@ -234,13 +234,13 @@ pub fn default_settings(name: &str) -> Option<MetricSettings> {
 /// The weights sum to 1 over the metrics that can halt (`session_length` only notifies).
 fn default_weight(name: &str) -> f64 {
     match name {
-        "pass_rate" => 0.7,
-        PER_EVALUATOR_KEY => 0.05,
-        "error_rate" => 0.08,
-        "latency_p95" => 0.04,
-        "unscorable_rate" | "latency_p99" | "cost_per_response" | "thumbs_up_rate" => 0.02,
-        "completion_tokens" => 0.01,
-        "regeneration_rate" | "escalation_rate" | "refund_rate" => 0.04 / 3.0,
+        "pass_rate" => 0.8,
+        PER_EVALUATOR_KEY => 0.04,
+        "error_rate" => 0.06,
+        "latency_p95" => 0.03,
+        "unscorable_rate" | "latency_p99" | "cost_per_response" | "thumbs_up_rate" => 0.0125,
+        "completion_tokens" => 0.005,
+        "regeneration_rate" | "escalation_rate" | "refund_rate" => 0.005,
         _ => 0.0,
     }
 }

@@ -317,3 +317,41 @@ fn series_points_label_the_wilson_interval_single_look() {
         .unwrap();
     assert_eq!(err.value, Some(0.2));
 }
+
+#[test]
+fn the_merged_error_e_value_is_never_weaker_than_the_split_it_replaces() {
+    use crate::logic::gates::paired::{ERROR_RELATIVE_WEIGHT as W, ErrorEvidence};
+    for (relative, ceiling) in [(5.0, -3.0), (-2.0, 6.0), (4.0, 4.0), (0.0, 0.0), (9.0, 9.5)] {
+        let merged = ErrorEvidence::merge(relative, ceiling);
+        // Splitting α as w and 1 − w halts when E_r ≥ 1/(wα) or E_c ≥ 1/((1 − w)α), i.e. when
+        // max(w·E_r, (1 − w)·E_c) ≥ 1/α; the merge is at least that maximum.
+        let split = (W.ln() + relative).max((1.0 - W).ln() + ceiling);
+        assert!(merged.ln_e >= split - 1e-12, "{relative} {ceiling}");
+        // …and at most their sum, so it never exceeds what the two tests together could claim.
+        let sum = ((W.ln() + relative).exp() + ((1.0 - W).ln() + ceiling).exp()).ln();
+        assert!((merged.ln_e - sum).abs() < 1e-9);
+    }
+    assert!(ErrorEvidence::merge(-1.0, 8.0).ceiling_decides);
+    assert!(!ErrorEvidence::merge(8.0, -1.0).ceiling_decides);
+}
+
+#[test]
+fn a_relative_error_rise_under_the_ceiling_names_the_relative_test() {
+    let config = GatesConfig::default();
+    // 0.5% → 1.5% of 1,000 requests per tick: three times the baseline, under the 2% ceiling.
+    let inputs: Vec<_> = (0..16)
+        .map(|t| {
+            telemetry_tick(
+                t,
+                rows(1000, 15, |_| 1.0, 0.01),
+                rows(1000, 5, |_| 1.0, 0.01),
+            )
+        })
+        .collect();
+    let (_, v) = run(&config, &StagePlan::default(), "error_rate", &inputs);
+    let Verdict::Halt { reason, .. } = &v.verdict else {
+        panic!("{v:?}")
+    };
+    assert!(reason.starts_with("error_rate: e-value"), "{reason}");
+    assert!(reason.contains("75% × relative"), "{reason}");
+}

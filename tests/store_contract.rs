@@ -386,6 +386,7 @@ async fn sampling_from_the_store_is_repeatable_and_capped(store: Store) {
     let (from, to) = (base_time(), base_time() + Duration::minutes(15));
     let plan = SamplePlan {
         n_per_arm: 20,
+        baseline_multiplier: 1,
         per_tenant_cap: 2,
         seed: 5,
     };

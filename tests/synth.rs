@@ -86,6 +86,7 @@ async fn into_store_loads_every_event_once_and_sampling_finds_both_arms(store: S
 
     let plan = SamplePlan {
         n_per_arm: 50,
+        baseline_multiplier: 1,
         per_tenant_cap: 5,
         seed: 1,
     };

@@ -104,8 +104,7 @@ async fn time_ticks(
     let defaults = SamplingConfig::default();
     let plan = SamplePlan {
         n_per_arm: N_PER_ARM,
-        per_tenant_cap: defaults.per_tenant_cap,
-        seed: defaults.seed,
+        ..SamplePlan::of(&defaults)
     };
     let ends = tick_windows(state, config.ticks, recent, state.loaded);
     let mut timings = Vec::with_capacity(ends.len());

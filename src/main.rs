@@ -8,7 +8,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = evalgate::cli::Cli::parse();
-    evalgate::telemetry::init();
+    if let Err(message) = evalgate::telemetry::init() {
+        evalgate::errln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

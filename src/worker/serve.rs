@@ -21,7 +21,7 @@ use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
 use crate::domain::rollout::{Command, Input, TransitionKind};
 use crate::domain::{Outcome, Timestamp};
-use crate::metrics::{self, RolloutSnapshot, SeriesGauge};
+use crate::metrics::{self, GateEValue, RolloutSnapshot, SeriesGauge};
 use crate::worker::pipeline;
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
 use crate::worker::tick::{Pipeline, TickReport, worker_name};
@@ -120,8 +120,9 @@ impl RolloutControls for ControllerControls {
 }
 
 /// Mirrors the store into the gauges: the ingest lag, and per active rollout its latest pass
-/// ratios, verdict counts, canary share, halted flag and halt signals. Rollouts that are no
-/// longer active disappear from `/metrics`.
+/// ratios, verdict counts, canary share, halted flag, halt signals, status, phase, stage and
+/// e-values. A finished rollout keeps only its final status, phase and stage, for
+/// [`metrics::status::FINISHED_RETENTION_DAYS`] after it ended; then it disappears.
 pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     match store.newest_request_ts().await {
         Ok(Some(newest)) => {
@@ -134,7 +135,7 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
         Ok(count) => metrics::set_notifications_pending(count),
         Err(err) => tracing::warn!(error = %err, "cannot count the pending notifications"),
     }
-    match rollout_snapshots(store).await {
+    match rollout_snapshots(store, now).await {
         Ok(snapshots) => metrics::sync_rollouts(snapshots),
         Err(err) => tracing::warn!(
             error = format!("{err:#}"),
@@ -143,9 +144,29 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     }
 }
 
-async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>> {
+/// The 1-based stage number of a stored state.
+fn stage_number(state: &serde_json::Value) -> Option<u64> {
+    state
+        .get("stage_index")
+        .and_then(serde_json::Value::as_u64)
+        .map(|index| index + 1)
+}
+
+async fn rollout_snapshots(store: &Store, now: Timestamp) -> anyhow::Result<Vec<RolloutSnapshot>> {
     let mut out = Vec::new();
-    for row in store.list_active_rollouts().await? {
+    for row in store.list_rollouts().await? {
+        if !row.active {
+            if metrics::status::keeps_final_status(row.updated_at, now) {
+                out.push(RolloutSnapshot {
+                    rollout_id: row.id.clone(),
+                    finished: true,
+                    phase: row.phase.clone(),
+                    stage: stage_number(&row.state),
+                    ..RolloutSnapshot::default()
+                });
+            }
+            continue;
+        }
         let split_bp = match store.get_split(&row.flag_key).await? {
             Some(split) => Some(f64::from(split.basis_points)),
             None => row
@@ -155,11 +176,26 @@ async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>
         };
         let mut snapshot = RolloutSnapshot {
             rollout_id: row.id.clone(),
+            phase: row.phase.clone(),
+            stage: stage_number(&row.state),
             canary_ratio: split_bp.map(|bp| bp / 10_000.0),
             halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
             failed_windows: u64::try_from(row.failed_windows).unwrap_or(0),
             ..RolloutSnapshot::default()
         };
+        for update in store.latest_gate_updates(&row.id).await? {
+            let number =
+                |value: Option<&serde_json::Value>| value.and_then(serde_json::Value::as_f64);
+            let Some(metric) = update.get("metric").and_then(serde_json::Value::as_str) else {
+                continue;
+            };
+            snapshot.e_values.push(GateEValue {
+                metric: metric.to_string(),
+                e_value: number(update.get("ln_e_value")).map(f64::exp),
+                threshold: number(update.get("evidence").and_then(|e| e.get("ln_threshold")))
+                    .map(f64::exp),
+            });
+        }
         for series in store.latest_series(&row.id).await? {
             let (passes, fails, unscorable) = series.totals;
             for (outcome, total) in [

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::{
     self, AdminToken, AppState, ControlOutcome, PushIngest, RolloutControls, SchedulerHeartbeat,
+    WebAccess, WebView,
 };
 use crate::adapters::jsonl::ParseLimits;
 use crate::adapters::store::Store;
@@ -25,6 +26,7 @@ use crate::metrics::{self, GateEValue, RolloutSnapshot, SeriesGauge};
 use crate::worker::pipeline;
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
 use crate::worker::tick::{Pipeline, TickReport, worker_name};
+use crate::worker::web::WebSource;
 use crate::worker::{controller, drill};
 
 /// How often histogram buffers are drained.
@@ -305,6 +307,11 @@ fn push_ingest(ctx: &Context) -> Option<Arc<PushIngest>> {
 
 /// Runs `evalgate serve`.
 pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
+    serve(ctx, args, false).await
+}
+
+/// Runs `serve`; with `announce`, prints the web view's URL on stdout once it listens (the demo).
+pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult {
     let store = ctx.store().await?;
     metrics::install()?;
     refresh_metrics(&store, ctx.clock.now()).await;
@@ -321,6 +328,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
         tracing::warn!(variable = %token_env, "no admin token: mutating endpoints are disabled");
     }
     let ingest = push_ingest(ctx);
+    let web_access = WebAccess::for_listener(local);
+    if web_access == WebAccess::AdminToken && admin_token.is_none() {
+        tracing::warn!(
+            variable = %token_env,
+            "serve listens beyond loopback and has no admin token: the web view is disabled"
+        );
+    }
     let heartbeat = SchedulerHeartbeat::default();
     let state = AppState {
         store: store.clone(),
@@ -332,6 +346,10 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
             store.clone(),
         ))),
         ingest,
+        web: Some(WebView {
+            pages: Arc::new(WebSource::new(ctx.clone(), store.clone())),
+            access: web_access,
+        }),
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
@@ -374,6 +392,14 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     let server = http::serve(listener, http::router(state), limits, cancel.clone());
     let mut http_task = tokio::spawn(server);
     tracing::info!(addr = %local, store = store.backend(), "evalgate serve listening on http://{local}");
+    if announce {
+        let host = if local.ip().is_unspecified() {
+            format!("127.0.0.1:{}", local.port())
+        } else {
+            local.to_string()
+        };
+        crate::outln!("web view: http://{host}/  (Ctrl-C to stop)");
+    }
 
     let signal = tokio::select! {
         signal = shutdown_signal() => signal?,

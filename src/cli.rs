@@ -439,10 +439,16 @@ pub struct RescoreArgs {
 /// Flags of `evalgate demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Keep the HTTP API up afterwards.
+    /// Keep the HTTP API and the web view up afterwards (prints the web view's URL).
     #[arg(long)]
     pub serve: bool,
+    /// Listen address with --serve (overrides server.bind).
+    #[arg(long, requires = "serve")]
+    pub bind: Option<String>,
     /// Seed of the simulated traffic.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Stop the simulation after this many simulated hours (1-160; a short demo for tests).
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(i64).range(1..=160))]
+    pub hours: i64,
 }

@@ -8,6 +8,8 @@
 //! - [`adapters`]: everything that touches the outside: the store, the judge HTTP client, flag
 //!   sinks, notifications, the HTTP server.
 //! - [`worker`]: orchestration of ticks, the scheduler loop, rescore, backtest, the demo.
+//! - [`web`]: the read-only web view's pages (HTML and SVG), pure like `logic`: `worker::web`
+//!   fills them from the store and `adapters::http::web` serves them.
 //!
 //! [`app`] maps CLI commands onto the worker; `main.rs` only parses and reports.
 
@@ -26,4 +28,5 @@ pub mod logic;
 pub mod metrics;
 pub mod out;
 pub mod telemetry;
+pub mod web;
 pub mod worker;

@@ -4,10 +4,12 @@
 //! - process-wide metrics (judge requests, tokens and latency, ticks, ingest lag, drills) go
 //!   through the `metrics` facade and the `metrics-exporter-prometheus` recorder;
 //! - per-rollout metrics (pass ratio, samples, scored responses, canary split, halted, halt
-//!   signals) and the judge cost (a fractional counter, which the facade cannot hold) are kept in a
-//!   [`Registry`] of our own and rendered after the exporter's text. The `metrics` crate cannot
-//!   unregister a label set, so this is how a finished rollout's series disappear:
-//!   [`sync_rollouts`] replaces the whole per-rollout state with the active rollouts.
+//!   signals, status, phase, stage, e-values) and the judge cost (a fractional counter, which the
+//!   facade cannot hold) are kept in a [`Registry`] of our own and rendered after the exporter's
+//!   text. The `metrics` crate cannot unregister a label set, so this is how a finished rollout's
+//!   series disappear: [`sync_rollouts`] replaces the whole per-rollout state with the active
+//!   rollouts and the recently finished ones, which keep only their status, phase and stage
+//!   ([`status`]).
 //!
 //! Everything here is a no-op until [`install`] has run (CLI commands other than `serve` never
 //! install the recorder).
@@ -17,6 +19,8 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub mod status;
 
 use crate::domain::{Outcome, Timestamp};
 
@@ -44,8 +48,18 @@ pub const ROLLOUT_HALTED: &str = "evalgate_rollout_halted";
 pub const ROLLOUT_FAILED_WINDOWS: &str = "evalgate_rollout_failed_windows";
 /// Notifications in the outbox not yet delivered.
 pub const NOTIFY_PENDING: &str = "evalgate_notifications_pending";
-/// Halt signals raised per rollout and evaluator.
+/// Halt signals raised per rollout and gate metric.
 pub const HALT_SIGNALS: &str = "evalgate_halt_signals_total";
+/// The rollout's status as a state set (running, succeeded, failed, held), kept after it ends.
+pub const ROLLOUT_STATUS: &str = "evalgate_rollout_status";
+/// The rollout's phase as a state set, kept after it ends.
+pub const ROLLOUT_PHASE: &str = "evalgate_rollout_phase";
+/// The rollout's stage number (1-based).
+pub const ROLLOUT_STAGE: &str = "evalgate_rollout_stage";
+/// The current e-value of each gating metric's halting test.
+pub const GATE_E_VALUE: &str = "evalgate_gate_e_value";
+/// 1/α of each gating metric's halting test.
+pub const GATE_E_VALUE_THRESHOLD: &str = "evalgate_gate_e_value_threshold";
 /// Unix time of the last completed tick.
 pub const LAST_TICK: &str = "evalgate_last_tick_timestamp_seconds";
 /// Ticks run by outcome (ok, error).
@@ -245,11 +259,31 @@ pub struct SeriesGauge {
     pub samples: u64,
 }
 
-/// Everything `/metrics` shows about one active rollout.
+/// The halting test of one gating metric, as `/metrics` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateEValue {
+    /// The metric (`pass_rate`, `pass_rate:valid_json`, `latency_p95`, …).
+    pub metric: String,
+    /// The current e-value.
+    pub e_value: Option<f64>,
+    /// 1/α: the e-value that halts.
+    pub threshold: Option<f64>,
+}
+
+/// Everything `/metrics` shows about one rollout.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RolloutSnapshot {
-    /// The rollout id (a bounded label: only active rollouts are kept).
+    /// The rollout id (a bounded label: only active and recently finished rollouts are kept).
     pub rollout_id: String,
+    /// A finished rollout kept for its final status: only the status, phase and stage families
+    /// show it.
+    pub finished: bool,
+    /// The phase name (`running`, `rolled_back`, …).
+    pub phase: String,
+    /// The stage number (1-based), when known.
+    pub stage: Option<u64>,
+    /// The current e-value and threshold of each gating metric.
+    pub e_values: Vec<GateEValue>,
     /// The canary share of traffic (0..1), if known.
     pub canary_ratio: Option<f64>,
     /// Whether the rollout is halted or rolled back.
@@ -260,7 +294,7 @@ pub struct RolloutSnapshot {
     pub series: Vec<SeriesGauge>,
     /// Cumulative scored responses per (arm, evaluator, outcome).
     pub scored: Vec<(String, String, Outcome, u64)>,
-    /// Cumulative halt signals per evaluator.
+    /// Cumulative halt signals per gate metric.
     pub halt_signals: Vec<(String, u64)>,
 }
 
@@ -325,7 +359,8 @@ impl Registry {
     pub fn render(&self) -> String {
         let state = self.lock();
         let mut out = String::new();
-        let rollouts: Vec<&RolloutSnapshot> = state.rollouts.values().collect();
+        let all: Vec<&RolloutSnapshot> = state.rollouts.values().collect();
+        let rollouts: Vec<&RolloutSnapshot> = all.iter().copied().filter(|r| !r.finished).collect();
 
         family(
             &mut out,
@@ -427,17 +462,18 @@ impl Registry {
             &mut out,
             HALT_SIGNALS,
             "counter",
-            "halt signals raised by rollout and evaluator",
+            "halt signals raised by rollout and gate metric",
         );
         for r in &rollouts {
-            for (evaluator, total) in &r.halt_signals {
+            for (metric, total) in &r.halt_signals {
                 let labels = [
                     ("rollout", r.rollout_id.as_str()),
-                    ("evaluator", evaluator.as_str()),
+                    ("metric", metric.as_str()),
                 ];
                 sample(&mut out, HALT_SIGNALS, &labels, *total as f64);
             }
         }
+        status::render(&mut out, &all);
         family(
             &mut out,
             JUDGE_COST,
@@ -506,6 +542,14 @@ mod tests {
     fn snapshot(id: &str) -> RolloutSnapshot {
         RolloutSnapshot {
             rollout_id: id.to_string(),
+            finished: false,
+            phase: "running".into(),
+            stage: Some(2),
+            e_values: vec![GateEValue {
+                metric: "pass_rate".into(),
+                e_value: Some(3.5),
+                threshold: Some(143.0),
+            }],
             canary_ratio: Some(0.1),
             halted: false,
             failed_windows: 2,
@@ -516,7 +560,7 @@ mod tests {
                 samples: 200,
             }],
             scored: vec![("canary".into(), "judge_helpful".into(), Outcome::Pass, 170)],
-            halt_signals: vec![("judge_helpful".into(), 2)],
+            halt_signals: vec![("pass_rate:judge_helpful".into(), 2)],
         }
     }
 
@@ -533,7 +577,15 @@ mod tests {
         assert!(text.contains("evalgate_canary_traffic_ratio{rollout=\"r1\"} 0.1\n"));
         assert!(text.contains("evalgate_rollout_halted{rollout=\"r1\"} 0\n"));
         assert!(text.contains(
-            "evalgate_halt_signals_total{rollout=\"r1\",evaluator=\"judge_helpful\"} 2\n"
+            "evalgate_halt_signals_total{rollout=\"r1\",metric=\"pass_rate:judge_helpful\"} 2\n"
+        ));
+        assert!(text.contains("evalgate_rollout_status{rollout=\"r1\",status=\"running\"} 1\n"));
+        assert!(text.contains("evalgate_rollout_status{rollout=\"r1\",status=\"failed\"} 0\n"));
+        assert!(text.contains("evalgate_rollout_phase{rollout=\"r1\",phase=\"running\"} 1\n"));
+        assert!(text.contains("evalgate_rollout_stage{rollout=\"r1\"} 2\n"));
+        assert!(text.contains("evalgate_gate_e_value{rollout=\"r1\",metric=\"pass_rate\"} 3.5\n"));
+        assert!(text.contains(
+            "evalgate_gate_e_value_threshold{rollout=\"r1\",metric=\"pass_rate\"} 143\n"
         ));
         assert!(text.contains("# TYPE evalgate_scored_responses_total counter\n"));
     }
@@ -549,6 +601,33 @@ mod tests {
         registry.remove("r2");
         assert!(!registry.render().contains("rollout=\"r2\""));
         assert!(registry.rollout_ids().is_empty());
+    }
+
+    #[test]
+    fn a_finished_rollout_keeps_only_its_final_status_phase_and_stage() {
+        let registry = Registry::default();
+        let mut done = snapshot("r9");
+        done.finished = true;
+        done.phase = "rolled_back".into();
+        registry.sync(vec![done]);
+        let text = registry.render();
+        assert!(text.contains("evalgate_rollout_status{rollout=\"r9\",status=\"failed\"} 1\n"));
+        assert!(text.contains("evalgate_rollout_status{rollout=\"r9\",status=\"running\"} 0\n"));
+        assert!(text.contains("evalgate_rollout_phase{rollout=\"r9\",phase=\"rolled_back\"} 1\n"));
+        assert!(text.contains("evalgate_rollout_stage{rollout=\"r9\"} 2\n"));
+        for family in [
+            PASS_RATIO,
+            WINDOW_SAMPLES,
+            CANARY_TRAFFIC,
+            ROLLOUT_HALTED,
+            HALT_SIGNALS,
+            GATE_E_VALUE,
+        ] {
+            assert!(
+                !text.contains(&format!("{family}{{rollout=\"r9\"")),
+                "{family} must not keep a finished rollout:\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -251,3 +251,69 @@ async fn halt_signals_keep_role_reason_and_evidence(store: Store) {
 }
 
 contract_test!(halt_signal_rows, halt_signals_keep_role_reason_and_evidence);
+
+async fn gate_history_lists_every_tick_with_its_e_value_and_threshold(store: Store) {
+    let config = GatesConfig::default();
+    let plan = StagePlan::default();
+    let mut states = BTreeMap::new();
+    let mut saved = Vec::new();
+    for (i, canary_pass) in [44, 30, 25].into_iter().enumerate() {
+        let window = t0() + Duration::minutes(15 * i as i64);
+        let eval = evaluate_tick(
+            &config,
+            &plan,
+            &states,
+            &tick(i as u64, canary_pass),
+            window,
+        );
+        store
+            .save_gate_tick(
+                "r4",
+                window,
+                &eval.states,
+                &eval.updates,
+                &eval.verdicts,
+                None,
+            )
+            .await
+            .expect("save");
+        saved.push((window, eval.clone()));
+        states = eval.states;
+    }
+    let history = store.gate_history("r4").await.expect("history");
+    let pass_rate: Vec<_> = history.iter().filter(|t| t.metric == "pass_rate").collect();
+    assert_eq!(pass_rate.len(), 3, "one row per tick");
+    for ((window, eval), row) in saved.iter().zip(&pass_rate) {
+        let update = eval
+            .updates
+            .iter()
+            .find(|u| u.metric == "pass_rate")
+            .expect("pass_rate update");
+        let verdict = eval
+            .verdicts
+            .iter()
+            .find(|v| v.metric == "pass_rate")
+            .expect("pass_rate verdict");
+        assert_eq!(row.window_start, *window);
+        assert_eq!(row.ln_e_value, update.ln_e_value);
+        assert_eq!(row.verdict, update.verdict);
+        assert_eq!(row.ln_threshold, verdict.evidence.ln_threshold);
+        assert_eq!(row.reason, verdict.verdict.reason());
+    }
+    assert!(
+        pass_rate[0].ln_threshold.is_some(),
+        "the halting test has a 1/α line"
+    );
+    assert!(
+        history
+            .windows(2)
+            .all(|w| w[0].window_start <= w[1].window_start),
+        "oldest first"
+    );
+    assert!(store.gate_history("none").await.expect("empty").is_empty());
+}
+
+contract_test!(
+    gate_history_rows,
+    gate_history_lists_every_tick_with_its_e_value_and_threshold
+);

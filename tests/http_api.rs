@@ -34,6 +34,7 @@ fn state(store: Store, token: Option<&str>) -> AppState {
             Context::with_config(Config::default(), Arc::new(ManualClock::new(now()))),
             store,
         ))),
+        web: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn state(store: Store) -> AppState {
         admin_token: None,
         controls: None,
         ingest: None,
+        web: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `/metrics` text: every metric family of INTEGRATION.md §2 appears with HELP and TYPE, the
-//! judge latency renders as a real histogram (buckets, not a summary), finished rollouts vanish,
-//! and `promtool check metrics` accepts the whole output (skipped when promtool is missing,
+//! judge latency renders as a real histogram (buckets, not a summary), finished rollouts vanish
+//! except for their final status, and `promtool check metrics` accepts the whole output (skipped when promtool is missing,
 //! unless EVALGATE_REQUIRE_PROMETHEUS=1).
 
 use std::io::Write as _;
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use chrono::TimeZone;
 use evalgate::domain::Outcome;
-use evalgate::metrics::{self, RolloutSnapshot, SeriesGauge};
+use evalgate::metrics::{self, GateEValue, RolloutSnapshot, SeriesGauge};
 
 fn promtool_available() -> bool {
     let found = Command::new("promtool").arg("--version").output().is_ok();
@@ -56,6 +56,14 @@ fn populate() {
     metrics::record_judge_usage("gpt-judge", 1200, 80, 0.0042);
     let rollout = |id: &str| RolloutSnapshot {
         rollout_id: id.to_string(),
+        finished: false,
+        phase: "running".to_string(),
+        stage: Some(2),
+        e_values: vec![GateEValue {
+            metric: "pass_rate".into(),
+            e_value: Some(0.4),
+            threshold: Some(142.86),
+        }],
         canary_ratio: Some(0.01),
         halted: id == "r-old",
         failed_windows: 1,
@@ -83,10 +91,17 @@ fn populate() {
                 2,
             ),
         ],
-        halt_signals: vec![("judge_helpful".into(), 1)],
+        halt_signals: vec![("pass_rate:judge_helpful".into(), 1)],
+    };
+    let rolled_back = RolloutSnapshot {
+        rollout_id: "r-done".to_string(),
+        finished: true,
+        phase: "rolled_back".to_string(),
+        stage: Some(2),
+        ..RolloutSnapshot::default()
     };
     metrics::sync_rollouts(vec![rollout("r-old"), rollout("r-live")]);
-    metrics::sync_rollouts(vec![rollout("r-live")]);
+    metrics::sync_rollouts(vec![rollout("r-live"), rolled_back]);
 }
 
 #[test]
@@ -104,6 +119,11 @@ fn the_exposition_has_every_family_and_passes_promtool() {
         metrics::CANARY_TRAFFIC,
         metrics::ROLLOUT_HALTED,
         metrics::HALT_SIGNALS,
+        metrics::ROLLOUT_STATUS,
+        metrics::ROLLOUT_PHASE,
+        metrics::ROLLOUT_STAGE,
+        metrics::GATE_E_VALUE,
+        metrics::GATE_E_VALUE_THRESHOLD,
         metrics::LAST_TICK,
         metrics::TICKS,
         metrics::INGEST_LAG,
@@ -132,6 +152,15 @@ fn the_exposition_has_every_family_and_passes_promtool() {
         !text.contains("r-old"),
         "a finished rollout's label sets must be gone:\n{text}"
     );
+    assert!(
+        text.contains("evalgate_rollout_status{rollout=\"r-done\",status=\"failed\"} 1\n"),
+        "a rolled-back rollout keeps its final status:\n{text}"
+    );
+    assert!(!text.contains("evalgate_pass_ratio{rollout=\"r-done\""));
+    assert!(text.contains(
+        "evalgate_halt_signals_total{rollout=\"r-live\",metric=\"pass_rate:judge_helpful\"} 1\n"
+    ));
+    assert!(text.contains("evalgate_gate_e_value{rollout=\"r-live\",metric=\"pass_rate\"} 0.4\n"));
     assert!(
         text.contains("evalgate_last_tick_timestamp_seconds 1795694400"),
         "{text}"

@@ -43,6 +43,7 @@ fn state(store: Store, max_body_bytes: usize) -> AppState {
             max_body_bytes,
             batch_size: 7,
         })),
+        web: None,
     }
 }
 

@@ -108,7 +108,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
         );
     }
     let mut t = start;
-    let end = start + Duration::hours(MAX_HOURS);
+    let end = start + Duration::hours(args.hours.clamp(1, MAX_HOURS));
     let mut ticks = 0u64;
     while t < end && !all_over(&store).await? {
         t += Duration::minutes(15);
@@ -130,8 +130,9 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     }
     summarize(&store, start, ticks).await?;
     if args.serve {
-        crate::outln!("\nserving the HTTP API on the demo store; Ctrl-C to stop");
-        return crate::worker::serve::run(&demo_ctx, crate::cli::ServeArgs { bind: None }).await;
+        crate::outln!("\nserving the HTTP API and the web view on the demo store");
+        let serve_args = crate::cli::ServeArgs { bind: args.bind };
+        return crate::worker::serve::serve(&demo_ctx, serve_args, true).await;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,3 +27,4 @@ pub mod scoring;
 pub mod serve;
 pub mod synth;
 pub mod tick;
+pub mod web;

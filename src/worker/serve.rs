@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http::{
     self, AdminToken, AppState, ControlOutcome, PushIngest, RolloutControls, SchedulerHeartbeat,
+    WebAccess, WebView,
 };
 use crate::adapters::jsonl::ParseLimits;
 use crate::adapters::store::Store;
@@ -21,10 +22,11 @@ use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
 use crate::domain::rollout::{Command, Input, TransitionKind};
 use crate::domain::{Outcome, Timestamp};
-use crate::metrics::{self, RolloutSnapshot, SeriesGauge};
+use crate::metrics::{self, GateEValue, RolloutSnapshot, SeriesGauge};
 use crate::worker::pipeline;
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
 use crate::worker::tick::{Pipeline, TickReport, worker_name};
+use crate::worker::web::WebSource;
 use crate::worker::{controller, drill};
 
 /// How often histogram buffers are drained.
@@ -120,8 +122,9 @@ impl RolloutControls for ControllerControls {
 }
 
 /// Mirrors the store into the gauges: the ingest lag, and per active rollout its latest pass
-/// ratios, verdict counts, canary share, halted flag and halt signals. Rollouts that are no
-/// longer active disappear from `/metrics`.
+/// ratios, verdict counts, canary share, halted flag, halt signals, status, phase, stage and
+/// e-values. A finished rollout keeps only its final status, phase and stage, for
+/// [`metrics::status::FINISHED_RETENTION_DAYS`] after it ended; then it disappears.
 pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     match store.newest_request_ts().await {
         Ok(Some(newest)) => {
@@ -134,7 +137,7 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
         Ok(count) => metrics::set_notifications_pending(count),
         Err(err) => tracing::warn!(error = %err, "cannot count the pending notifications"),
     }
-    match rollout_snapshots(store).await {
+    match rollout_snapshots(store, now).await {
         Ok(snapshots) => metrics::sync_rollouts(snapshots),
         Err(err) => tracing::warn!(
             error = format!("{err:#}"),
@@ -143,9 +146,29 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     }
 }
 
-async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>> {
+/// The 1-based stage number of a stored state.
+fn stage_number(state: &serde_json::Value) -> Option<u64> {
+    state
+        .get("stage_index")
+        .and_then(serde_json::Value::as_u64)
+        .map(|index| index + 1)
+}
+
+async fn rollout_snapshots(store: &Store, now: Timestamp) -> anyhow::Result<Vec<RolloutSnapshot>> {
     let mut out = Vec::new();
-    for row in store.list_active_rollouts().await? {
+    for row in store.list_rollouts().await? {
+        if !row.active {
+            if metrics::status::keeps_final_status(row.updated_at, now) {
+                out.push(RolloutSnapshot {
+                    rollout_id: row.id.clone(),
+                    finished: true,
+                    phase: row.phase.clone(),
+                    stage: stage_number(&row.state),
+                    ..RolloutSnapshot::default()
+                });
+            }
+            continue;
+        }
         let split_bp = match store.get_split(&row.flag_key).await? {
             Some(split) => Some(f64::from(split.basis_points)),
             None => row
@@ -155,11 +178,26 @@ async fn rollout_snapshots(store: &Store) -> anyhow::Result<Vec<RolloutSnapshot>
         };
         let mut snapshot = RolloutSnapshot {
             rollout_id: row.id.clone(),
+            phase: row.phase.clone(),
+            stage: stage_number(&row.state),
             canary_ratio: split_bp.map(|bp| bp / 10_000.0),
             halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
             failed_windows: u64::try_from(row.failed_windows).unwrap_or(0),
             ..RolloutSnapshot::default()
         };
+        for update in store.latest_gate_updates(&row.id).await? {
+            let number =
+                |value: Option<&serde_json::Value>| value.and_then(serde_json::Value::as_f64);
+            let Some(metric) = update.get("metric").and_then(serde_json::Value::as_str) else {
+                continue;
+            };
+            snapshot.e_values.push(GateEValue {
+                metric: metric.to_string(),
+                e_value: number(update.get("ln_e_value")).map(f64::exp),
+                threshold: number(update.get("evidence").and_then(|e| e.get("ln_threshold")))
+                    .map(f64::exp),
+            });
+        }
         for series in store.latest_series(&row.id).await? {
             let (passes, fails, unscorable) = series.totals;
             for (outcome, total) in [
@@ -269,6 +307,11 @@ fn push_ingest(ctx: &Context) -> Option<Arc<PushIngest>> {
 
 /// Runs `evalgate serve`.
 pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
+    serve(ctx, args, false).await
+}
+
+/// Runs `serve`; with `announce`, prints the web view's URL on stdout once it listens (the demo).
+pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult {
     let store = ctx.store().await?;
     metrics::install()?;
     refresh_metrics(&store, ctx.clock.now()).await;
@@ -285,6 +328,13 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
         tracing::warn!(variable = %token_env, "no admin token: mutating endpoints are disabled");
     }
     let ingest = push_ingest(ctx);
+    let web_access = WebAccess::for_listener(local);
+    if web_access == WebAccess::AdminToken && admin_token.is_none() {
+        tracing::warn!(
+            variable = %token_env,
+            "serve listens beyond loopback and has no admin token: the web view is disabled"
+        );
+    }
     let heartbeat = SchedulerHeartbeat::default();
     let state = AppState {
         store: store.clone(),
@@ -296,6 +346,10 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
             store.clone(),
         ))),
         ingest,
+        web: Some(WebView {
+            pages: Arc::new(WebSource::new(ctx.clone(), store.clone())),
+            access: web_access,
+        }),
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
@@ -338,6 +392,14 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
     let server = http::serve(listener, http::router(state), limits, cancel.clone());
     let mut http_task = tokio::spawn(server);
     tracing::info!(addr = %local, store = store.backend(), "evalgate serve listening on http://{local}");
+    if announce {
+        let host = if local.ip().is_unspecified() {
+            format!("127.0.0.1:{}", local.port())
+        } else {
+            local.to_string()
+        };
+        crate::outln!("web view: http://{host}/  (Ctrl-C to stop)");
+    }
 
     let signal = tokio::select! {
         signal = shutdown_signal() => signal?,

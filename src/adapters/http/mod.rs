@@ -1,6 +1,7 @@
 //! The HTTP API of `evalgate serve` (axum): `/metrics`, `/healthz`, `/readyz`, the read-only
 //! rollout API, the flag endpoint gateways poll, push ingest (`/v1/ingest`, OTLP `/v1/traces`)
-//! behind the ingest token, and the mutating rollout controls behind the admin token. [`router`] builds it from an [`AppState`]; tests drive it with `oneshot`.
+//! behind the ingest token, the mutating rollout controls behind the admin token, and the
+//! read-only web view (`/`, [`web`]). [`router`] builds it from an [`AppState`]; tests drive it with `oneshot`.
 
 mod auth;
 mod error;
@@ -8,6 +9,7 @@ mod health;
 mod ingest;
 mod rollouts;
 mod server;
+pub mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,11 +21,12 @@ use crate::adapters::store::Store;
 use crate::clock::Clock;
 use crate::domain::Timestamp;
 
-pub use auth::{AdminToken, authorize};
+pub use auth::{AdminToken, authorize, authorize_browser};
 pub use error::ApiError;
 pub use ingest::{PushIngest, PushReject, PushSummary};
 pub use rollouts::{ControlBody, ControlOutcome, MAX_TEXT_FIELD_BYTES, RolloutControls};
 pub use server::{ServerLimits, serve};
+pub use web::{WebAccess, WebPage, WebPages, WebView};
 
 /// A heartbeat loop iteration older than this means the scheduler is not alive.
 pub const HEARTBEAT_STALE_SECS: i64 = 60;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub controls: Option<Arc<dyn RolloutControls>>,
     /// Push ingest (`/v1/ingest`, `/v1/traces`); `None` (no ingest token) disables it.
     pub ingest: Option<Arc<PushIngest>>,
+    /// The read-only web view; `None` answers its routes with 404.
+    pub web: Option<WebView>,
 }
 
 /// Liveness of the scheduler loop: when it last went round, and whether it is busy running a
@@ -88,6 +93,9 @@ impl SchedulerHeartbeat {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(web::rollouts))
+        .route("/rollouts/{id}", get(web::rollout))
+        .route("/rollouts/{id}/review", get(web::review))
         .route("/v1/ingest", post(ingest::ingest))
         .route("/v1/traces", post(ingest::traces))
         .route("/metrics", get(health::metrics))

@@ -1,7 +1,8 @@
 //! Reads the HTTP API and the metrics feed need beyond what the owning areas expose: the latest
 //! gate evidence of a rollout, and the per-rollout numbers `/metrics` mirrors (latest pass ratio
-//! per arm and evaluator, cumulative verdict counts, halt signals per metric), and the rollout
-//! that owns a flag (`GET /v1/flags/{key}`).
+//! per arm and evaluator, cumulative verdict counts, halt signals per metric), the rollout
+//! that owns a flag (`GET /v1/flags/{key}`), and every tick's e-value per metric (the web view's
+//! e-value charts).
 
 use sqlx::Row as _;
 
@@ -31,6 +32,10 @@ const LATEST_SERIES_SQL: &str = "SELECT s.arm, s.evaluator, s.rate, s.n - s.unsc
 
 const HALT_COUNTS_SQL: &str = "SELECT metric, COUNT(*) FROM halt_signals WHERE rollout_id = $1 \
      GROUP BY metric ORDER BY metric";
+
+/// Every tick's halting e-value per metric, oldest first.
+const GATE_HISTORY_SQL: &str = "SELECT window_start, metric, stage, verdict, reason, ln_e_value, evidence \
+     FROM gate_updates WHERE rollout_id = $1 ORDER BY window_start, metric";
 
 /// The rollout owning a flag: the active one, else the newest.
 const FLAG_OWNER_SQL: &str = "SELECT id, baseline_target, canary_target, phase FROM rollouts \
@@ -62,6 +67,25 @@ pub struct LatestSeries {
     pub samples: i64,
     /// Cumulative passes, fails and unscorable over every window of this evaluator version.
     pub totals: (i64, i64, i64),
+}
+
+/// One tick of one metric's halting test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateTick {
+    /// The tick's window start.
+    pub window_start: Timestamp,
+    /// The metric.
+    pub metric: String,
+    /// Stage index (0-based).
+    pub stage: i64,
+    /// `halt`, `promote_ready` or `inconclusive`.
+    pub verdict: String,
+    /// The verdict's reason.
+    pub reason: String,
+    /// ln of the halting e-value after the tick.
+    pub ln_e_value: Option<f64>,
+    /// ln(1/α) of the halting test (from the tick's evidence), when it has one.
+    pub ln_threshold: Option<f64>,
 }
 
 impl Store {
@@ -119,6 +143,28 @@ impl Store {
     pub async fn halt_signal_counts(&self, rollout_id: &str) -> StoreResult<Vec<(String, i64)>> {
         let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as(HALT_COUNTS_SQL).bind(rollout_id).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
+    /// Every tick's halting test of a rollout (e-value and threshold per metric), oldest first.
+    pub async fn gate_history(&self, rollout_id: &str) -> StoreResult<Vec<GateTick>> {
+        let rows = with_pool!(self, pool => {
+            let rows = sqlx::query(GATE_HISTORY_SQL).bind(rollout_id).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let evidence: sqlx::types::Json<serde_json::Value> = row.try_get(6)?;
+                out.push(GateTick {
+                    window_start: row.try_get(0)?,
+                    metric: row.try_get(1)?,
+                    stage: row.try_get(2)?,
+                    verdict: row.try_get(3)?,
+                    reason: row.try_get(4)?,
+                    ln_e_value: row.try_get(5)?,
+                    ln_threshold: evidence.0.get("ln_threshold").and_then(serde_json::Value::as_f64),
+                });
+            }
+            out
         });
         Ok(rows)
     }

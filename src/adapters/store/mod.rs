@@ -10,7 +10,7 @@ mod review;
 mod rollouts;
 mod scheduler;
 
-pub use api_reads::{FlagOwner, LatestSeries};
+pub use api_reads::{FlagOwner, GateTick, LatestSeries};
 pub use integrity::{Fence, LeaseHolder, OutboxItem};
 pub use review::{FailedScore, ServedResponse};
 pub use rollouts::{DecisionCommit, DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};

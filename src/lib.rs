@@ -16,6 +16,8 @@
 // No `unwrap` outside tests (clippy.toml allows it in `#[cfg(test)]` code). Set here rather than
 // in Cargo.toml's `[lints]` so integration tests under `tests/` may unwrap freely.
 #![warn(clippy::unwrap_used)]
+// Print through `outln!`/`errln!` (src/out.rs): `println!` panics, exit 101, on a closed pipe.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod adapters;
 pub mod app;

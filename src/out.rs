@@ -55,6 +55,53 @@ pub fn stdout_failure() -> Option<String> {
     STDOUT_FAILURE.lock().ok().and_then(|slot| slot.clone())
 }
 
+/// A writer that treats a closed pipe as a reader that left: the first `BrokenPipe` error and
+/// every later write succeed without writing, so a streaming command (`evals run … | head`)
+/// finishes its work and exits with its own code. Other errors pass through.
+#[derive(Debug)]
+pub struct ClosedPipeTolerant<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> ClosedPipeTolerant<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> ClosedPipeTolerant<W> {
+        ClosedPipeTolerant {
+            inner,
+            closed: false,
+        }
+    }
+
+    fn absorb<T>(&mut self, result: std::io::Result<T>, quiet: T) -> std::io::Result<T> {
+        match result {
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(quiet)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for ClosedPipeTolerant<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let written = self.inner.write(buf);
+        self.absorb(written, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let flushed = self.inner.flush();
+        self.absorb(flushed, ())
+    }
+}
+
 /// A `MakeWriter` for tracing: stderr, where a closed pipe swallows the event instead of failing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QuietStderr;
@@ -110,4 +157,57 @@ macro_rules! errln {
     ($($arg:tt)*) => {
         $crate::out::stderr_line(format_args!($($arg)*))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer whose reader has gone after `room` bytes.
+    struct Closing {
+        room: usize,
+        written: Vec<u8>,
+    }
+
+    impl Write for Closing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.written.len() + buf.len() > self.room {
+                return Err(std::io::Error::from(ErrorKind::BrokenPipe));
+            }
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_swallows_the_rest_of_the_output_without_an_error() {
+        let mut out = ClosedPipeTolerant::new(Closing {
+            room: 4,
+            written: Vec::new(),
+        });
+        out.write_all(b"abc").unwrap();
+        out.write_all(b"defgh").unwrap();
+        out.write_all(b"i").unwrap();
+        out.flush().unwrap();
+        assert_eq!(out.inner.written, b"abc");
+    }
+
+    #[test]
+    fn other_write_errors_still_fail() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _buf: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = ClosedPipeTolerant::new(Full);
+        assert!(out.write_all(b"x").is_err());
+    }
 }

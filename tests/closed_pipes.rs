@@ -193,3 +193,44 @@ async fn the_actor_is_never_unknown_and_rollout_start_takes_actor() {
         "{events_b:?}"
     );
 }
+
+// See: issue 13 (`evals check` and `evals run` still printed with println!: exit 101 into a
+// closed pipe; and `evals run | head` must still exit with the gate's code).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evals_check_and_run_into_a_closed_pipe_keep_their_exit_codes() {
+    let rig = Rig::new();
+    for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+        let output = rig.run_closed(&["evals", "check"], closed);
+        assert_no_panic(&output, "evals check | head -c 1");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    }
+
+    let mut text = String::new();
+    for index in 0..40 {
+        text.push_str(&format!(
+            r#"{{"request_id":"r{index}","ts":"2026-11-26T06:00:00Z","tenant_id":"t","model":"m","arm":"canary","input":"where is my order?","output":"not an answer in json","reference":"A-1"}}"#
+        ));
+        text.push('\n');
+        text.push_str("not json\n");
+    }
+    std::fs::write(rig.dir.path().join("rows.jsonl"), text).unwrap();
+    let run = [
+        "evals",
+        "run",
+        "--suite",
+        "support",
+        "--input",
+        "rows.jsonl",
+        "--fail-under",
+        "0.9",
+    ];
+    for closed in [Closed::Stdout, Closed::Stderr, Closed::Both] {
+        let output = rig.run_closed(&run, closed);
+        assert_no_panic(&output, "evals run | head -c 1");
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "every row fails: the --fail-under exit code, pipe or not: {output:?}"
+        );
+    }
+}

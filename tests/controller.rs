@@ -458,6 +458,7 @@ async fn a_rejected_command_is_audited_and_changes_nothing() {
     rig.command("bot", start(), t(0)).await;
     let approve = Command::Approve {
         actor: "carol".into(),
+        reason: None,
     };
     assert_eq!(
         rig.command("bot", approve, t(1)).await,

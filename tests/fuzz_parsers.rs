@@ -80,6 +80,13 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(|n| json!(n)),
         Just(json!(1e308)),
         Just(json!("2026-11-26T06:00:00Z")),
+        // Times the two stores used to keep differently (issue 13): a leap second, year 0,
+        // a year past 9999 (epoch seconds), and the edges that are kept.
+        Just(json!("2016-12-31T23:59:60.5Z")),
+        Just(json!("0000-03-01T00:00:00Z")),
+        Just(json!(1e12)),
+        Just(json!("0001-01-01T00:00:00Z")),
+        Just(json!("9999-12-31T23:59:59.999999Z")),
         Just(json!("canary")),
         Just(json!("baseline")),
         Just(json!("feedback")),
@@ -333,9 +340,38 @@ async fn a_fuzzed_corpus_loads_the_same_rows_on_sqlite_and_postgres() {
             .iter()
             .zip(&rows_pg)
             .map(|(a, b)| {
-                a.request_id == b.request_id && a.output == b.output && a.input == b.input
+                (
+                    &a.request_id,
+                    a.ts,
+                    &a.tenant_id,
+                    &a.model,
+                    a.arm,
+                    &a.input,
+                    &a.output,
+                ) == (
+                    &b.request_id,
+                    b.ts,
+                    &b.tenant_id,
+                    &b.model,
+                    b.arm,
+                    &b.input,
+                    &b.output,
+                ) && (
+                    &a.reference,
+                    &a.error,
+                    a.status,
+                    a.prompt_tokens,
+                    a.cost_usd,
+                ) == (
+                    &b.reference,
+                    &b.error,
+                    b.status,
+                    b.prompt_tokens,
+                    b.cost_usd,
+                )
             })
             .collect();
+        assert_eq!(rows_sqlite.len(), rows_pg.len());
         assert!(same.iter().all(|ok| *ok), "rows differ between backends");
         pg.close().await;
     }

@@ -352,6 +352,21 @@ async fn controls_need_the_bearer_token_and_change_nothing_without_it(store: Sto
         events_before_big,
         "an oversized field changed nothing"
     );
+
+    // A reason on resume (optional there) reaches the audit row (issue 13).
+    let (status, report) = send(
+        &guarded,
+        post(
+            "/api/v1/rollouts/r1/resume",
+            Some("s3cret"),
+            r#"{"actor": "alice", "reason": "false alarm"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let events = store.list_rollout_events("r1").await.unwrap();
+    let resume = events.iter().find(|e| e.action == "resume").unwrap();
+    assert!(resume.reason.contains("false alarm"), "{resume:?}");
 }
 
 mod read_api {

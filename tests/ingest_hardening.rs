@@ -174,3 +174,67 @@ async fn a_byte_order_mark_on_line_one_is_accepted_and_control_characters_are_es
     assert!(stderr.contains("line 3: rejected (not_json)"), "{stderr}");
     assert!(stderr.contains("byte-order mark"), "{stderr}");
 }
+
+// See: issue 13 (a leap second and year 0 were stored differently on SQLite and PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leap_seconds_and_out_of_range_years_are_rejected_alike_on_both_backends() {
+    on_both_backends(|dir, url| async move {
+        let at = |id: &str, ts: Value| {
+            let mut line: Value = serde_json::from_str(&row(id, "ok")).unwrap();
+            line["ts"] = ts;
+            line.to_string()
+        };
+        let lines = [
+            at("normal", "2026-11-26T06:00:00Z".into()),
+            at("leap", "2016-12-31T23:59:60Z".into()),
+            at("leap-frac", "2016-12-31T23:59:60.250+00:00".into()),
+            at("year-0", "0000-06-01T00:00:00Z".into()),
+            at("far", serde_json::json!(1e12)),
+            at("first-year", "0001-01-01T00:00:00Z".into()),
+            at("last-year", "9999-12-31T23:59:59.999999Z".into()),
+        ];
+        std::fs::write(dir.path().join("logs.jsonl"), lines.join("\n")).unwrap();
+        let output = ingest(dir.path(), &url, "logs.jsonl", &[]);
+        assert_eq!(output.status.code(), Some(1), "{url}: {output:?}");
+        let got = summary(&output);
+        assert_eq!(got["inserted"], 3, "{url}: {got}");
+        assert_eq!(got["rejected"], 4, "{url}: {got}");
+        let listed: Vec<(u64, String)> = rejects(dir.path())
+            .iter()
+            .map(|entry| {
+                assert_eq!(entry["kind"], "bad_timestamp", "{entry}");
+                let reason = entry["reason"].as_str().unwrap().to_string();
+                (entry["line"].as_u64().unwrap(), reason)
+            })
+            .collect();
+        let lines: Vec<u64> = listed.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5], "{listed:?}");
+        assert!(listed[0].1.contains("leap second"), "{listed:?}");
+        assert!(listed[2].1.contains("year 0"), "{listed:?}");
+
+        let store = Store::open(&url).await.unwrap();
+        let ids = ["normal", "first-year", "last-year"].map(String::from);
+        let mut stored: Vec<(String, String)> = store
+            .get_requests(&ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|request| (request.request_id, request.ts.to_rfc3339()))
+            .collect();
+        stored.sort();
+        assert_eq!(
+            stored,
+            vec![
+                ("first-year".into(), "0001-01-01T00:00:00+00:00".into()),
+                (
+                    "last-year".into(),
+                    "9999-12-31T23:59:59.999999+00:00".into()
+                ),
+                ("normal".into(), "2026-11-26T06:00:00+00:00".into()),
+            ],
+            "{url}"
+        );
+        store.close().await;
+    })
+    .await;
+}

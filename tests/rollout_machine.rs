@@ -96,7 +96,10 @@ fn the_fifty_percent_stage_waits_for_an_approval_then_monitors_at_one_hundred() 
     let t = step(
         &state,
         &plan,
-        &cmd(Command::Approve { actor: human() }),
+        &cmd(Command::Approve {
+            actor: human(),
+            reason: None,
+        }),
         at_h(61),
     );
     assert_eq!(t.kind, TransitionKind::Promoted);
@@ -112,12 +115,62 @@ fn approve_is_rejected_when_nothing_awaits_approval() {
     let t = step(
         &state,
         &plan,
-        &cmd(Command::Approve { actor: human() }),
+        &cmd(Command::Approve {
+            actor: human(),
+            reason: None,
+        }),
         at_h(1),
     );
     assert_eq!(t.kind, TransitionKind::Rejected);
     assert_eq!(t.next, state);
     assert!(t.effects.is_empty());
+}
+
+/// The audit reasons of `effects`, in order.
+fn audit_reasons(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Audit { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+// See: issue 13 (`approve --reason` and `resume --reason` were dropped from the audit row).
+#[test]
+fn approve_and_resume_keep_the_persons_reason_in_the_audit_row() {
+    let plan = Plan::seed_default();
+    let awaiting = state_in(Phase::AwaitingApproval, 2);
+    let approve = Command::Approve {
+        actor: human(),
+        reason: Some("transcripts reviewed".into()),
+    };
+    let approved = step(&awaiting, &plan, &cmd(approve), at_h(61));
+    assert_eq!(approved.kind, TransitionKind::Promoted);
+    let reasons = audit_reasons(&approved.effects);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("approved (transcripts reviewed): promoted from"),
+        "{reasons:?}"
+    );
+
+    let halt = Command::Halt {
+        actor: human(),
+        reason: "looking".into(),
+    };
+    let held = step(&started(&plan), &plan, &cmd(halt), at_h(1));
+    let resume = Command::Resume {
+        actor: human(),
+        reason: Some("false alarm".into()),
+    };
+    let resumed = step(&held.next, &plan, &cmd(resume), at_h(2));
+    assert_eq!(resumed.kind, TransitionKind::Resumed);
+    assert!(
+        audit_reasons(&resumed.effects)[0].ends_with("at 100 bp (false alarm)"),
+        "{:?}",
+        resumed.effects
+    );
 }
 
 #[test]
@@ -298,7 +351,10 @@ fn a_freeze_halt_holds_the_current_split_until_a_human_resumes() {
     let resumed = step(
         &held,
         &plan,
-        &cmd(Command::Resume { actor: human() }),
+        &cmd(Command::Resume {
+            actor: human(),
+            reason: None,
+        }),
         at_h(12),
     );
     assert_eq!(resumed.kind, TransitionKind::Resumed);
@@ -321,7 +377,10 @@ fn halt_and_resume_by_hand_do_not_count_held_time_towards_the_minimum() {
     let resumed = step(
         &held.next,
         &plan,
-        &cmd(Command::Resume { actor: human() }),
+        &cmd(Command::Resume {
+            actor: human(),
+            reason: None,
+        }),
         at_h(3),
     );
     // 1 h ran before the hold; 3 h more are needed, so promotion comes at 6 h, not 4 h.
@@ -339,7 +398,10 @@ fn a_resume_after_an_inconclusive_hold_grants_another_extension_window() {
     let resumed = step(
         &held,
         &plan,
-        &cmd(Command::Resume { actor: human() }),
+        &cmd(Command::Resume {
+            actor: human(),
+            reason: None,
+        }),
         at_h(9),
     );
     let t = step(&resumed.next, &plan, &grey(), at_min(9 * 60 + 15));
@@ -424,7 +486,10 @@ fn every_change_carries_a_reason_and_an_audit_row() {
     for i in 0..800 {
         now += Duration::minutes(15);
         let input = match (i % 7, &state.phase) {
-            (_, Phase::AwaitingApproval) => cmd(Command::Approve { actor: human() }),
+            (_, Phase::AwaitingApproval) => cmd(Command::Approve {
+                actor: human(),
+                reason: None,
+            }),
             (3, _) => grey(),
             (4, _) => Input::default(),
             _ => green(),
@@ -459,7 +524,10 @@ fn the_example_plan_file_runs_from_half_a_percent_to_completion() {
         now += Duration::minutes(15);
         // The plan's 50% stage needs 1,000 samples per arm: 500 would hold it.
         let input = if state.phase == Phase::AwaitingApproval {
-            cmd(Command::Approve { actor: human() })
+            cmd(Command::Approve {
+                actor: human(),
+                reason: None,
+            })
         } else {
             Input::verdicts(vec![mv("pass_rate", true, ready(), 2_000)])
         };

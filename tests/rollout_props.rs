@@ -35,9 +35,15 @@ fn command_strategy() -> impl Strategy<Value = Command> {
     let reason = Just("why".to_string());
     prop_oneof![
         actor.clone().prop_map(|actor| Command::Start { actor }),
-        actor.clone().prop_map(|actor| Command::Approve { actor }),
+        actor.clone().prop_map(|actor| Command::Approve {
+            actor,
+            reason: None
+        }),
         (actor.clone(), reason.clone()).prop_map(|(actor, reason)| Command::Halt { actor, reason }),
-        actor.clone().prop_map(|actor| Command::Resume { actor }),
+        actor.clone().prop_map(|actor| Command::Resume {
+            actor,
+            reason: None
+        }),
         (actor.clone(), reason.clone())
             .prop_map(|(actor, reason)| Command::Rollback { actor, reason }),
         (actor.clone(), reason.clone()).prop_map(|(actor, reason)| Command::Kill { actor, reason }),

@@ -225,6 +225,29 @@ async fn drills_are_listed_newest_first(store: Store) {
     assert_eq!(drills[0].results, json!([{"sink": "table", "ok": true}]));
 }
 
+// See: issue 13 (the last-successful-drill gauge was missing after a restart).
+async fn the_last_successful_drill_skips_failed_ones(store: Store) {
+    assert_eq!(store.last_successful_drill().await.unwrap(), None);
+    for (index, ok) in [true, true, false].into_iter().enumerate() {
+        let drill = DrillRow {
+            id: format!("d{index}"),
+            flag_key: "evalgate-drill".into(),
+            at: at(index as i64),
+            ok,
+            results: json!([]),
+            time_to_visible_ms: None,
+            drift: json!([]),
+        };
+        store.record_drill(&drill).await.unwrap();
+    }
+    assert_eq!(store.last_successful_drill().await.unwrap(), Some(at(1)));
+}
+
+contract_test!(
+    last_successful_drill,
+    the_last_successful_drill_skips_failed_ones
+);
+
 contract_test!(drills, drills_are_listed_newest_first);
 
 async fn rollout_targets_list_every_rollout_with_its_models_and_start(store: Store) {

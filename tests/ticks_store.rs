@@ -3,7 +3,8 @@
 mod common;
 
 use chrono::{Duration, TimeZone, Utc};
-use evalgate::adapters::store::{Store, TickClaim, TickKey, TickStatus};
+use evalgate::adapters::store::{Store, TickClaim, TickKey, TickStart, TickStatus};
+use evalgate::domain::Timestamp;
 
 fn key(minute: u32) -> TickKey {
     TickKey {
@@ -12,17 +13,28 @@ fn key(minute: u32) -> TickKey {
     }
 }
 
+fn start(window_end: Timestamp, at: Timestamp, seed: u64, worker: &str) -> TickStart<'_> {
+    TickStart {
+        window_end,
+        tick_at: at,
+        started_at: at,
+        stage_index: 0,
+        pairing_seed: seed,
+        worker,
+    }
+}
+
 async fn a_tick_is_fresh_then_resumed_then_done(store: Store) {
     let tick = key(0);
     let end = tick.window_start + Duration::minutes(15);
     let at = end + Duration::minutes(5);
     let first = store
-        .begin_tick(&tick, end, at, 0, u64::MAX - 3, "w1")
+        .begin_tick(&tick, &start(end, at, u64::MAX - 3, "w1"))
         .await
         .unwrap();
     assert_eq!(first, TickClaim::Fresh);
     let again = store
-        .begin_tick(&tick, end, at, 0, u64::MAX - 3, "w2")
+        .begin_tick(&tick, &start(end, at, u64::MAX - 3, "w2"))
         .await
         .unwrap();
     assert!(matches!(
@@ -38,7 +50,10 @@ async fn a_tick_is_fresh_then_resumed_then_done(store: Store) {
         .mark_tick(&tick, TickStatus::Done, &report, Some(at))
         .await
         .unwrap();
-    let done = store.begin_tick(&tick, end, at, 0, 1, "w3").await.unwrap();
+    let done = store
+        .begin_tick(&tick, &start(end, at, 1, "w3"))
+        .await
+        .unwrap();
     assert_eq!(
         done,
         TickClaim::Done {

@@ -134,6 +134,9 @@ impl JudgeError {
     }
 }
 
+/// Whether a reply carries a verdict the caller can read (see [`JudgeClient::chat`]).
+pub type ReplyCheck = fn(&ChatReply) -> bool;
+
 /// A judge's reply: the text and what it cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatReply {
@@ -239,9 +242,16 @@ impl JudgeClient {
         &self.config
     }
 
-    /// Sends one chat request, with retries, limits and the tick's budget.
+    /// Sends one chat request, with retries, limits and the tick's budget. `readable` says
+    /// whether a reply carries a verdict: a reply that does not is counted
+    /// `outcome="unparseable"` on `/metrics`, not `ok` (INTEGRATION.md §2).
     #[tracing::instrument(skip_all, fields(judge = %self.name))]
-    pub async fn chat(&self, tick: &JudgeTick, body: &Value) -> Result<ChatReply, JudgeError> {
+    pub async fn chat(
+        &self,
+        tick: &JudgeTick,
+        body: &Value,
+        readable: ReplyCheck,
+    ) -> Result<ChatReply, JudgeError> {
         let started = Instant::now();
         let api_key_opt = match self.api_key(tick).await {
             Ok(key_opt) => key_opt,
@@ -253,7 +263,7 @@ impl JudgeClient {
         loop {
             attempt += 1;
             let result = self
-                .attempt(tick, body, api_key_opt.as_deref(), estimate)
+                .attempt(tick, body, api_key_opt.as_deref(), estimate, readable)
                 .await;
             match result {
                 Err(JudgeError::Rejected {
@@ -281,8 +291,28 @@ impl JudgeClient {
                     tracing::warn!(judge = %self.name, attempt, error = %err, delay_ms = delay.as_millis() as u64, "judge call failed, retrying");
                     tokio::time::sleep(delay).await;
                 }
-                Err(err) => return Err(err),
+                Err(err) => {
+                    self.log_rejection(tick, &err);
+                    return Err(err);
+                }
             }
+        }
+    }
+
+    /// A 4xx other than auth (LiteLLM answers a wrong key with 400 "No connected db."): every
+    /// judgment of the tick may end unscorable for the same reason, so it is said once per tick
+    /// (per [`JudgeTick`]), with the server's own words.
+    fn log_rejection(&self, tick: &JudgeTick, err: &JudgeError) {
+        let JudgeError::Rejected { status, message } = err else {
+            return;
+        };
+        if tick.first_rejection() {
+            tracing::warn!(
+                judge = %self.name,
+                status = *status,
+                reason = %message,
+                "judge rejected the request; its judgments are unscorable (logged once per tick)"
+            );
         }
     }
 
@@ -312,6 +342,7 @@ impl JudgeClient {
         body: &Value,
         api_key_opt: Option<&str>,
         estimate: u64,
+        readable: ReplyCheck,
     ) -> Result<ChatReply, JudgeError> {
         let _permit = self
             .concurrency
@@ -346,7 +377,7 @@ impl JudgeClient {
             Err(_) => Err(JudgeError::Timeout(self.settings.timeout)),
         };
         let seconds = started.elapsed().as_secs_f64();
-        self.record_metrics(&result, seconds);
+        self.record_metrics(&result, seconds, readable);
         match &result {
             Ok(reply) => {
                 let used = reply.prompt_tokens + reply.completion_tokens;
@@ -371,10 +402,16 @@ impl JudgeClient {
 
     /// Records one attempt under the names of INTEGRATION.md §2 (labels: the judge model and
     /// a closed set of outcomes).
-    fn record_metrics(&self, result: &Result<ChatReply, JudgeError>, seconds: f64) {
+    fn record_metrics(
+        &self,
+        result: &Result<ChatReply, JudgeError>,
+        seconds: f64,
+        readable: ReplyCheck,
+    ) {
         let model = &self.config.model;
         let outcome = match result {
-            Ok(_) => "ok",
+            Ok(reply) if readable(reply) => "ok",
+            Ok(_) => "unparseable",
             Err(err) => err.metric_outcome(),
         };
         crate::metrics::record_judge_request(model, outcome, seconds);

@@ -78,6 +78,8 @@ pub struct JudgeTick {
     tokens: AtomicU64,
     pico_usd: AtomicU64,
     auth_failed: AtomicBool,
+    /// Set once a rejected request (a non-auth 4xx) was logged.
+    rejection_logged: AtomicBool,
     ledger_opt: Option<Ledger>,
 }
 
@@ -186,6 +188,12 @@ impl JudgeTick {
                 first_here
             }
         }
+    }
+
+    /// True the first time it is asked: whether a rejected request is the first of this tick
+    /// value (so it is logged once, not once per judgment).
+    pub fn first_rejection(&self) -> bool {
+        !self.rejection_logged.swap(true, Ordering::SeqCst)
     }
 
     /// True once authentication failed (or was found failed) in this tick.

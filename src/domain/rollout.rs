@@ -154,12 +154,22 @@ impl RolloutState {
 pub enum Command {
     /// Begin the first stage.
     Start { actor: String },
-    /// Approve promotion out of a stage awaiting approval.
-    Approve { actor: String },
+    /// Approve promotion out of a stage awaiting approval; the reason, when given, goes into
+    /// the audit row.
+    Approve {
+        actor: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Freeze at the current split.
     Halt { actor: String, reason: String },
-    /// Leave a hold: back to running at the held split.
-    Resume { actor: String },
+    /// Leave a hold: back to running at the held split; the reason, when given, goes into the
+    /// audit row.
+    Resume {
+        actor: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Canary to 0%; the rollout ends.
     Rollback { actor: String, reason: String },
     /// The kill switch: canary to 0% from any state; the rollout ends.
@@ -173,8 +183,8 @@ impl Command {
     pub fn actor(&self) -> &str {
         match self {
             Command::Start { actor }
-            | Command::Approve { actor }
-            | Command::Resume { actor }
+            | Command::Approve { actor, .. }
+            | Command::Resume { actor, .. }
             | Command::Halt { actor, .. }
             | Command::Rollback { actor, .. }
             | Command::Kill { actor, .. }

@@ -362,17 +362,32 @@ fn read_reason(map: &Map<String, Value>) -> String {
     String::new()
 }
 
-/// Reads an `llm-rubric` reply; `threshold` is the assertion's pass threshold, if any.
-pub fn parse_rubric_reply(content: &str, threshold_opt: Option<f64>) -> JudgeVerdict {
-    let Some(map) = extract_json_object(content, &["pass", "verdict", "score"]) else {
-        return unparseable(content);
-    };
+/// The pass flag, score and reason of a rubric reply, when it has a JSON object with one of
+/// them readable.
+fn read_rubric(content: &str) -> Option<(Option<bool>, Option<f64>, String)> {
+    let map = extract_json_object(content, &["pass", "verdict", "score"])?;
     let pass_opt = map
         .get("pass")
         .or_else(|| map.get("verdict"))
         .and_then(read_bool);
     let score_opt = map.get("score").and_then(read_score);
-    let reason = read_reason(&map);
+    if pass_opt.is_none() && score_opt.is_none() {
+        return None;
+    }
+    Some((pass_opt, score_opt, read_reason(&map)))
+}
+
+/// True when `content` holds a rubric verdict (a pass flag or a score), whatever the
+/// assertion's threshold: what `/metrics` counts as a parseable judge reply.
+pub fn rubric_reply_parses(content: &str) -> bool {
+    read_rubric(content).is_some()
+}
+
+/// Reads an `llm-rubric` reply; `threshold` is the assertion's pass threshold, if any.
+pub fn parse_rubric_reply(content: &str, threshold_opt: Option<f64>) -> JudgeVerdict {
+    let Some((pass_opt, score_opt, reason)) = read_rubric(content) else {
+        return unparseable(content);
+    };
     let outcome = match (pass_opt, score_opt, threshold_opt) {
         (_, Some(score), Some(threshold)) => {
             if score >= threshold && pass_opt != Some(false) {
@@ -392,6 +407,7 @@ pub fn parse_rubric_reply(content: &str, threshold_opt: Option<f64>) -> JudgeVer
                     .to_string(),
             };
         }
+        // `read_rubric` found neither; kept so the match needs no panic.
         (None, None, _) => return unparseable(content),
     };
     JudgeVerdict {

@@ -159,6 +159,7 @@ pub async fn replay(
         if transition.kind == TransitionKind::AwaitingApproval {
             input = Input::commands(vec![Command::Approve {
                 actor: "backtest (assumed)".to_string(),
+                reason: None,
             }]);
             let approved = rollout::step(&next, &plan, &input, at);
             log.push(decision(

@@ -6,6 +6,7 @@
 //! 100%; the other's canary regresses partway and is rolled back by the gates.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -76,7 +77,10 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
         .single()
         .context("demo start time")?;
     let clock = ManualClock::new(start);
-    let config = demo_config(&ctx.config)?;
+    // The suite is embedded and written out before anything runs, so the demo (and `--serve`
+    // after it) works outside a source checkout.
+    let suite_dir = write_demo_suite()?;
+    let config = demo_config(&ctx.config, &suite_dir)?;
     let demo_ctx = Context::with_config(config, Arc::new(clock.clone()));
     let store = open_fresh_store(&demo_ctx.config.store.url).await?;
     crate::outln!(
@@ -129,6 +133,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
         }
     }
     summarize(&store, start, ticks).await?;
+    crate::outln!("\n{}", explore_hint(&demo_ctx.config.store.url));
     if args.serve {
         crate::outln!("\nserving the HTTP API and the web view on the demo store");
         let serve_args = crate::cli::ServeArgs { bind: args.bind };
@@ -137,11 +142,15 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn demo_config(base: &Config) -> anyhow::Result<Config> {
+/// The demo's config: `base` with the demo store (unless `--store` or the config named one),
+/// the embedded suite in `suite_dir`, no judges, sinks or notifications.
+fn demo_config(base: &Config, suite_dir: &Path) -> anyhow::Result<Config> {
     let mut config = base.clone();
     if config.store.url == crate::config::StoreConfig::default().url {
         config.store.url = DEMO_STORE.to_string();
     }
+    config.evals.dir = suite_dir.to_path_buf();
+    config.evals.default_suite = "support".to_string();
     config.sampling.n_per_arm = DEMO_N;
     config.sampling.per_tenant_cap = DEMO_N;
     // At 1% of 60 requests/min a 15-minute window holds ~9 canary requests, fewer than N: count
@@ -169,12 +178,28 @@ async fn open_fresh_store(url: &str) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot open the demo store {url}"))
 }
 
-fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
+/// Writes the embedded starter suite and its schema to a directory of this process; returns it.
+fn write_demo_suite() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("evalgate-demo-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("schemas")).context("cannot write the demo suite")?;
-    std::fs::write(dir.join("schemas/support_answer.json"), STARTER_SCHEMA)
-        .context("cannot write the demo suite")?;
-    let suite_path = dir.join("support.yaml");
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("schemas"))?;
+        std::fs::write(dir.join("schemas/support_answer.json"), STARTER_SCHEMA)?;
+        std::fs::write(dir.join("support.yaml"), STARTER_SUITE)
+    };
+    write().with_context(|| format!("cannot write the demo suite to {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The closing hint, naming the store the demo wrote.
+fn explore_hint(store_url: &str) -> String {
+    format!(
+        "explore: evalgate --store {store_url} rollout status   ·   evalgate --store {store_url} \
+         demo --serve"
+    )
+}
+
+fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
+    let suite_path = ctx.config.evals.dir.join("support.yaml");
     let suite = load_suite_text(&suite_path, STARTER_SUITE, &Default::default()).map_err(
         |diagnostics| {
             let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
@@ -328,6 +353,7 @@ async fn approve(
 ) -> anyhow::Result<()> {
     let input = Input::commands(vec![Command::Approve {
         actor: "demo".to_string(),
+        reason: None,
     }]);
     control_once(ctx, store, rollout_id, input, now).await?;
     crate::outln!(
@@ -448,8 +474,43 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
             delay.num_minutes() % 60
         );
     }
-    crate::outln!(
-        "\nexplore: evalgate --store {DEMO_STORE} rollout status   ·   evalgate demo --serve"
-    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluators::load_suites;
+
+    // See: issue 13 (`demo --serve` outside a checkout failed on the missing `evals/` dir).
+    #[test]
+    fn the_demo_config_points_at_the_embedded_suite_written_out_up_front() {
+        let dir = write_demo_suite().unwrap();
+        let config = demo_config(&Config::default(), &dir).unwrap();
+        assert_eq!(config.evals.dir, dir);
+        let suites = load_suites(&config.evals.dir, &Default::default()).unwrap();
+        assert!(
+            suites.iter().any(|suite| suite.name == "support"),
+            "{suites:?}"
+        );
+    }
+
+    #[test]
+    fn the_explore_hint_names_the_store_the_demo_used() {
+        let mut base = Config::default();
+        base.store.url = "sqlite:///tmp/elsewhere.db".to_string();
+        let config = demo_config(&base, Path::new("/tmp")).unwrap();
+        let hint = explore_hint(&config.store.url);
+        assert!(
+            hint.contains("--store sqlite:///tmp/elsewhere.db rollout status"),
+            "{hint}"
+        );
+        let default_hint = explore_hint(
+            &demo_config(&Config::default(), Path::new("/tmp"))
+                .unwrap()
+                .store
+                .url,
+        );
+        assert!(default_hint.contains(DEMO_STORE), "{default_hint}");
+    }
 }

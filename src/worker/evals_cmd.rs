@@ -32,17 +32,17 @@ pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
                 .filter(|assertion| !matches!(assertion.kind, AssertionKind::Rule(_)))
                 .count();
             if suites.is_empty() {
-                println!("{}: no suite files (*.yaml, *.yml) found", dir.display());
+                crate::outln!("{}: no suite files (*.yaml, *.yml) found", dir.display());
             }
             for suite in &suites {
-                println!(
+                crate::outln!(
                     "{}: suite `{}` ok ({} assertions)",
                     suite.file.display(),
                     suite.name,
                     suite.assertions.len()
                 );
             }
-            println!(
+            crate::outln!(
                 "ok: {} suite(s), {assertions} assertion(s) ({} rule, {judged} judge) in {}",
                 suites.len(),
                 assertions - judged,
@@ -52,13 +52,13 @@ pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
         }
         Err(diagnostics) => {
             for diagnostic in &diagnostics {
-                println!("{diagnostic}");
+                crate::outln!("{diagnostic}");
             }
             let files: BTreeSet<&PathBuf> = diagnostics
                 .iter()
                 .map(|diagnostic| &diagnostic.file)
                 .collect();
-            println!(
+            crate::outln!(
                 "error: {} problem(s) in {} file(s) under {}",
                 diagnostics.len(),
                 files.len(),

@@ -28,9 +28,13 @@ use crate::evaluators::{Suite, load_valid_suites};
 /// The exit code when `--fail-under` is not reached.
 pub const EXIT_BELOW_FAIL_UNDER: u8 = 3;
 
-/// Runs `evalgate evals run`, writing to stdout.
+/// Runs `evalgate evals run`, writing to stdout. A closed stdout (`… | head`) drops the rest
+/// of the output but not the run: the exit code is still the gate's.
 pub async fn run(ctx: &Context, args: EvalsRunArgs) -> CmdResult {
-    let stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout());
+    let stdout = std::io::BufWriter::with_capacity(
+        256 * 1024,
+        crate::out::ClosedPipeTolerant::new(std::io::stdout()),
+    );
     let summary = run_to(ctx, &args, stdout).await?;
     Ok(ExitCode::from(exit_code(&summary)))
 }
@@ -60,7 +64,7 @@ pub async fn run_to<W: Write>(
     }
     let (suite, other_problems) = find_suite(ctx, args)?;
     for problem in &other_problems {
-        eprintln!("warning: another suite does not load: {problem}");
+        crate::errln!("warning: another suite does not load: {problem}");
     }
     let mut reader = open_input(args)?;
     let format = args.output_format();

@@ -148,7 +148,7 @@ fn score_chunk<W: Write>(
 
 fn report_rejected(summary: &mut RunSummary, line: usize, reason: String) {
     // Rejected values may carry control characters: escape them before a terminal sees them.
-    eprintln!("line {line}: rejected: {}", reason.escape_debug());
+    crate::errln!("line {line}: rejected: {}", reason.escape_debug());
     summary.reject(line, reason);
 }
 

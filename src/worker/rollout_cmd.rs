@@ -45,6 +45,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
         RolloutCommand::Approve(args) => {
             let command = Command::Approve {
                 actor: actor_of(&args),
+                reason: optional_reason(&args),
             };
             act(ctx, &store, &args.id, command).await
         }
@@ -59,6 +60,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
         RolloutCommand::Resume(args) => {
             let command = Command::Resume {
                 actor: actor_of(&args),
+                reason: optional_reason(&args),
             };
             act(ctx, &store, &args.id, command).await
         }
@@ -84,6 +86,12 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
 
 fn actor_of(args: &RolloutActionArgs) -> String {
     actor_from_flag(args.actor.as_ref())
+}
+
+/// `--reason` when it says something (approve and resume do not need one, but keep it).
+fn optional_reason(args: &RolloutActionArgs) -> Option<String> {
+    let reason = args.reason.as_deref()?.trim();
+    (!reason.is_empty()).then(|| reason.to_string())
 }
 
 fn required_reason(args: &RolloutActionArgs, action: &str) -> anyhow::Result<String> {

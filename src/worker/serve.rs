@@ -121,10 +121,11 @@ impl RolloutControls for ControllerControls {
     }
 }
 
-/// Mirrors the store into the gauges: the ingest lag, and per active rollout its latest pass
-/// ratios, verdict counts, canary share, halted flag, halt signals, status, phase, stage and
-/// e-values. A finished rollout keeps only its final status, phase and stage, for
-/// [`metrics::status::FINISHED_RETENTION_DAYS`] after it ended; then it disappears.
+/// Mirrors the store into the gauges: the ingest lag, the last successful drill, the pending
+/// notifications, and per active rollout its latest pass ratios, verdict counts, canary share,
+/// halted flag, halt signals, status, phase, stage and e-values. A finished rollout keeps only its
+/// final status, phase and stage, for [`metrics::status::FINISHED_RETENTION_DAYS`] after it
+/// ended; then it disappears.
 pub async fn refresh_metrics(store: &Store, now: Timestamp) {
     match store.newest_request_ts().await {
         Ok(Some(newest)) => {
@@ -132,6 +133,13 @@ pub async fn refresh_metrics(store: &Store, now: Timestamp) {
         }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "cannot read the newest request time"),
+    }
+    // From the table, not only from this process's drills: a restart (or another replica's
+    // drill) must not leave the gauge missing until the next drill here.
+    match store.last_successful_drill().await {
+        Ok(Some(at)) => metrics::set_last_drill(at),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read the last successful drill"),
     }
     match store.pending_notifications().await {
         Ok(count) => metrics::set_notifications_pending(count),

@@ -3,12 +3,17 @@
 //! - no NUL character (`\u0000`) in a text field: PostgreSQL's `text` and `jsonb` cannot hold
 //!   one while SQLite can (one such value used to abort a whole ingest on PostgreSQL);
 //! - measurements within sane bounds ([`MAX_COST_USD`], [`MAX_MILLIS`]): `1e308` is a finite
-//!   number, but two of them summed in a gate are infinity.
+//!   number, but two of them summed in a gate are infinity;
+//! - times the two stores keep alike: years 1 to 9999 (PostgreSQL keeps year 0 as 1 BC and
+//!   years past 9999, which SQLite's text timestamps order wrongly) and no leap second
+//!   (`23:59:60`, which chrono holds as a second nanosecond overflow that the stores encode
+//!   differently).
 
+use chrono::{Datelike, Timelike};
 use serde_json::Value;
 
 use super::reject::{Record, Reject, RejectKind};
-use crate::domain::{FeedbackEvent, Request};
+use crate::domain::{FeedbackEvent, Request, Timestamp};
 
 /// The largest `cost_usd` of one request accepted (a million dollars).
 pub const MAX_COST_USD: f64 = 1e6;
@@ -17,10 +22,43 @@ pub const MAX_MILLIS: f64 = 1e9;
 
 /// `record` unchanged, or a reject naming the first field that fails a check.
 pub fn check_record(record: Record) -> Result<Record, Reject> {
-    if let Record::Request(request) = &record {
-        check_measurements(request)?;
+    match &record {
+        Record::Request(request) => {
+            check_time("ts", request.ts)?;
+            check_measurements(request)?;
+        }
+        Record::Feedback(event) => check_time("at", event.at)?,
     }
     reject_nul(record)
+}
+
+/// The first and last years both stores keep and order alike.
+const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+fn check_time(name: &str, time: Timestamp) -> Result<(), Reject> {
+    let year = time.year();
+    if !YEARS.contains(&year) {
+        return Err(Reject::new(
+            RejectKind::BadTimestamp,
+            format!(
+                "`{name}` is in year {year}: out of range (years {} to {})",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ));
+    }
+    if time.nanosecond() >= 1_000_000_000 {
+        return Err(Reject::new(
+            RejectKind::BadTimestamp,
+            format!(
+                "`{name}` is a leap second ({}:60): not accepted, the stores keep it \
+                 differently; use {}:59 or the next minute",
+                time.format("%Y-%m-%dT%H:%M"),
+                time.format("%H:%M")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_measurements(request: &Request) -> Result<(), Reject> {
@@ -199,6 +237,44 @@ mod tests {
             reject.reason
         );
         assert!(reject.reason.contains("out of range"), "{}", reject.reason);
+    }
+
+    // See: issue 13 (leap seconds and year 0 were stored differently on the two backends).
+    #[test]
+    fn leap_seconds_and_years_outside_one_to_9999_are_bad_timestamps() {
+        let arms = rollout_arms();
+        let cases = [
+            (json!("2016-12-31T23:59:60Z"), "leap second"),
+            (json!("2016-12-31T23:59:60.5+00:00"), "leap second"),
+            (json!("0000-06-01T00:00:00Z"), "year 0"),
+        ];
+        for (ts, said) in cases {
+            let records = parse_with(Format::Evalgate, &row("ts", ts.clone()), &arms);
+            let Some(Err(reject)) = records.into_iter().next() else {
+                panic!("{ts} was accepted");
+            };
+            assert_eq!(reject.kind, RejectKind::BadTimestamp, "{ts}");
+            assert!(reject.reason.contains("`ts`"), "{}", reject.reason);
+            assert!(reject.reason.contains(said), "{}", reject.reason);
+        }
+        for fine in [json!("0001-01-01T00:00:00Z"), json!("9999-12-31T23:59:59Z")] {
+            let records = parse_with(Format::Evalgate, &row("ts", fine.clone()), &arms);
+            assert!(
+                matches!(records.first(), Some(Ok(_))),
+                "{fine}: {records:?}"
+            );
+        }
+        // Past 9999 only epoch seconds reach here (RFC 3339 has four-digit years).
+        let far = chrono::DateTime::from_timestamp(1_000_000_000_000, 0).unwrap();
+        let reject = check_time("ts", far).unwrap_err();
+        assert!(reject.reason.contains("year 33658"), "{}", reject.reason);
+        let event = json!({"type": "feedback", "request_id": "r1", "kind": "thumbs",
+            "value": 1, "at": "2026-06-30T23:59:60Z"});
+        let records = parse_with(Format::Evalgate, &event, &arms);
+        let Some(Err(reject)) = records.into_iter().next() else {
+            panic!("a leap-second feedback time was accepted");
+        };
+        assert!(reject.reason.contains("`at`"), "{}", reject.reason);
     }
 
     #[test]

@@ -216,9 +216,21 @@ fn command_for(action: &str, body: ControlBody) -> Result<Command, ApiError> {
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| ApiError::BadRequest(format!("`{action}` needs a `reason`")))
     };
+    let optional_reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|reason| !reason.is_empty())
+        .map(str::to_string);
     match action {
-        "approve" => Ok(Command::Approve { actor }),
-        "resume" => Ok(Command::Resume { actor }),
+        "approve" => Ok(Command::Approve {
+            actor,
+            reason: optional_reason,
+        }),
+        "resume" => Ok(Command::Resume {
+            actor,
+            reason: optional_reason,
+        }),
         "halt" => Ok(Command::Halt {
             actor,
             reason: reason()?,

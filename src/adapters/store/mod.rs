@@ -4,6 +4,7 @@
 
 mod api_reads;
 mod conflicts;
+mod drills;
 mod integrity;
 pub mod leader;
 mod review;
@@ -11,9 +12,12 @@ mod rollouts;
 mod scheduler;
 
 pub use api_reads::{FlagOwner, GateTick, LatestSeries};
+pub use drills::DrillRow;
 pub use integrity::{Fence, LeaseHolder, OutboxItem};
 pub use review::{FailedScore, ServedResponse};
-pub use rollouts::{DecisionCommit, DrillRow, NewRollout, RolloutEvent, RolloutRow, StateUpdate};
+pub use rollouts::{
+    DecisionCommit, FinishedTick, NewRollout, RolloutEvent, RolloutRow, StateUpdate,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -118,7 +122,7 @@ mod ticks;
 
 pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
-pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStatus};
+pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStart, TickStatus};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

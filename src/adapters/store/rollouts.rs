@@ -1,6 +1,7 @@
 //! Rollout tables (migration 0004): `rollouts` (plan and state as JSON, with an optimistic
 //! version so two writers cannot both apply a transition), `rollout_events` (the audit trail),
-//! `traffic_splits` (what gateways read, with a generation counter) and `drills`. Plans and
+//! `traffic_splits` (what gateways read, with a generation counter); `drills` are in
+//! [`super::drills`]. Plans and
 //! states are stored as JSON values; the controller owns their shape.
 
 use serde::Serialize;
@@ -153,9 +154,20 @@ pub struct DecisionCommit {
     /// The tick window this decision is for; recorded as the rollout's `last_window`.
     pub window: Option<Timestamp>,
     /// The tick row to mark `done`, with its final report.
-    pub tick: Option<(TickKey, Value)>,
+    pub tick: Option<FinishedTick>,
     /// Notifications to deliver (at least once) after the commit.
     pub outbox: Vec<OutboxItem>,
+}
+
+/// A tick row finished by a decision.
+#[derive(Debug, Clone)]
+pub struct FinishedTick {
+    /// The tick.
+    pub key: TickKey,
+    /// Its final report.
+    pub report: Value,
+    /// The wall time it finished (not the tick time).
+    pub finished_at: Timestamp,
 }
 
 /// One audit row: who did what to a rollout, why, and the state before and after.
@@ -184,27 +196,6 @@ pub struct RolloutEvent {
     pub evidence: Value,
     /// True for a human override of the gates (`promote --force`).
     pub is_override: bool,
-}
-
-/// One rollback drill's result.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct DrillRow {
-    /// The drill id.
-    pub id: String,
-    /// The drill flag.
-    pub flag_key: String,
-    /// When it ran.
-    pub at: Timestamp,
-    /// True when every sink took the rollback and no drift was found.
-    pub ok: bool,
-    /// Per-sink results.
-    #[sqlx(json)]
-    pub results: Value,
-    /// The slowest sink's time until the rollback was visible, if every sink showed it.
-    pub time_to_visible_ms: Option<i64>,
-    /// Drift between the controller's state and the sinks.
-    #[sqlx(json)]
-    pub drift: Value,
 }
 
 const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook, suite, \
@@ -262,12 +253,6 @@ const SELECT_SPLIT: &str = "SELECT flag_key, basis_points, generation, salt, alw
 
 const SELECT_SPLITS: &str = "SELECT flag_key, basis_points, generation, salt, always, never, \
      updated_at, updated_by FROM traffic_splits ORDER BY flag_key";
-
-const INSERT_DRILL: &str = "INSERT INTO drills (id, flag_key, at, ok, results, \
-     time_to_visible_ms, drift) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
-const SELECT_DRILLS: &str = "SELECT id, flag_key, at, ok, results, time_to_visible_ms, drift \
-     FROM drills ORDER BY at DESC, id DESC LIMIT $1";
 
 /// The `traffic_splits` row as stored.
 #[derive(sqlx::FromRow)]
@@ -454,12 +439,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some((key, report)) = &commit.tick {
+            if let Some(finished) = &commit.tick {
                 sqlx::query(TICK_DONE)
-                    .bind(&key.rollout_id)
-                    .bind(key.window_start)
-                    .bind(Json(report))
-                    .bind(update.at)
+                    .bind(&finished.key.rollout_id)
+                    .bind(finished.key.window_start)
+                    .bind(Json(&finished.report))
+                    .bind(finished.finished_at)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -552,30 +537,5 @@ impl Store {
             updated_at: split.updated_at,
             updated_by: split.updated_by.clone(),
         })
-    }
-
-    /// Records one drill.
-    pub async fn record_drill(&self, drill: &DrillRow) -> StoreResult<()> {
-        with_pool!(self, pool => sqlx::query(INSERT_DRILL)
-            .bind(&drill.id)
-            .bind(&drill.flag_key)
-            .bind(drill.at)
-            .bind(drill.ok)
-            .bind(Json(&drill.results))
-            .bind(drill.time_to_visible_ms)
-            .bind(Json(&drill.drift))
-            .execute(pool)
-            .await
-            .map(|_| ())?);
-        Ok(())
-    }
-
-    /// The latest `limit` drills, newest first.
-    pub async fn list_drills(&self, limit: i64) -> StoreResult<Vec<DrillRow>> {
-        let rows = with_pool!(self, pool => sqlx::query_as::<_, DrillRow>(SELECT_DRILLS)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?);
-        Ok(rows)
     }
 }

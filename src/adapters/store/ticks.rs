@@ -92,6 +92,23 @@ pub struct QueueItem {
     pub suite: String,
 }
 
+/// What a tick row starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickStart<'a> {
+    /// End of the canary window.
+    pub window_end: Timestamp,
+    /// The tick time (what the window is computed from).
+    pub tick_at: Timestamp,
+    /// The wall time the tick started (differs from `tick_at` for `tick --at` and backfills).
+    pub started_at: Timestamp,
+    /// The stage the tick runs in.
+    pub stage_index: i64,
+    /// The seed of the outcome-blind pairing.
+    pub pairing_seed: u64,
+    /// The process running it.
+    pub worker: &'a str,
+}
+
 const INSERT_TICK: &str = "INSERT INTO ticks (rollout_id, window_start, window_end, tick_at, stage_index, \
      pairing_seed, status, attempts, worker, started_at) \
      VALUES ($1, $2, $3, $4, $5, $6, 'running', 1, $7, $8) ON CONFLICT DO NOTHING";
@@ -131,20 +148,14 @@ const CLAIMS_BY: &str = "SELECT claimed_by, COUNT(*) FROM score_queue \
      WHERE rollout_id = $1 AND window_start = $2 AND status = 'done' GROUP BY claimed_by";
 
 impl Store {
-    /// Starts the tick for `key`, or reports that it is under way or done.
-    pub async fn begin_tick(
-        &self,
-        key: &TickKey,
-        window_end: Timestamp,
-        tick_at: Timestamp,
-        stage_index: i64,
-        pairing_seed: u64,
-        worker: &str,
-    ) -> StoreResult<TickClaim> {
-        let seed_bits = i64::from_ne_bytes(pairing_seed.to_ne_bytes());
+    /// Starts the tick for `key` (at the tick time `start.tick_at`, on the wall clock at
+    /// `start.started_at`), or reports that it is under way or done.
+    pub async fn begin_tick(&self, key: &TickKey, start: &TickStart<'_>) -> StoreResult<TickClaim> {
+        let seed_bits = i64::from_ne_bytes(start.pairing_seed.to_ne_bytes());
         let inserted = with_pool!(self, pool => sqlx::query(INSERT_TICK)
-            .bind(&key.rollout_id).bind(key.window_start).bind(window_end).bind(tick_at)
-            .bind(stage_index).bind(seed_bits).bind(worker).bind(tick_at)
+            .bind(&key.rollout_id).bind(key.window_start).bind(start.window_end)
+            .bind(start.tick_at).bind(start.stage_index).bind(seed_bits).bind(start.worker)
+            .bind(start.started_at)
             .execute(pool).await?.rows_affected());
         if inserted == 1 {
             return Ok(TickClaim::Fresh);
@@ -162,7 +173,7 @@ impl Store {
             return Ok(TickClaim::Done { report });
         }
         with_pool!(self, pool => sqlx::query(RETRY_TICK).bind(&key.rollout_id)
-            .bind(key.window_start).bind(worker).execute(pool).await?.rows_affected());
+            .bind(key.window_start).bind(start.worker).execute(pool).await?.rows_affected());
         Ok(TickClaim::Resume {
             status,
             attempts: attempts + 1,

@@ -186,17 +186,12 @@ impl Machine<'_> {
                 );
                 self.notify(Severity::Info, reason);
             }
-            Command::Approve { actor } => {
+            Command::Approve { actor, reason } => {
                 if phase != Phase::AwaitingApproval {
                     return self.reject(command, "nothing is awaiting approval");
                 }
-                self.promote(
-                    actor,
-                    "approve",
-                    "approved",
-                    false,
-                    TransitionKind::Promoted,
-                );
+                let why = with_reason("approved".to_string(), reason.as_deref());
+                self.promote(actor, "approve", &why, false, TransitionKind::Promoted);
             }
             Command::Halt { actor, reason } => {
                 if !live {
@@ -204,11 +199,11 @@ impl Machine<'_> {
                 }
                 self.hold(actor, "halt", format!("halted by {actor}: {reason}"));
             }
-            Command::Resume { actor } => {
+            Command::Resume { actor, reason } => {
                 if !phase.is_held() {
                     return self.reject(command, "only a held rollout can resume");
                 }
-                self.resume(actor);
+                self.resume(actor, reason.as_deref());
             }
             Command::Rollback { actor, reason } => {
                 if phase.is_terminal() {
@@ -326,8 +321,9 @@ impl Machine<'_> {
         self.notify(Severity::Critical, format!("held: {reason}"));
     }
 
-    fn resume(&mut self, actor: &str) {
-        let reason = format!("resumed by {actor} at {} bp", self.state.split_bp);
+    fn resume(&mut self, actor: &str, why_opt: Option<&str>) {
+        let resumed = format!("resumed by {actor} at {} bp", self.state.split_bp);
+        let reason = with_reason(resumed, why_opt);
         let tick = self.plan.tick_interval.to_chrono();
         self.change(
             actor,
@@ -374,6 +370,14 @@ impl Machine<'_> {
             },
         );
         self.notify(Severity::Critical, reason);
+    }
+}
+
+/// `what`, followed by the person's reason when they gave one (`approved (looks good)`).
+fn with_reason(what: String, reason_opt: Option<&str>) -> String {
+    match reason_opt.map(str::trim) {
+        Some(reason) if !reason.is_empty() => format!("{what} ({reason})"),
+        _ => what,
     }
 }
 

@@ -29,7 +29,8 @@ use serde_json::{Value, json};
 use crate::adapters::flags::{FlagSinks, SinkWriteReport};
 use crate::adapters::notify::{Notification, Notifier, NotifyOutcome};
 use crate::adapters::store::{
-    DecisionCommit, Fence, OutboxItem, RolloutEvent, RolloutRow, StateUpdate, Store, TickKey,
+    DecisionCommit, Fence, FinishedTick, OutboxItem, RolloutEvent, RolloutRow, StateUpdate, Store,
+    TickKey,
 };
 use crate::app::Context;
 use crate::domain::rollout::{
@@ -40,8 +41,9 @@ use crate::logic::rollout::step;
 use crate::worker::pipeline::{RolloutTick, is_tickable};
 
 /// A tick's decision: the verdicts of the window `key`, gathered in stage `stage_index` under the
-/// rollout's writer lease `fence`, with the tick's report so far.
-#[derive(Debug, Clone)]
+/// rollout's writer lease `fence`, with the tick's report so far. (No `Debug`: the clock is a
+/// trait object.)
+#[derive(Clone)]
 pub struct TickDecision {
     /// The tick (rollout, window start).
     pub key: TickKey,
@@ -51,6 +53,8 @@ pub struct TickDecision {
     pub stage_index: usize,
     /// The tick's report before the controller step.
     pub report: RolloutTick,
+    /// The wall clock: the tick row's `finished_at` is when it finished, not the tick time.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 /// Completes a tick's report with what the controller did (stored in the tick row and printed).
@@ -282,7 +286,11 @@ async fn apply_with(
                 finish_report(&mut report, &transition);
                 let value =
                     serde_json::to_value(&report).context("cannot encode the tick report")?;
-                Some((decision.key.clone(), value))
+                Some(FinishedTick {
+                    key: decision.key.clone(),
+                    report: value,
+                    finished_at: decision.clock.now(),
+                })
             }
             None => None,
         },
@@ -490,7 +498,7 @@ pub async fn control_tick_with(
                 &decision.key,
                 crate::adapters::store::TickStatus::Done,
                 &value,
-                Some(now),
+                Some(decision.clock.now()),
             )
             .await
             .context("cannot mark the tick done")?;

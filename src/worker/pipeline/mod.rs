@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::{
-    Fence, MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStatus,
+    Fence, MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStart, TickStatus,
 };
 use crate::app::Context;
 use crate::domain::plan::Plan;
@@ -191,11 +191,14 @@ async fn tick_under_lease(
         .store
         .begin_tick(
             &key,
-            to,
-            at,
-            state.stage_index as i64,
-            pairing_seed,
-            env.worker_id,
+            &TickStart {
+                window_end: to,
+                tick_at: at,
+                started_at: env.ctx.clock.now(),
+                stage_index: state.stage_index as i64,
+                pairing_seed,
+                worker: env.worker_id,
+            },
         )
         .await
         .context("cannot record the tick")?;
@@ -245,6 +248,8 @@ fn finished(
         format!("rollout {rollout_id}: a finished tick's report does not decode")
     })?;
     report.already_done = true;
+    // This call scored nothing: the stored count belongs to the run that finished the tick.
+    report.scores_written = 0;
     Ok(report)
 }
 
@@ -701,6 +706,7 @@ async fn control(
         fence: fence.clone(),
         stage_index: report.stage_index,
         report: report.clone(),
+        clock: env.ctx.clock.clone(),
     };
     let outcome = crate::worker::controller::control_tick(env.ctx, env.store, input, at, decision)
         .await

@@ -71,6 +71,22 @@ pub fn unscorable_reason(err: &JudgeError) -> String {
     }
 }
 
+/// True when the reply has text to parse: not cut off, not empty.
+fn has_text(reply: &ChatReply) -> bool {
+    reply.finish_reason.as_deref() != Some("length") && !reply.content.trim().is_empty()
+}
+
+/// Whether a rubric reply carries a verdict (`ok` on `/metrics`, else `unparseable`).
+fn rubric_readable(reply: &ChatReply) -> bool {
+    has_text(reply) && judge_prompt::rubric_reply_parses(&reply.content)
+}
+
+/// Whether a pairwise reply names a winner (`ok` on `/metrics`, else `unparseable`).
+fn pairwise_readable(reply: &ChatReply) -> bool {
+    has_text(reply)
+        && judge_prompt::parse_pairwise_reply(&reply.content, PairOrder::OutputFirst).is_ok()
+}
+
 /// The verdict a reply carries, before parsing its JSON.
 fn reply_verdict(reply: &ChatReply, parse: impl FnOnce(&str) -> JudgeVerdict) -> JudgeVerdict {
     if reply.finish_reason.as_deref() == Some("length") {
@@ -197,7 +213,7 @@ async fn rubric(
         Ok(body) => body,
         Err(err) => return Judged::free(JudgeVerdict::unscorable(err.to_string())),
     };
-    match client.chat(tick, &body).await {
+    match client.chat(tick, &body, rubric_readable).await {
         Ok(reply) => Judged {
             verdict: reply_verdict(&reply, |content| {
                 judge_prompt::parse_rubric_reply(content, threshold_opt)
@@ -235,8 +251,8 @@ async fn pairwise(
         }
     };
     let (first, second) = tokio::join!(
-        client.chat(tick, &first_body),
-        client.chat(tick, &second_body)
+        client.chat(tick, &first_body, pairwise_readable),
+        client.chat(tick, &second_body, pairwise_readable)
     );
     let mut judged = Judged::free(JudgeVerdict::unscorable(""));
     for reply in [&first, &second].into_iter().flatten() {
@@ -295,6 +311,34 @@ mod tests {
         let unscorable = negate(JudgeVerdict::unscorable("budget"));
         assert_eq!(unscorable.outcome, Outcome::Unscorable);
         assert_eq!(unscorable.reason, "budget");
+    }
+
+    fn reply(content: &str, finish_reason: &str) -> ChatReply {
+        ChatReply {
+            content: content.to_string(),
+            finish_reason: Some(finish_reason.to_string()),
+            refusal: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency: std::time::Duration::ZERO,
+            attempts: 1,
+            system_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn only_replies_with_a_verdict_are_readable() {
+        assert!(rubric_readable(&reply(r#"{"pass": true}"#, "stop")));
+        assert!(rubric_readable(&reply(
+            r#"verdict: {"score": 0.4}"#,
+            "stop"
+        )));
+        assert!(!rubric_readable(&reply("I think it is polite.", "stop")));
+        assert!(!rubric_readable(&reply(r#"{"pass": true}"#, "length")));
+        assert!(!rubric_readable(&reply("  ", "stop")));
+        assert!(pairwise_readable(&reply(r#"{"winner": "B"}"#, "stop")));
+        assert!(!pairwise_readable(&reply(r#"{"winner": "C"}"#, "stop")));
     }
 
     #[test]

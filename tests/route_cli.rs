@@ -118,3 +118,35 @@ async fn route_without_a_split_routes_as_the_stored_flag_does() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["reason"], "never_canary", "the stored cohorts apply");
 }
+
+#[test]
+fn the_log_format_variable_is_honoured_and_a_bad_value_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["route", "--flag", "f", "--tenant", "b", "--basis-points", "10"];
+    let run = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+            .current_dir(dir.path())
+            .env_remove("EVALGATE_CONFIG")
+            .env_remove("EVALGATE_STORE")
+            .env("EVALGATE_LOG_FORMAT", format)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A valid format is not mistaken for a config override.
+    for format in ["json", "pretty"] {
+        let out = run(format);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run("xml");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("EVALGATE_LOG_FORMAT") && stderr.contains("pretty"),
+        "{stderr}"
+    );
+}

@@ -272,6 +272,13 @@ pub struct RolloutStatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Block until the rollout completes (exit 0), is rolled back or killed (1), or needs a person
+    /// (held or awaiting approval: 3); for CI pipelines. Needs an ID.
+    #[arg(long, requires = "id")]
+    pub wait: bool,
+    /// With --wait: give up after this long (e.g. 30m, 2h) and exit 4.
+    #[arg(long, requires = "wait")]
+    pub timeout: Option<crate::domain::HumanDuration>,
 }
 
 /// A rollout id.

@@ -723,3 +723,48 @@ async fn start_and_status_say_what_each_stage_can_detect() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_wait_exits_with_how_the_rollout_ended() {
+    let cli = Cli::new();
+    let wait = |id: &str, extra: &[&str]| {
+        cli.run(&[&["rollout", "status", id, "--wait"][..], extra].concat())
+    };
+
+    cli.start("moving");
+    let out = wait("moving", &["--timeout", "2s"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("timed out: rollout moving is still running"),
+        "{stderr}"
+    );
+
+    cli.start("held");
+    cli.ok(&["rollout", "halt", "held", "--reason", "look at it"]);
+    assert_eq!(wait("held", &[]).status.code(), Some(3));
+
+    cli.start("bad");
+    cli.ok(&["rollout", "rollback", "bad", "--reason", "regressed"]);
+    let out = wait("bad", &["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["phase"], "rolled_back");
+
+    cli.start("good");
+    for _ in 0..6 {
+        if cli.status("good")["phase"] == "completed" {
+            break;
+        }
+        cli.ok(&[
+            "rollout", "promote", "good", "--force", "--reason", "ship it",
+        ]);
+    }
+    assert_eq!(wait("good", &["--timeout", "1m"]).status.code(), Some(0));
+
+    // --wait needs an id.
+    assert_eq!(
+        cli.run(&["rollout", "status", "--wait"]).status.code(),
+        Some(2)
+    );
+}

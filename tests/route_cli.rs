@@ -122,7 +122,15 @@ async fn route_without_a_split_routes_as_the_stored_flag_does() {
 #[test]
 fn the_log_format_variable_is_honoured_and_a_bad_value_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["route", "--flag", "f", "--tenant", "b", "--basis-points", "10"];
+    let args = [
+        "route",
+        "--flag",
+        "f",
+        "--tenant",
+        "b",
+        "--basis-points",
+        "10",
+    ];
     let run = |format: &str| {
         Command::new(env!("CARGO_BIN_EXE_evalgate"))
             .current_dir(dir.path())

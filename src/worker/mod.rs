@@ -20,6 +20,7 @@ pub mod rescore;
 pub mod rollout_cmd;
 pub mod rollout_review;
 pub mod rollout_status;
+pub mod rollout_wait;
 pub mod route;
 pub mod sample;
 pub mod scheduler;

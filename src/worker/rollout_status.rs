@@ -441,8 +441,22 @@ pub fn render(status: &RolloutStatus) -> String {
     out
 }
 
-/// Runs `evalgate rollout status [ID] [--json]`.
+/// Runs `evalgate rollout status [ID] [--json] [--wait [--timeout D]]`.
 pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdResult {
+    let outcome = match (&args.id, args.wait) {
+        (Some(id), true) => Some(
+            super::rollout_wait::wait_for(
+                store,
+                id,
+                args.timeout.map(|t| {
+                    std::time::Duration::from_secs(u64::try_from(t.as_secs()).unwrap_or(0))
+                }),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let code = outcome.map_or(ExitCode::SUCCESS, |o| ExitCode::from(o.code()));
     let now = ctx.clock.now();
     let sinks = FlagSinks::from_config(&ctx.config.flags, store);
     let rows = match &args.id {
@@ -483,7 +497,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
             serde_json::to_string_pretty(&statuses)?
         };
         crate::outln!("{text}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     if statuses.is_empty() {
         crate::outln!("no active rollouts");
@@ -494,5 +508,5 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
         }
         crate::out!("{}", render(status));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

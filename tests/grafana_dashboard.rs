@@ -88,6 +88,17 @@ fn the_schema_check_catches_a_broken_dashboard() {
 fn panels_have_unique_ids_fit_the_grid_and_use_provisioned_data_sources() {
     let dash = dashboard();
     let provisioned = std::fs::read_to_string(DATASOURCES).unwrap();
+    // Port and TLS come from the environment, and the README names every variable the file reads.
+    assert!(provisioned.contains("url: ${EVALGATE_PG_HOST}:${EVALGATE_PG_PORT}"));
+    assert!(provisioned.contains("sslmode: ${EVALGATE_PG_SSLMODE}"));
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    for var in provisioned.split("${").skip(1) {
+        let name = var.split('}').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README does not name {name}"
+        );
+    }
     let providers = std::fs::read_to_string(PROVIDERS).unwrap();
     assert!(providers.contains("type: file") && providers.contains("apiVersion: 1"));
     let mut ids = BTreeSet::new();

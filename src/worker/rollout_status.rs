@@ -448,9 +448,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
             super::rollout_wait::wait_for(
                 store,
                 id,
-                args.timeout.map(|t| {
-                    std::time::Duration::from_secs(u64::try_from(t.as_secs()).unwrap_or(0))
-                }),
+                args.timeout.map(crate::domain::HumanDuration::to_std),
             )
             .await?,
         ),

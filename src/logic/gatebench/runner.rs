@@ -9,6 +9,7 @@ use super::generator::{Scenario, references, replicate_rng, tick_input};
 use crate::config::GatesConfig;
 use crate::domain::{Outcome, Timestamp};
 use crate::logic::gates::{GateState, StagePlan, TickInput, budget, update};
+use crate::logic::stats::pairing::units_per_pair;
 use crate::logic::stats::z_upper;
 
 /// A decision rule under test.
@@ -49,9 +50,8 @@ pub fn plan(scenario: &Scenario) -> StagePlan {
         ticks_min: scenario.ticks,
         ticks_max: scenario.last_tick(),
         eval_per_tick: scenario.n_canary as f64,
-        baseline_multiplier: u32::try_from(scenario.n_baseline / scenario.n_canary.max(1))
-            .unwrap_or(1)
-            .max(1),
+        // The k the pairing uses for these arm sizes.
+        baseline_multiplier: units_per_pair(scenario.n_canary, scenario.n_baseline),
         requests_per_tick: scenario.m as f64,
         feedback_per_tick: 0.0,
         references: references(scenario),

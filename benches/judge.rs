@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench --bench judge` (optional arg: judgments per scenario, default 800).
 
-#[path = "../tests/common/fake_judge.rs"]
+#[path = "../tests/suite/common/fake_judge.rs"]
 mod fake_judge;
 
 use std::collections::{BTreeMap, BTreeSet};

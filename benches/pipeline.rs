@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench pipeline`. Knobs: `EVALGATE_BENCH_RESCORE_ROWS` (1000000; 0 skips),
 //! `EVALGATE_BENCH_DIR` (where the SQLite files go; default the system temp dir).
 
-#[path = "../tests/common/fake_judge.rs"]
+#[path = "../tests/suite/common/fake_judge.rs"]
 mod fake_judge;
 #[path = "support/peak_rss.rs"]
 mod peak_rss;

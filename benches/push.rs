@@ -198,7 +198,7 @@ fn push_ingest(
         .build()?;
     let started = Instant::now();
     runtime.block_on(async {
-        let client = reqwest::Client::new();
+        let client = evalgate::adapters::http_client::builder().build().unwrap();
         let mut tasks = Vec::new();
         for _ in 0..senders {
             let (client, bodies, next, inserted, url) = (

@@ -5,6 +5,7 @@ pub mod flags;
 pub mod formats;
 pub mod holder;
 pub mod http;
+pub mod http_client;
 pub mod jsonl;
 pub mod judge_cache;
 pub mod judge_client;

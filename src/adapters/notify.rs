@@ -99,7 +99,7 @@ impl Notifier {
         let client = match CLIENT.get() {
             Some(client) => client.clone(),
             None => {
-                let client = reqwest::Client::builder()
+                let client = crate::adapters::http_client::builder()
                     .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
                     .build()?;
                 CLIENT.get_or_init(|| client).clone()

@@ -48,7 +48,7 @@ pub struct ScoringEngine {
 
 /// The HTTP client judges share: connect timeout and pooled connections.
 pub fn judge_http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::adapters::http_client::builder()
         .connect_timeout(std::time::Duration::from_secs(5))
         .pool_max_idle_per_host(64)
         .build()

@@ -41,7 +41,7 @@ fn free_port() -> u16 {
 }
 
 async fn get(url: &str) -> Option<(u16, String)> {
-    let client = reqwest::Client::builder()
+    let client = evalgate::adapters::http_client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .ok()?;

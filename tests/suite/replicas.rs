@@ -283,7 +283,11 @@ claim_batch = 4
     );
 
     // The survivor's /metrics carries the pass ratio its ticks computed, and the judge spend.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{survivor_port}/metrics"))
+    let metrics = evalgate::adapters::http_client::builder()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{survivor_port}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -42,7 +42,7 @@ const FLAG_OWNER_SQL: &str = "SELECT id, baseline_target, canary_target, phase F
      WHERE flag_key = $1 ORDER BY active DESC, created_at DESC, id DESC LIMIT 1";
 
 /// The rollout that owns a flag, as a gateway needs it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlagOwner {
     /// The rollout id.
     pub id: String,
@@ -53,6 +53,8 @@ pub struct FlagOwner {
     /// The phase name.
     pub phase: String,
 }
+
+super::from_row!(FlagOwner { plain: [id, baseline_target, canary_target, phase] });
 
 /// The latest pass ratio of one (arm, evaluator) and the cumulative verdict counts behind it.
 #[derive(Debug, Clone, PartialEq)]

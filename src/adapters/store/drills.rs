@@ -11,7 +11,7 @@ use crate::domain::Timestamp;
 use crate::with_pool;
 
 /// One rollback drill's result.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillRow {
     /// The drill id.
     pub id: String,
@@ -22,14 +22,14 @@ pub struct DrillRow {
     /// True when every sink took the rollback and no drift was found.
     pub ok: bool,
     /// Per-sink results.
-    #[sqlx(json)]
     pub results: Value,
     /// The slowest sink's time until the rollback was visible, if every sink showed it.
     pub time_to_visible_ms: Option<i64>,
     /// Drift between the controller's state and the sinks.
-    #[sqlx(json)]
     pub drift: Value,
 }
+
+super::from_row!(DrillRow { plain: [id, flag_key, at, ok, time_to_visible_ms], json: [results, drift] });
 
 const INSERT_DRILL: &str = "INSERT INTO drills (id, flag_key, at, ok, results, \
      time_to_visible_ms, drift) VALUES ($1, $2, $3, $4, $5, $6, $7)";

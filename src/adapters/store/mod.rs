@@ -31,7 +31,6 @@ pub use judge_cache::CachedJudgment;
 pub use scores::ScoreKey;
 
 use sqlx::ConnectOptions;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -117,6 +116,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 mod gates;
 mod history;
+mod migrations;
 pub mod tick_budgets;
 mod ticks;
 
@@ -124,8 +124,6 @@ pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStart, TickStatus};
 
-static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
-static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The log store and everything evalgate writes, on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -135,6 +133,29 @@ pub enum Store {
     /// Production, and the backend that supports several `serve` replicas.
     Postgres(PgPool),
 }
+
+/// Implements `sqlx::FromRow` on both backends for a struct whose fields are named as its columns:
+/// `plain` fields decode as their own type, `json` fields from a JSON column (`sqlx::types::Json`).
+/// Hand-rolled instead of `#[derive(sqlx::FromRow)]`, whose feature compiles both drivers again for
+/// the proc-macro host build.
+macro_rules! from_row {
+    ($ty:ident { plain: [$($plain:ident),* $(,)?] $(, json: [$($json:ident),* $(,)?])? $(,)? }) => {
+        $crate::adapters::store::from_row!(@impl sqlx::sqlite::SqliteRow, $ty { [$($plain),*] [$($($json),*)?] });
+        $crate::adapters::store::from_row!(@impl sqlx::postgres::PgRow, $ty { [$($plain),*] [$($($json),*)?] });
+    };
+    (@impl $row:ty, $ty:ident { [$($plain:ident),*] [$($json:ident),*] }) => {
+        impl<'r> sqlx::FromRow<'r, $row> for $ty {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(Self {
+                    $($plain: row.try_get(stringify!($plain))?,)*
+                    $($json: row.try_get::<sqlx::types::Json<_>, _>(stringify!($json))?.0,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use from_row;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend; the body is
 /// type-checked once per backend.
@@ -213,8 +234,8 @@ impl Store {
     /// Applies every pending migration; running it twice is a no-op.
     pub async fn migrate(&self) -> StoreResult<()> {
         match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
-            Store::Postgres(pool) => PG_MIGRATOR.run(pool).await?,
+            Store::Sqlite(pool) => migrations::sqlite().run(pool).await?,
+            Store::Postgres(pool) => migrations::postgres().run(pool).await?,
         }
         Ok(())
     }

@@ -101,7 +101,6 @@ const COUNT_REQUESTS_SQL: &str = "SELECT COUNT(*) FROM requests";
 const COUNT_FEEDBACK_SQL: &str = "SELECT COUNT(*) FROM feedback";
 
 /// One `requests` row as stored, before its enums are checked.
-#[derive(sqlx::FromRow)]
 struct RequestRow {
     request_id: String,
     ts: Timestamp,
@@ -121,6 +120,8 @@ struct RequestRow {
     metadata: Json<serde_json::Value>,
     ttft_ms: Option<f64>,
 }
+
+super::from_row!(RequestRow { plain: [request_id, ts, tenant_id, arm, model, rollout_id, input, output, reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata, ttft_ms] });
 
 impl RequestRow {
     fn into_domain(self) -> StoreResult<Request> {

@@ -12,7 +12,7 @@ use crate::logic::attribution::RolloutTargets;
 use crate::with_pool;
 
 /// One failed evaluation of a canary response.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FailedScore {
     /// The request.
     pub request_id: String,
@@ -30,8 +30,10 @@ pub struct FailedScore {
     pub reason: String,
 }
 
+super::from_row!(FailedScore { plain: [request_id, tenant_id, ts, input, output, evaluator, reason] });
+
 /// One served response.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServedResponse {
     /// The request.
     pub request_id: String,
@@ -44,6 +46,8 @@ pub struct ServedResponse {
     /// The response.
     pub output: String,
 }
+
+super::from_row!(ServedResponse { plain: [request_id, tenant_id, ts, input, output] });
 
 const SQLITE_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1";

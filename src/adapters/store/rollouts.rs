@@ -48,7 +48,7 @@ pub struct NewRollout {
 }
 
 /// A stored rollout.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RolloutRow {
     /// The rollout id.
     pub id: String,
@@ -67,16 +67,12 @@ pub struct RolloutRow {
     /// The routing salt.
     pub salt: String,
     /// Tenants that always get the canary while its split is above 0.
-    #[sqlx(json)]
     pub always_tenants: Vec<String>,
     /// Tenants that never get the canary.
-    #[sqlx(json)]
     pub never_tenants: Vec<String>,
     /// The plan as stored.
-    #[sqlx(json)]
     pub plan: Value,
     /// The state as stored.
-    #[sqlx(json)]
     pub state: Value,
     /// The phase name.
     pub phase: String,
@@ -85,7 +81,6 @@ pub struct RolloutRow {
     /// The last decision's reason (every tick, not only transitions).
     pub last_reason: String,
     /// The last decision's evidence (the gate verdicts it looked at).
-    #[sqlx(json)]
     pub last_evidence: Value,
     /// False once the rollout reached a terminal phase.
     pub active: bool,
@@ -108,6 +103,8 @@ pub struct RolloutRow {
     /// decision committed): on a restart, sinks showing it are its own write, not drift.
     pub pending_split_bp: Option<i64>,
 }
+
+super::from_row!(RolloutRow { plain: [id, flag_key, owner, webhook, suite, baseline_target, canary_target, salt, phase, wake_at, last_reason, active, version, created_at, updated_at, failed_windows, failing_window, last_tick_error, last_window, pending_split_bp], json: [always_tenants, never_tenants, plan, state, last_evidence] });
 
 impl RolloutRow {
     /// What the rollout serves on each arm and since when: the attribution rule's input
@@ -171,7 +168,7 @@ pub struct FinishedTick {
 }
 
 /// One audit row: who did what to a rollout, why, and the state before and after.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RolloutEvent {
     /// The event id.
     pub id: String,
@@ -186,17 +183,16 @@ pub struct RolloutEvent {
     /// Why, in words.
     pub reason: String,
     /// State (or value) before.
-    #[sqlx(json)]
     pub before: Value,
     /// State (or value) after.
-    #[sqlx(json)]
     pub after: Value,
     /// The numbers behind the decision.
-    #[sqlx(json)]
     pub evidence: Value,
     /// True for a human override of the gates (`promote --force`).
     pub is_override: bool,
 }
+
+super::from_row!(RolloutEvent { plain: [id, rollout_id, at, actor, action, reason, is_override], json: [before, after, evidence] });
 
 const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook, suite, \
      baseline_target, canary_target, salt, always_tenants, never_tenants, plan, state, phase, \
@@ -255,19 +251,18 @@ const SELECT_SPLITS: &str = "SELECT flag_key, basis_points, generation, salt, al
      updated_at, updated_by FROM traffic_splits ORDER BY flag_key";
 
 /// The `traffic_splits` row as stored.
-#[derive(sqlx::FromRow)]
 struct SplitRow {
     flag_key: String,
     basis_points: i32,
     generation: i64,
     salt: String,
-    #[sqlx(json)]
     always: Vec<String>,
-    #[sqlx(json)]
     never: Vec<String>,
     updated_at: Timestamp,
     updated_by: String,
 }
+
+super::from_row!(SplitRow { plain: [flag_key, basis_points, generation, salt, updated_at, updated_by], json: [always, never] });
 
 impl SplitRow {
     fn into_record(self) -> StoreResult<SplitRecord> {

@@ -81,9 +81,14 @@ pub async fn run(cli: Cli) -> CmdResult {
     }
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
-        Command::Migrate => {
+        Command::Migrate(args) => {
             let store = ctx.store().await?;
-            crate::outln!("migrations applied ({})", store.backend());
+            if args.json {
+                let output = serde_json::json!({"migrated": true, "backend": store.backend()});
+                crate::outln!("{output}");
+            } else {
+                crate::outln!("migrations applied ({})", store.backend());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => worker::ingest::run(&ctx, args).await,

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or upgrade the store's tables (idempotent).
-    Migrate,
+    Migrate(MigrateArgs),
     /// Load request and feedback logs from JSONL (a file or `-` for stdin).
     Ingest(IngestArgs),
     /// Write synthetic gateway logs for a baseline and a canary arm.
@@ -64,6 +64,14 @@ pub struct CompletionArgs {
     /// The shell: bash, zsh, fish, elvish or powershell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Flags of `evalgate migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // ---- ingest -------------------------------------------------------------------------------
@@ -129,6 +137,9 @@ pub struct SynthArgs {
     /// Insert straight into the store instead of writing JSONL.
     #[arg(long, conflicts_with = "out")]
     pub into_store: bool,
+    /// With --into-store: print what was written as JSON on stdout.
+    #[arg(long, requires = "into_store")]
+    pub json: bool,
 }
 
 // ---- sample -------------------------------------------------------------------------------
@@ -564,6 +575,9 @@ pub struct RescoreArgs {
     /// Print the estimate and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the estimate and what was rescored as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `evalgate demo`.

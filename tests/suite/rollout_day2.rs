@@ -655,3 +655,55 @@ fn completion_scripts_cover_every_command() {
         "an unknown shell is a usage error"
     );
 }
+
+// ---- --json on the other commands that write ----------------------------------------------
+
+async fn migrate_synth_and_rescore_print_json(cli: Cli) {
+    let migrate = cli.json(&["migrate", "--json"]);
+    assert_eq!(migrate["migrated"], true);
+    let backend = if cli.store_url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(migrate["backend"], backend);
+
+    let synth = cli.json(&[
+        "synth",
+        "--seed",
+        "4",
+        "--duration",
+        "30m",
+        "--rpm",
+        "20",
+        "--start",
+        "2026-11-01T00:00:00Z",
+        "--rollout-id",
+        "r1",
+        "--into-store",
+        "--json",
+    ]);
+    let generated = synth["generated"]["requests"].as_u64().unwrap();
+    assert!(generated > 0, "{synth}");
+    assert_eq!(synth["requests"]["inserted"], generated, "{synth}");
+
+    let range = [
+        "rescore",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-01T00:30:00Z",
+        "--suite",
+        "support",
+        "--json",
+    ];
+    let dry = cli.json(&[&range[..], &["--dry-run"]].concat());
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert!(dry["rescored"].is_null(), "{dry}");
+    let total = dry["requests_total"].as_u64().unwrap();
+    assert!(total > 0, "{dry}");
+    let done = cli.json(&range);
+    assert_eq!(done["rescored"]["requests"], total, "{done}");
+    assert!(done["rescored"]["inserted"].as_u64().unwrap() > 0, "{done}");
+}
+both_backends!(json_writes, migrate_synth_and_rescore_print_json);

@@ -707,3 +707,41 @@ async fn migrate_synth_and_rescore_print_json(cli: Cli) {
     assert!(done["rescored"]["inserted"].as_u64().unwrap() > 0, "{done}");
 }
 both_backends!(json_writes, migrate_synth_and_rescore_print_json);
+
+#[test]
+fn the_readme_command_table_names_every_command() {
+    use clap::CommandFactory as _;
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `evalgate "))
+        .collect();
+    let command = evalgate::cli::Cli::command();
+    for sub in command.get_subcommands() {
+        let name = sub.get_name();
+        if name == "help" {
+            continue;
+        }
+        let prefix = format!("| `evalgate {name}");
+        assert!(
+            table.iter().any(|line| line.starts_with(&prefix)),
+            "the README's command table has no row for `evalgate {name}`"
+        );
+        if name == "rollout" {
+            for action in sub.get_subcommands().map(|a| a.get_name()) {
+                if action == "help" {
+                    continue;
+                }
+                assert!(
+                    readme.contains(&format!("evalgate rollout {action} "))
+                        || table
+                            .iter()
+                            .any(|line| line.contains(&format!("\\|{action}"))),
+                    "the README does not show `evalgate rollout {action}`"
+                );
+            }
+        }
+    }
+}

@@ -92,6 +92,9 @@ pub struct RolloutStatus {
     pub clock: Option<StageClock>,
     /// When it finished (completed, rolled back or killed); None while it runs.
     pub finished_at: Option<Timestamp>,
+    /// The active rollout that now owns the flag, when this one finished and another (a retry)
+    /// took the flag over: the sinks then hold that rollout's split, not drift.
+    pub superseded_by: Option<String>,
     /// Whether the minimum duration has passed.
     pub min_duration_met: Option<bool>,
     /// Each gate's latest verdict.
@@ -160,6 +163,16 @@ pub async fn rollout_status(
     let clock = stage_clock(state, &rollout.plan, now).filter(|_| !finished);
     let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);
     let gates = latest_gates(store, rollout).await?;
+    let superseded_by = if finished {
+        store
+            .list_active_rollouts()
+            .await?
+            .into_iter()
+            .find(|other| other.flag_key == rollout.row.flag_key && other.id != rollout.row.id)
+            .map(|other| other.id)
+    } else {
+        None
+    };
     let halt_signals = stage_halts(store, rollout).await?;
     let mut sink_statuses = Vec::new();
     for (sink, read) in sinks.read_all(&rollout.row.flag_key).await {
@@ -210,6 +223,7 @@ pub async fn rollout_status(
         split_bp: state.split_bp,
         clock,
         finished_at: finished.then_some(rollout.row.updated_at),
+        superseded_by,
         min_duration_met,
         gates,
         halt_signals,
@@ -389,10 +403,11 @@ pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
         let generation = sink
             .generation
             .map_or_else(String::new, |g| format!(" gen {g}"));
-        let verdict = match (&sink.error, sink.in_sync) {
-            (Some(error), _) => format!("ERROR {error}"),
-            (None, true) => "in sync".to_string(),
-            (None, false) => "DRIFT".to_string(),
+        let verdict = match (&sink.error, sink.in_sync, &status.superseded_by) {
+            (Some(error), _, _) => format!("ERROR {error}"),
+            (None, true, _) => "in sync".to_string(),
+            (None, false, Some(owner)) => format!("the flag is now rollout {owner}'s"),
+            (None, false, None) => "DRIFT".to_string(),
         };
         out.push_str(&format!(
             "sink     {:<6} {held}{generation}  {verdict}\n",

@@ -493,8 +493,9 @@ async fn get_shows_a_finished_rollout_as_finished(cli: Cli) {
 both_backends!(get_finished, get_shows_a_finished_rollout_as_finished);
 
 async fn get_watch_prints_a_line_per_change_when_piped_and_ends_with_the_rollout(cli: Cli) {
+    use std::io::BufRead as _;
     cli.start("bot");
-    let watcher = cli
+    let mut watcher = cli
         .command(&[
             "rollout",
             "get",
@@ -503,29 +504,41 @@ async fn get_watch_prints_a_line_per_change_when_piped_and_ends_with_the_rollout
             "--interval",
             "1s",
             "--timeout",
-            "60s",
+            "120s",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stdout = watcher.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || received.recv_timeout(Duration::from_secs(60)).unwrap();
+    let mut seen = vec![next()];
     cli.ok(&["rollout", "halt", "bot", "--reason", "look"]);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    seen.push(next());
     cli.ok(&["rollout", "rollback", "bot", "--reason", "regressed"]);
-    let out = tokio::task::spawn_blocking(move || watcher.wait_with_output())
+    seen.push(next());
+    let status = tokio::task::spawn_blocking(move || watcher.wait())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        out.status.code(),
+        status.code(),
         Some(1),
         "a rolled-back rollout ends the watch with 1"
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    seen.extend(received.try_iter());
+    let text = seen.join("\n");
     assert!(!text.contains('\x1b'), "plain lines into a pipe: {text:?}");
-    let phases: Vec<&str> = text
-        .lines()
+    let phases: Vec<&str> = seen
+        .iter()
         .map(|line| line.split_whitespace().nth(2).unwrap())
         .collect();
     assert_eq!(
@@ -533,7 +546,7 @@ async fn get_watch_prints_a_line_per_change_when_piped_and_ends_with_the_rollout
         ["running", "held", "rolled_back"],
         "one line per change:\n{text}"
     );
-    assert!(text.lines().all(rfc3339_in), "{text}");
+    assert!(seen.iter().all(|line| rfc3339_in(line)), "{text}");
 
     // Still running at --timeout: exit 4.
     cli.start("slow");

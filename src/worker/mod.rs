@@ -20,6 +20,7 @@ pub mod plan_power;
 pub mod rescore;
 pub mod rollout_cmd;
 pub mod rollout_day2;
+pub mod rollout_retry;
 pub mod rollout_review;
 pub mod rollout_status;
 pub mod rollout_wait;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::controller::{ApplyReport, control_once};
 use super::display::Style;
-use super::{rollout_day2, rollout_review, rollout_status};
+use super::{rollout_day2, rollout_retry, rollout_review, rollout_status};
 use crate::adapters::store::{NewRollout, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
@@ -45,7 +45,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
         RolloutCommand::List(args) => rollout_day2::list(ctx, &store, args).await,
         RolloutCommand::Get(args) => rollout_day2::get(ctx, &store, args).await,
         RolloutCommand::History(args) => rollout_day2::history(ctx, &store, args).await,
-        RolloutCommand::Retry(args) => rollout_day2::retry(ctx, &store, args).await,
+        RolloutCommand::Retry(args) => rollout_retry::retry(ctx, &store, args).await,
         RolloutCommand::Status(args) => rollout_status::run(ctx, &store, args).await,
         RolloutCommand::Review(args) => rollout_review::run(ctx, &store, args).await,
         RolloutCommand::Approve(args) => {

@@ -386,6 +386,10 @@ async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult
         if rollout.state.phase.is_terminal() {
             return Ok(finished_code(&rollout.state.phase));
         }
+        if crate::out::stdout_closed() {
+            // The reader left (`… --watch | head -1`): nobody is watching any more.
+            return Ok(ExitCode::SUCCESS);
+        }
         let pause = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());

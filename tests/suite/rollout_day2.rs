@@ -548,6 +548,33 @@ async fn get_watch_prints_a_line_per_change_when_piped_and_ends_with_the_rollout
     );
     assert!(seen.iter().all(|line| rfc3339_in(line)), "{text}");
 
+    // A reader that leaves ends the watch at the next change, exit 0 (`--watch | head -1`).
+    cli.start("headed");
+    let mut watcher = cli
+        .command(&["rollout", "get", "headed", "--watch", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("headed running"), "{first}");
+    drop(reader);
+    cli.ok(&["rollout", "halt", "headed", "--reason", "look"]);
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = watcher.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the watch outlived its reader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, Some(0));
+
     // Still running at --timeout: exit 4.
     cli.start("slow");
     let out = cli.run(&["rollout", "get", "slow", "--watch", "--timeout", "2s"]);

@@ -128,6 +128,61 @@ impl Cli {
     async fn store(&self) -> Store {
         Store::open(&self.store_url).await.unwrap()
     }
+
+    /// Stores gate verdicts as a rollout's last decision: one promote-ready, one halt, one
+    /// inconclusive.
+    async fn set_verdicts(&self, id: &str) {
+        use evalgate::domain::verdict::{
+            Evidence, InconclusiveReason, MetricVerdict, Role, Verdict,
+        };
+        let verdict = |metric: &str, verdict| MetricVerdict {
+            metric: metric.to_string(),
+            promotion_authority: metric == "pass_rate",
+            verdict,
+            evidence: Evidence::default(),
+        };
+        let verdicts = vec![
+            verdict(
+                "pass_rate",
+                Verdict::PromoteReady {
+                    reason: "non-inferior".into(),
+                },
+            ),
+            verdict(
+                "error_rate",
+                Verdict::Halt {
+                    role: Role::Freeze,
+                    reason: "errors doubled".into(),
+                },
+            ),
+            verdict(
+                "latency_p95",
+                Verdict::Inconclusive {
+                    reason: InconclusiveReason::TooFewSamples { have: 3, need: 30 },
+                },
+            ),
+        ];
+        let value = sqlx::types::Json(serde_json::to_value(verdicts).unwrap());
+        let sql = "UPDATE rollouts SET last_evidence = $1 WHERE id = $2";
+        match self.store().await {
+            Store::Sqlite(pool) => {
+                sqlx::query(sql)
+                    .bind(value)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            Store::Postgres(pool) => {
+                sqlx::query(sql)
+                    .bind(value)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        };
+    }
 }
 
 /// Runs one test body on SQLite and on PostgreSQL (skipped without `EVALGATE_TEST_PG_URL`).
@@ -624,6 +679,22 @@ async fn a_terminal_gets_relative_times_colour_and_a_redrawn_watch(cli: Cli) {
         "{history:?}"
     );
     assert!(!rfc3339_in(&history), "{history:?}");
+
+    // Each verdict with its colour and symbol on a terminal; the bare name when piped.
+    cli.set_verdicts("live").await;
+    let get = cli.on_tty(&["rollout", "get", "live"]).unwrap();
+    for painted in [
+        "\x1b[32m✔ promote_ready\x1b[0m",
+        "\x1b[31m✖ halt\x1b[0m",
+        "\x1b[33m… inconclusive\x1b[0m",
+    ] {
+        assert!(get.contains(painted), "no {painted:?} in {get:?}");
+    }
+    let piped = cli.ok(&["rollout", "get", "live"]);
+    assert!(
+        piped.contains(" halt ") && !piped.contains('✖') && !piped.contains('\x1b'),
+        "{piped}"
+    );
 
     let watch = cli
         .on_tty(&[

@@ -76,11 +76,19 @@ pub fn redact_url(url: &str) -> String {
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> CmdResult {
+    if let Command::Completion(args) = &cli.command {
+        return completion(args.shell);
+    }
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
-        Command::Migrate => {
+        Command::Migrate(args) => {
             let store = ctx.store().await?;
-            crate::outln!("migrations applied ({})", store.backend());
+            if args.json {
+                let output = serde_json::json!({"migrated": true, "backend": store.backend()});
+                crate::outln!("{output}");
+            } else {
+                crate::outln!("migrations applied ({})", store.backend());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest(args) => worker::ingest::run(&ctx, args).await,
@@ -97,7 +105,19 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Tick(args) => worker::tick::run(&ctx, args).await,
         Command::Rescore(args) => worker::rescore::run(&ctx, args).await,
         Command::Demo(args) => worker::demo::run(&ctx, args).await,
+        Command::Completion(args) => completion(args.shell),
     }
+}
+
+/// `evalgate completion SHELL`: the shell's completion script on stdout (no config or store
+/// needed; a closed pipe is not an error).
+fn completion(shell: clap_complete::Shell) -> CmdResult {
+    use clap::CommandFactory as _;
+    let mut command = Cli::command();
+    let mut out = crate::out::ClosedPipeTolerant::new(std::io::stdout().lock());
+    clap_complete::generate(shell, &mut command, "evalgate", &mut out);
+    std::io::Write::flush(&mut out).context("cannot write the completion script")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_rollout(ctx: &Context, command: RolloutCommand) -> CmdResult {

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or upgrade the store's tables (idempotent).
-    Migrate,
+    Migrate(MigrateArgs),
     /// Load request and feedback logs from JSONL (a file or `-` for stdin).
     Ingest(IngestArgs),
     /// Write synthetic gateway logs for a baseline and a canary arm.
@@ -54,6 +54,24 @@ pub enum Command {
     Rescore(RescoreArgs),
     /// Show a whole canary rollout in simulated time on a local SQLite store.
     Demo(DemoArgs),
+    /// Print a shell completion script (e.g. `evalgate completion bash > ~/.local/share/bash-completion/completions/evalgate`).
+    Completion(CompletionArgs),
+}
+
+/// Flags of `evalgate completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Flags of `evalgate migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // ---- ingest -------------------------------------------------------------------------------
@@ -119,6 +137,9 @@ pub struct SynthArgs {
     /// Insert straight into the store instead of writing JSONL.
     #[arg(long, conflicts_with = "out")]
     pub into_store: bool,
+    /// With --into-store: print what was written as JSON on stdout.
+    #[arg(long, requires = "into_store")]
+    pub json: bool,
 }
 
 // ---- sample -------------------------------------------------------------------------------
@@ -211,6 +232,14 @@ impl EvalsRunArgs {
 pub enum RolloutCommand {
     /// Start a rollout.
     Start(RolloutStartArgs),
+    /// List rollouts, finished ones included (filters: --phase, --active/--finished, --flag).
+    List(RolloutListArgs),
+    /// Show one rollout in detail; --watch redraws it until it finishes.
+    Get(RolloutGetArgs),
+    /// Show a rollout's audit trail: who did what, when and why.
+    History(RolloutIdArgs),
+    /// Start a new attempt of a rolled-back or killed rollout, same flag and plan.
+    Retry(RolloutRetryArgs),
     /// Show a rollout's state, gates and next decision.
     Status(RolloutStatusArgs),
     /// Prepare the 50% human review.
@@ -302,6 +331,108 @@ pub struct RolloutActionArgs {
     /// Who (default: $USER, then $LOGNAME, then `cli`).
     #[arg(long, env = "USER")]
     pub actor: Option<String>,
+    /// Print what the action did as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which rollouts `rollout list` shows, by phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhaseFilter {
+    /// Created, not started.
+    Pending,
+    /// Running a stage.
+    Running,
+    /// Past a stage's minimum, waiting for conclusive gates.
+    Extended,
+    /// Gates green, a person must approve.
+    AwaitingApproval,
+    /// Frozen at its split.
+    Held,
+    /// At 100%, monitoring against the last baseline.
+    Monitoring,
+    /// Finished at 100%.
+    Completed,
+    /// The canary was rolled back to 0%.
+    RolledBack,
+    /// Killed.
+    Killed,
+}
+
+impl PhaseFilter {
+    /// The phase name as stored (`rolled_back`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseFilter::Pending => "pending",
+            PhaseFilter::Running => "running",
+            PhaseFilter::Extended => "extended",
+            PhaseFilter::AwaitingApproval => "awaiting_approval",
+            PhaseFilter::Held => "held",
+            PhaseFilter::Monitoring => "monitoring",
+            PhaseFilter::Completed => "completed",
+            PhaseFilter::RolledBack => "rolled_back",
+            PhaseFilter::Killed => "killed",
+        }
+    }
+}
+
+/// Flags of `evalgate rollout list`.
+#[derive(Debug, Args)]
+pub struct RolloutListArgs {
+    /// Only rollouts in these phases (repeat or comma-separate: `--phase held,awaiting-approval`).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub phase: Vec<PhaseFilter>,
+    /// Only rollouts that have not finished.
+    #[arg(long, conflicts_with = "finished")]
+    pub active: bool,
+    /// Only finished rollouts (completed, rolled back, killed).
+    #[arg(long)]
+    pub finished: bool,
+    /// Only rollouts of this flag.
+    #[arg(long)]
+    pub flag: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `evalgate rollout get`.
+#[derive(Debug, Args)]
+pub struct RolloutGetArgs {
+    /// The rollout id.
+    pub id: String,
+    /// Keep showing it: redraw on a terminal, one line per change when piped; stops when the
+    /// rollout finishes (exit 0 completed, 1 rolled back or killed) or at --timeout (exit 4).
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how often to read the rollout again (e.g. 2s, 1m).
+    #[arg(long, requires = "watch", default_value = "2s")]
+    pub interval: crate::domain::HumanDuration,
+    /// With --watch: stop after this long (e.g. 30m) and exit 4.
+    #[arg(long, requires = "watch")]
+    pub timeout: Option<crate::domain::HumanDuration>,
+    /// Print JSON (with --watch: one JSON object per change, one per line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `evalgate rollout retry`.
+#[derive(Debug, Args)]
+pub struct RolloutRetryArgs {
+    /// The rolled-back or killed rollout to try again.
+    pub id: String,
+    /// The new attempt's id (default: ID-attempt-N).
+    #[arg(long = "new-id")]
+    pub new_id: Option<String>,
+    /// Why it is worth another try (recorded in the audit log of both rollouts).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who (default: $USER, then $LOGNAME, then `cli`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `evalgate rollout promote`.
@@ -318,6 +449,9 @@ pub struct RolloutPromoteArgs {
     /// Who (default: $USER, then $LOGNAME, then `cli`).
     #[arg(long, env = "USER")]
     pub actor: Option<String>,
+    /// Print what the promotion did as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // ---- route, drill -------------------------------------------------------------------------
@@ -441,6 +575,9 @@ pub struct RescoreArgs {
     /// Print the estimate and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the estimate and what was rescored as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `evalgate demo`.

@@ -7,8 +7,13 @@
 
 use std::io::{ErrorKind, Write};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Set once a stdout write met a closed pipe: a command that would write forever (`rollout get
+/// --watch | head -1`) stops when its reader has gone.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes `args` and a newline to stdout; a closed pipe drops the text, another error is kept
 /// for [`stdout_failure`].
@@ -41,6 +46,7 @@ fn remember(written: std::io::Result<()>) {
         return;
     };
     if err.kind() == ErrorKind::BrokenPipe {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
         return;
     }
     if let Ok(mut slot) = STDOUT_FAILURE.lock()
@@ -48,6 +54,11 @@ fn remember(written: std::io::Result<()>) {
     {
         *slot = Some(err.to_string());
     }
+}
+
+/// True once stdout's reader has gone (a write met a closed pipe).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// The first stdout write error other than a closed pipe, if any.

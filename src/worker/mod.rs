@@ -4,6 +4,7 @@
 pub mod backtest;
 pub mod controller;
 pub mod demo;
+pub mod display;
 pub mod drill;
 pub mod evals_cmd;
 pub mod evals_lines;
@@ -18,6 +19,8 @@ pub mod pipeline;
 pub mod plan_power;
 pub mod rescore;
 pub mod rollout_cmd;
+pub mod rollout_day2;
+pub mod rollout_retry;
 pub mod rollout_review;
 pub mod rollout_status;
 pub mod rollout_wait;

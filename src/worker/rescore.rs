@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 
 use crate::adapters::judge_tick::TickBudget;
 use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, RolloutRow, Store};
@@ -70,17 +71,45 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         ctx.clock.clone(),
     );
     let estimate = estimate_cost(ctx, &store, &filter, &suite, total).await?;
-    crate::outln!(
-        "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per request)",
-        from.to_rfc3339(),
-        to.to_rfc3339(),
-        suite.name,
-        suite.assertions.len(),
-        judge_calls_per_request(&suite)
-    );
-    crate::outln!(
-        "estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)"
-    );
+    let mut report = RescoreJson {
+        from,
+        to,
+        requests_total: total,
+        suite: suite.name.clone(),
+        evaluators: suite.assertions.len(),
+        judge_calls_per_request: judge_calls_per_request(&suite),
+        estimated_cost_usd: estimate,
+        budget_usd: args.budget,
+        refused: false,
+        dry_run: args.dry_run,
+        rescored: None,
+    };
+    if args.json {
+        let refused = args.budget.is_some_and(|budget| estimate > budget);
+        if refused || args.dry_run {
+            report.refused = refused;
+            crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(if refused {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+    }
+    if !args.json {
+        crate::outln!(
+            "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per \
+             request)",
+            from.to_rfc3339(),
+            to.to_rfc3339(),
+            suite.name,
+            suite.assertions.len(),
+            judge_calls_per_request(&suite)
+        );
+        crate::outln!(
+            "estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)"
+        );
+    }
     if let Some(budget) = args.budget
         && estimate > budget
     {
@@ -99,6 +128,11 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         total,
     };
     let outcome = rescore(ctx, &store, &engine, &suite, &scope, args.budget).await?;
+    if args.json {
+        report.rescored = Some(outcome);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     crate::outln!(
         "rescored {} requests: {} new scores, {} reused; judge spend ${:.4}; {} series points written",
         outcome.requests,
@@ -110,8 +144,25 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `rescore --json` prints: the estimate, whether it was refused or a dry run, and what
+/// was rescored.
+#[derive(Debug, Clone, Serialize)]
+struct RescoreJson {
+    from: Timestamp,
+    to: Timestamp,
+    requests_total: u64,
+    suite: String,
+    evaluators: usize,
+    judge_calls_per_request: usize,
+    estimated_cost_usd: f64,
+    budget_usd: Option<f64>,
+    refused: bool,
+    dry_run: bool,
+    rescored: Option<RescoreOutcome>,
+}
+
 /// What a rescore did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RescoreOutcome {
     /// Requests visited.
     pub requests: u64,

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::controller::{ApplyReport, control_once};
-use super::{rollout_review, rollout_status};
+use super::display::Style;
+use super::{rollout_day2, rollout_retry, rollout_review, rollout_status};
 use crate::adapters::store::{NewRollout, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
@@ -30,7 +31,8 @@ pub fn resolve_actor(flag_opt: Option<&str>, logname_opt: Option<&str>) -> Strin
         .to_string()
 }
 
-fn actor_from_flag(flag_opt: Option<&String>) -> String {
+/// The actor of a command: `--actor` (or `$USER`), else `$LOGNAME`, else `cli`.
+pub fn actor_from_flag(flag_opt: Option<&String>) -> String {
     let logname_opt = std::env::var("LOGNAME").ok();
     resolve_actor(flag_opt.map(String::as_str), logname_opt.as_deref())
 }
@@ -40,6 +42,10 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
     let store = ctx.store().await?;
     match command {
         RolloutCommand::Start(args) => start(ctx, &store, args).await,
+        RolloutCommand::List(args) => rollout_day2::list(ctx, &store, args).await,
+        RolloutCommand::Get(args) => rollout_day2::get(ctx, &store, args).await,
+        RolloutCommand::History(args) => rollout_day2::history(ctx, &store, args).await,
+        RolloutCommand::Retry(args) => rollout_retry::retry(ctx, &store, args).await,
         RolloutCommand::Status(args) => rollout_status::run(ctx, &store, args).await,
         RolloutCommand::Review(args) => rollout_review::run(ctx, &store, args).await,
         RolloutCommand::Approve(args) => {
@@ -47,7 +53,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 actor: actor_of(&args),
                 reason: optional_reason(&args),
             };
-            act(ctx, &store, &args.id, command).await
+            act(ctx, &store, &args.id, command, args.json).await
         }
         RolloutCommand::Halt(args) => {
             let reason = required_reason(&args, "halt")?;
@@ -55,14 +61,14 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 actor: actor_of(&args),
                 reason,
             };
-            act(ctx, &store, &args.id, command).await
+            act(ctx, &store, &args.id, command, args.json).await
         }
         RolloutCommand::Resume(args) => {
             let command = Command::Resume {
                 actor: actor_of(&args),
                 reason: optional_reason(&args),
             };
-            act(ctx, &store, &args.id, command).await
+            act(ctx, &store, &args.id, command, args.json).await
         }
         RolloutCommand::Rollback(args) => {
             let reason = required_reason(&args, "rollback")?;
@@ -70,7 +76,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 actor: actor_of(&args),
                 reason,
             };
-            act(ctx, &store, &args.id, command).await
+            act(ctx, &store, &args.id, command, args.json).await
         }
         RolloutCommand::Kill(args) => {
             let actor = actor_of(&args);
@@ -78,7 +84,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 .reason
                 .clone()
                 .unwrap_or_else(|| "kill switch".to_string());
-            kill(ctx, &store, &args.id, actor, reason).await
+            kill(ctx, &store, &args.id, actor, reason, args.json).await
         }
         RolloutCommand::Promote(args) => promote(ctx, &store, args).await,
     }
@@ -116,13 +122,20 @@ async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdR
         actor,
         reason: args.reason.trim().to_string(),
     };
-    act(ctx, store, &args.id, command).await
+    act(ctx, store, &args.id, command, args.json).await
 }
 
 /// The kill switch. Through the state machine when the rollout's stored plan and state decode;
 /// when they do not (a stored-format change, a damaged row), it still writes 0% to every sink,
 /// marks the rollout killed and audits why (`controller::kill_unreadable`).
-async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: String) -> CmdResult {
+async fn kill(
+    ctx: &Context,
+    store: &Store,
+    id: &str,
+    actor: String,
+    reason: String,
+    json: bool,
+) -> CmdResult {
     let row = store
         .get_rollout(id)
         .await
@@ -140,6 +153,26 @@ async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: Str
             now,
         )
         .await?;
+        let ok = report
+            .iter()
+            .all(crate::adapters::flags::SinkWriteReport::is_verified);
+        let code = if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+        if json {
+            let output = serde_json::json!({
+                "rollout_id": id,
+                "kind": "kill",
+                "after": {"phase": "killed", "split_bp": 0},
+                "reason": reason,
+                "unreadable": format!("{err:#}"),
+                "sink_reports": report,
+            });
+            crate::outln!("{}", serde_json::to_string_pretty(&output)?);
+            return Ok(code);
+        }
         crate::outln!(
             "rollout {id}: KILLED with its stored plan or state unreadable ({err:#}); every sink \
              was written 0%"
@@ -152,29 +185,27 @@ async fn kill(ctx: &Context, store: &Store, id: &str, actor: String, reason: Str
             };
             crate::outln!("  sink {}: {status}", sink.sink);
         }
-        let ok = report
-            .iter()
-            .all(crate::adapters::flags::SinkWriteReport::is_verified);
-        return Ok(if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        return Ok(code);
     }
     let command = Command::Kill { actor, reason };
-    act(ctx, store, id, command).await
+    act(ctx, store, id, command, json).await
 }
 
-/// Applies one manual command and prints what it did; exit 1 when it was rejected or a sink
-/// did not take the split.
-async fn act(ctx: &Context, store: &Store, id: &str, command: Command) -> CmdResult {
+/// Applies one manual command and prints what it did (the controller's report as JSON with
+/// `--json`); exit 1 when it was rejected or a sink did not take the split.
+async fn act(ctx: &Context, store: &Store, id: &str, command: Command, json: bool) -> CmdResult {
     let now = ctx.clock.now();
     let report = control_once(ctx, store, id, Input::commands(vec![command]), now).await?;
-    print_report(&report);
+    if json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, &Style::detect(now));
+    }
     Ok(exit_code(&report))
 }
 
-fn exit_code(report: &ApplyReport) -> ExitCode {
+/// Exit 1 when the command was rejected or a sink did not take the split, else 0.
+pub fn exit_code(report: &ApplyReport) -> ExitCode {
     let rejected = report.kind == TransitionKind::Rejected;
     if rejected || report.held_for_sink_failure || !report.sinks_ok() {
         return ExitCode::from(1);
@@ -182,7 +213,8 @@ fn exit_code(report: &ApplyReport) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn print_report(report: &ApplyReport) {
+/// Prints what a transition did (next decision relative on a terminal, RFC 3339 when piped).
+pub fn print_report(report: &ApplyReport, style: &Style) {
     crate::outln!(
         "rollout {}: {} → {}",
         report.rollout_id,
@@ -202,7 +234,7 @@ fn print_report(report: &ApplyReport) {
         crate::outln!("  HELD: a flag sink did not take the new split (see the audit log)");
     }
     if let Some(wake_at) = report.wake_at {
-        crate::outln!("  next decision due {}", wake_at.to_rfc3339());
+        crate::outln!("  next decision due {}", style.time(wake_at));
     }
 }
 
@@ -282,7 +314,7 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
         };
         crate::outln!("{}", serde_json::to_string_pretty(&output)?);
     } else {
-        print_report(&report);
+        print_report(&report, &Style::detect(now));
         for stage in &power {
             crate::outln!("  power {}", stage.describe());
         }
@@ -303,24 +335,7 @@ async fn check_before_start(
     mut plan: Plan,
     flag_key: &str,
 ) -> anyhow::Result<Plan> {
-    let suite = args
-        .suite
-        .clone()
-        .unwrap_or_else(|| ctx.config.evals.default_suite.clone());
-    let suites = crate::worker::tick::load_suite_map(ctx)
-        .context("`rollout start` checks the suite the rollout is gated with")?;
-    if !suites.contains_key(&suite) {
-        let known: Vec<&str> = suites.keys().map(String::as_str).collect();
-        anyhow::bail!(
-            "--suite `{suite}` is not a suite in {} (found: {}); nothing was started",
-            ctx.config.evals.dir.display(),
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
+    check_suite(ctx, args.suite.as_deref())?;
     let window = ctx.config.sampling.window;
     // A plan file that names another cadence than the ticks' windows is refused; otherwise the
     // plan takes the window as its tick interval.
@@ -340,6 +355,33 @@ async fn check_before_start(
         ),
         _ => plan.tick_interval = window,
     }
+    check_sinks(ctx, store, flag_key).await?;
+    Ok(plan)
+}
+
+/// The suite a rollout is gated with must load, or its ticks would fail and leave the canary
+/// ungated.
+pub fn check_suite(ctx: &Context, suite_opt: Option<&str>) -> anyhow::Result<()> {
+    let suite = suite_opt.map_or_else(|| ctx.config.evals.default_suite.clone(), str::to_string);
+    let suites = crate::worker::tick::load_suite_map(ctx)
+        .context("`rollout start` checks the suite the rollout is gated with")?;
+    if !suites.contains_key(&suite) {
+        let known: Vec<&str> = suites.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "--suite `{suite}` is not a suite in {} (found: {}); nothing was started",
+            ctx.config.evals.dir.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Every configured flag sink must answer a read of `flag_key` before a split is written.
+pub async fn check_sinks(ctx: &Context, store: &Store, flag_key: &str) -> anyhow::Result<()> {
     let sinks = crate::adapters::flags::FlagSinks::from_config(&ctx.config.flags, store);
     anyhow::ensure!(
         !sinks.sinks().is_empty(),
@@ -353,10 +395,11 @@ async fn check_before_start(
             );
         }
     }
-    Ok(plan)
+    Ok(())
 }
 
-async fn refuse_second_rollout_on_flag(store: &Store, flag_key: &str) -> anyhow::Result<()> {
+/// Refuses a second active rollout on one flag.
+pub async fn refuse_second_rollout_on_flag(store: &Store, flag_key: &str) -> anyhow::Result<()> {
     let active = store.list_active_rollouts().await?;
     if let Some(other) = active.iter().find(|row| row.flag_key == flag_key) {
         anyhow::bail!(

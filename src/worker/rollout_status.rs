@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::controller::LoadedRollout;
+use super::display::{Style, pad};
 use super::pipeline::{self, RolloutTick};
 use crate::adapters::flags::FlagSinks;
 use crate::adapters::store::{RolloutRow, Store};
@@ -87,8 +88,13 @@ pub struct RolloutStatus {
     pub approval_required: bool,
     /// The split the controller holds, in basis points.
     pub split_bp: u32,
-    /// The stage timing.
+    /// The stage timing (None once the rollout has finished: a finished rollout is in no stage).
     pub clock: Option<StageClock>,
+    /// When it finished (completed, rolled back or killed); None while it runs.
+    pub finished_at: Option<Timestamp>,
+    /// The active rollout that now owns the flag, when this one finished and another (a retry)
+    /// took the flag over: the sinks then hold that rollout's split, not drift.
+    pub superseded_by: Option<String>,
     /// Whether the minimum duration has passed.
     pub min_duration_met: Option<bool>,
     /// Each gate's latest verdict.
@@ -153,9 +159,20 @@ pub async fn rollout_status(
         ),
         None => format!("{} (not in plan)", state.stage_index + 1),
     };
-    let clock = stage_clock(state, &rollout.plan, now);
+    let finished = state.phase.is_terminal();
+    let clock = stage_clock(state, &rollout.plan, now).filter(|_| !finished);
     let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);
     let gates = latest_gates(store, rollout).await?;
+    let superseded_by = if finished {
+        store
+            .list_active_rollouts()
+            .await?
+            .into_iter()
+            .find(|other| other.flag_key == rollout.row.flag_key && other.id != rollout.row.id)
+            .map(|other| other.id)
+    } else {
+        None
+    };
     let halt_signals = stage_halts(store, rollout).await?;
     let mut sink_statuses = Vec::new();
     for (sink, read) in sinks.read_all(&rollout.row.flag_key).await {
@@ -205,6 +222,8 @@ pub async fn rollout_status(
         approval_required: stage_opt.is_some_and(|spec| spec.approval_required),
         split_bp: state.split_bp,
         clock,
+        finished_at: finished.then_some(rollout.row.updated_at),
+        superseded_by,
         min_duration_met,
         gates,
         halt_signals,
@@ -212,7 +231,7 @@ pub async fn rollout_status(
         failed_windows: rollout.row.failed_windows,
         last_tick_error: rollout.row.last_tick_error.clone(),
         updated_at: rollout.row.updated_at,
-        next_decision_at: rollout.row.wake_at,
+        next_decision_at: rollout.row.wake_at.filter(|_| !finished),
         sinks: sink_statuses,
         hint,
         latest_window: None,
@@ -318,8 +337,15 @@ fn gate_status(verdict: &MetricVerdict) -> GateStatus {
     }
 }
 
-/// Renders one status as an aligned block.
+/// Renders one status as an aligned block, plain (RFC 3339 times, no colour).
 pub fn render(status: &RolloutStatus) -> String {
+    render_styled(status, &Style::plain(status.updated_at))
+}
+
+/// Renders one status as an aligned block; times and verdicts as `style` shows them (relative
+/// on a terminal, RFC 3339 when piped). A finished rollout shows when it ended, not a stage clock
+/// or a next decision.
+pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
     let mut out = String::new();
     let owner = status.owner.as_deref().unwrap_or("-");
     out.push_str(&format!(
@@ -334,6 +360,7 @@ pub fn render(status: &RolloutStatus) -> String {
         Some(reason) => format!("{} ({reason})", status.phase),
         None => status.phase.clone(),
     };
+    let phase = phase.replacen(&status.phase, &style.phase(&status.phase), 1);
     out.push_str(&format!("phase    {phase}\n"));
     let approval = if status.approval_required {
         ", approval required"
@@ -357,13 +384,18 @@ pub fn render(status: &RolloutStatus) -> String {
             clock.elapsed, clock.min_duration
         ));
         if let Some(deadline) = clock.deadline {
-            out.push_str(&format!("deadline {}\n", deadline.to_rfc3339()));
+            out.push_str(&format!("deadline {}\n", style.time(deadline)));
         }
     }
-    let next = status
-        .next_decision_at
-        .map_or_else(|| "-".to_string(), |at| at.to_rfc3339());
-    out.push_str(&format!("next     {next}\n"));
+    match status.finished_at {
+        Some(ended) => out.push_str(&format!("ended    {}\n", style.time(ended))),
+        None => {
+            let next = status
+                .next_decision_at
+                .map_or_else(|| "-".to_string(), |at| style.time(at));
+            out.push_str(&format!("next     {next}\n"));
+        }
+    }
     for sink in &status.sinks {
         let held = sink
             .basis_points
@@ -371,10 +403,11 @@ pub fn render(status: &RolloutStatus) -> String {
         let generation = sink
             .generation
             .map_or_else(String::new, |g| format!(" gen {g}"));
-        let verdict = match (&sink.error, sink.in_sync) {
-            (Some(error), _) => format!("ERROR {error}"),
-            (None, true) => "in sync".to_string(),
-            (None, false) => "DRIFT".to_string(),
+        let verdict = match (&sink.error, sink.in_sync, &status.superseded_by) {
+            (Some(error), _, _) => format!("ERROR {error}"),
+            (None, true, _) => "in sync".to_string(),
+            (None, false, Some(owner)) => format!("the flag is now rollout {owner}'s"),
+            (None, false, None) => "DRIFT".to_string(),
         };
         out.push_str(&format!(
             "sink     {:<6} {held}{generation}  {verdict}\n",
@@ -395,8 +428,11 @@ pub fn render(status: &RolloutStatus) -> String {
                 "no"
             };
             out.push_str(&format!(
-                "         {:<28} {:<5} {:<14} {}\n",
-                gate.metric, authority, gate.verdict, gate.reason
+                "         {:<28} {:<5} {} {}\n",
+                gate.metric,
+                authority,
+                pad(&style.verdict(&gate.verdict), 14),
+                gate.reason
             ));
         }
     }
@@ -405,7 +441,7 @@ pub fn render(status: &RolloutStatus) -> String {
             "halt     {} ({}) at {}: {}\n",
             halt.metric,
             halt.role,
-            halt.at.to_rfc3339(),
+            style.time(halt.at),
             halt.reason
         ));
     }
@@ -426,7 +462,7 @@ pub fn render(status: &RolloutStatus) -> String {
         );
         out.push_str(&format!(
             "window   latest tick {}: canary [{}, {}), sampled {sampled}\n",
-            window.tick_at.to_rfc3339(),
+            style.time(window.tick_at),
             window.canary_window.0.to_rfc3339(),
             window.canary_window.1.to_rfc3339(),
         ));
@@ -439,6 +475,40 @@ pub fn render(status: &RolloutStatus) -> String {
         out.push_str(&format!("next step {hint}\n"));
     }
     out
+}
+
+/// Everything `rollout status` and `rollout get` show for one rollout: [`rollout_status`] with
+/// the latest tick's window and, while it runs, what its stages can detect.
+pub async fn full_status(
+    ctx: &Context,
+    store: &Store,
+    sinks: &FlagSinks,
+    rollout: &LoadedRollout,
+    now: Timestamp,
+) -> anyhow::Result<RolloutStatus> {
+    let mut status = rollout_status(store, sinks, rollout, now).await?;
+    status.latest_window = latest_window(store, &ctx.config.sampling, rollout).await?;
+    if !rollout.state.phase.is_terminal() {
+        let sampled = status
+            .latest_window
+            .as_ref()
+            .and_then(|w| w.sampled)
+            .map(|(_, canary)| canary as f64);
+        let p0 = status
+            .gates
+            .iter()
+            .find(|g| g.metric == "pass_rate")
+            .and_then(|g| g.evidence.get("estimate_baseline"))
+            .and_then(Value::as_f64);
+        status.power = crate::worker::plan_power::plan_power(
+            &ctx.config,
+            &rollout.plan,
+            rollout.state.stage_index,
+            sampled,
+            p0,
+        );
+    }
+    Ok(status)
 }
 
 /// Runs `evalgate rollout status [ID] [--json] [--wait [--timeout D]]`.
@@ -464,29 +534,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
     let mut statuses = Vec::new();
     for row in rows {
         let rollout = LoadedRollout::from_row(row)?;
-        let mut status = rollout_status(store, &sinks, &rollout, now).await?;
-        status.latest_window = latest_window(store, &ctx.config.sampling, &rollout).await?;
-        if !rollout.state.phase.is_terminal() {
-            let sampled = status
-                .latest_window
-                .as_ref()
-                .and_then(|w| w.sampled)
-                .map(|(_, canary)| canary as f64);
-            let p0 = status
-                .gates
-                .iter()
-                .find(|g| g.metric == "pass_rate")
-                .and_then(|g| g.evidence.get("estimate_baseline"))
-                .and_then(Value::as_f64);
-            status.power = crate::worker::plan_power::plan_power(
-                &ctx.config,
-                &rollout.plan,
-                rollout.state.stage_index,
-                sampled,
-                p0,
-            );
-        }
-        statuses.push(status);
+        statuses.push(full_status(ctx, store, &sinks, &rollout, now).await?);
     }
     if args.json {
         let text = if args.id.is_some() {
@@ -497,6 +545,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
         crate::outln!("{text}");
         return Ok(code);
     }
+    let style = Style::detect(now);
     if statuses.is_empty() {
         crate::outln!("no active rollouts");
     }
@@ -504,7 +553,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
         if index > 0 {
             crate::outln!();
         }
-        crate::out!("{}", render(status));
+        crate::out!("{}", render_styled(status, &style));
     }
     Ok(code)
 }

@@ -200,6 +200,10 @@ pub async fn run(ctx: &Context, args: SynthArgs) -> CmdResult {
     if args.into_store {
         let store = ctx.store().await?;
         let report = insert_into_store(&store, spec, ctx.config.ingest.batch_size).await?;
+        if args.json {
+            crate::outln!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         crate::errln!(
             "{}; inserted {} requests ({} duplicates) and {} feedback events ({} duplicates)",
             describe(&report.generated, store.backend()),

@@ -38,6 +38,7 @@ mod replicas;
 mod rescore_cli;
 mod rescore_kill;
 mod rollout_cli;
+mod rollout_day2;
 mod rollout_machine;
 mod rollout_props;
 mod rollout_reasons;

@@ -1,7 +1,8 @@
 //! End to end: the real `evalgate serve` binary on a loopback port over a temp SQLite store
 //! seeded with a rollout and a pass-rate window; `promtool check metrics` accepts its `/metrics`;
-//! a real Prometheus scrapes it every second and its query API returns the pass ratio; SIGTERM
-//! stops `serve` cleanly. Skipped when `prometheus` is not installed, unless
+//! a real Prometheus scrapes it every second and its query API returns the pass ratio; every
+//! query of the Prometheus-only Grafana dashboard (panels, variables, annotations) runs on that
+//! Prometheus, and its Wilson band brackets the pass ratio; SIGTERM stops `serve` cleanly. Skipped when `prometheus` is not installed, unless
 //! EVALGATE_REQUIRE_PROMETHEUS=1 (CI), which makes that a failure.
 
 use std::io::Write as _;
@@ -213,6 +214,8 @@ async fn prometheus_scrapes_serve_and_returns_the_pass_ratio() {
         log()
     );
 
+    dashboard_queries_run_on_prometheus(prom_port).await;
+
     // SIGTERM stops serve cleanly (exit status 0) within its shutdown deadline.
     let pid = serve.0.id().to_string();
     let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -225,4 +228,151 @@ async fn prometheus_scrapes_serve_and_returns_the_pass_ratio() {
     }
     let status = exited.expect("serve did not stop after SIGTERM");
     assert!(status.success(), "serve exited with {status}\n{}", log());
+}
+
+/// Percent-encodes a query parameter value.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// One instant query on the Prometheus at `port`: its `data` (a panic when the query fails).
+async fn instant(port: u16, expr: &str) -> serde_json::Value {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let body: serde_json::Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/query?query={}",
+            encode(expr)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "success", "{expr}: {body}");
+    body["data"].clone()
+}
+
+/// The dashboard's variables as a Grafana user with rollout r1 and every evaluator and metric
+/// selected would have them.
+fn with_variables(expr: &str) -> String {
+    expr.replace("$rollout", "r1")
+        .replace("$evaluator", ".*")
+        .replace("$metric", ".*")
+        .replace("$__rate_interval", "1m")
+}
+
+/// Every PromQL query of `grafana/dashboards/evalgate-prometheus.json` runs on a Prometheus that
+/// scraped `serve`; the variables list the seeded rollout and evaluator; the pass-rate panel's
+/// Wilson band (computed in PromQL from the ratio and the window's samples) brackets the canary's
+/// 0.85 at n = 200 where the formula puts it.
+async fn dashboard_queries_run_on_prometheus(port: u16) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dashboards/evalgate-prometheus.json");
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut ran = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            instant(port, &with_variables(target["expr"].as_str().unwrap())).await;
+            ran += 1;
+        }
+    }
+    for anno in dash["annotations"]["list"].as_array().unwrap() {
+        instant(
+            port,
+            &with_variables(anno["target"]["expr"].as_str().unwrap()),
+        )
+        .await;
+        ran += 1;
+    }
+    assert!(ran >= 15, "{ran} queries");
+
+    // Variables: `label_values(SELECTOR, LABEL)` is Grafana's call of the label values API.
+    let client = reqwest::Client::new();
+    for (var, wanted) in [
+        ("rollout", "r1"),
+        ("evaluator", "judge_helpful"),
+        ("metric", ""),
+    ] {
+        let query = dash["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == var)
+            .unwrap()["query"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let inner = with_variables(&query);
+        let inner = inner
+            .strip_prefix("label_values(")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .unwrap();
+        let (selector, label) = inner.rsplit_once(',').unwrap();
+        let body: serde_json::Value = client
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/label/{}/values?match%5B%5D={}",
+                label.trim(),
+                encode(selector.trim())
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["status"], "success", "variable {var}: {body}");
+        if !wanted.is_empty() {
+            assert!(
+                body["data"].as_array().unwrap().iter().any(|v| v == wanted),
+                "variable {var} does not list {wanted}: {body}"
+            );
+        }
+    }
+
+    let band = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["repeat"] == "evaluator")
+        .unwrap();
+    let canary = |data: serde_json::Value| -> f64 {
+        data["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["metric"]["arm"] == "canary")
+            .and_then(|r| r["value"][1].as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no canary series: {data}"))
+    };
+    let bound = |ref_id: &str| {
+        let expr = band["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["refId"] == ref_id)
+            .unwrap()["expr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        with_variables(&expr)
+    };
+    let low = canary(instant(port, &bound("B")).await);
+    let high = canary(instant(port, &bound("C")).await);
+    // Wilson at p = 0.85, n = 200, z = 1.96: [0.7948, 0.8932].
+    assert!((low - 0.7948).abs() < 0.001, "low {low}");
+    assert!((high - 0.8932).abs() < 0.001, "high {high}");
 }

@@ -1,0 +1,410 @@
+//! The day-2 reads in the shape of `kubectl argo rollouts`: `rollout list` (every rollout,
+//! finished ones included, with filters), `rollout get ID [--watch]` (one rollout in detail,
+//! redrawn on a terminal) and `rollout history ID` (the audit trail); `rollout retry` is in
+//! [`super::rollout_retry`]. On a terminal times are relative and verdicts coloured
+//! ([`Style`]); piped and `--json` they are RFC 3339 and plain.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::controller::LoadedRollout;
+use super::display::{Style, is_finished_phase, table};
+use super::rollout_status::{RolloutStatus, full_status, render_styled};
+use crate::adapters::flags::FlagSinks;
+use crate::adapters::store::{RolloutEvent, RolloutRow, Store};
+use crate::app::{CmdResult, Context};
+use crate::cli::{RolloutGetArgs, RolloutIdArgs, RolloutListArgs};
+use crate::domain::rollout::{Phase, StateSnapshot};
+use crate::domain::{HumanDuration, Timestamp};
+use crate::logic::rollout::stage_clock;
+
+// ---- list ---------------------------------------------------------------------------------
+
+/// One row of `rollout list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListEntry {
+    /// The rollout id.
+    pub id: String,
+    /// The flag key.
+    pub flag_key: String,
+    /// The phase name.
+    pub phase: String,
+    /// `2/4 (10%)`: the current stage, or the one it finished in.
+    pub stage: String,
+    /// The split the controller holds, in basis points.
+    pub split_bp: u32,
+    /// The owner.
+    pub owner: Option<String>,
+    /// The baseline target.
+    pub baseline_target: String,
+    /// The canary target.
+    pub canary_target: String,
+    /// Time in the current stage (None once finished).
+    pub in_stage: Option<HumanDuration>,
+    /// The current stage's minimum (None once finished).
+    pub min_duration: Option<HumanDuration>,
+    /// When the next decision is due (None once finished).
+    pub next_decision_at: Option<Timestamp>,
+    /// When it finished (None while it runs).
+    pub finished_at: Option<Timestamp>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// The last decision's reason.
+    pub last_reason: String,
+}
+
+fn list_entry(row: RolloutRow, now: Timestamp) -> ListEntry {
+    let finished = !row.active || is_finished_phase(&row.phase);
+    // A row whose plan or state no longer decodes is still listed, from its columns.
+    let (stage, split_bp, clock) = match LoadedRollout::from_row(row.clone()) {
+        Ok(loaded) => {
+            let stage = match loaded.plan.stage(loaded.state.stage_index) {
+                Some(spec) => format!(
+                    "{}/{} ({})",
+                    loaded.state.stage_index + 1,
+                    loaded.plan.stages.len(),
+                    spec.name
+                ),
+                None => format!("{}", loaded.state.stage_index + 1),
+            };
+            let clock = stage_clock(&loaded.state, &loaded.plan, now).filter(|_| !finished);
+            (stage, loaded.state.split_bp, clock)
+        }
+        Err(_) => ("?".to_string(), 0, None),
+    };
+    ListEntry {
+        id: row.id,
+        flag_key: row.flag_key,
+        phase: row.phase,
+        stage,
+        split_bp,
+        owner: row.owner,
+        baseline_target: row.baseline_target,
+        canary_target: row.canary_target,
+        in_stage: clock.as_ref().map(|c| c.elapsed),
+        min_duration: clock.as_ref().map(|c| c.min_duration),
+        next_decision_at: row.wake_at.filter(|_| !finished),
+        finished_at: finished.then_some(row.updated_at),
+        created_at: row.created_at,
+        last_reason: row.last_reason,
+    }
+}
+
+fn keep(args: &RolloutListArgs, row: &RolloutRow) -> bool {
+    let finished = !row.active;
+    (!args.active || !finished)
+        && (!args.finished || finished)
+        && args.flag.as_ref().is_none_or(|flag| *flag == row.flag_key)
+        && (args.phase.is_empty() || args.phase.iter().any(|p| p.name() == row.phase))
+}
+
+/// `10%`, `0.5%`.
+fn percent(basis_points: u32) -> String {
+    crate::web::html::percent(basis_points)
+}
+
+/// Runs `evalgate rollout list [--phase P,…] [--active|--finished] [--flag F] [--json]`.
+pub async fn list(ctx: &Context, store: &Store, args: RolloutListArgs) -> CmdResult {
+    let now = ctx.clock.now();
+    let entries: Vec<ListEntry> = store
+        .list_rollouts()
+        .await?
+        .into_iter()
+        .filter(|row| keep(&args, row))
+        .map(|row| list_entry(row, now))
+        .collect();
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        crate::outln!("no rollouts match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let style = Style::detect(now);
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|entry| {
+            let in_stage = match (entry.in_stage, entry.min_duration, entry.finished_at) {
+                (_, _, Some(_)) => "finished".to_string(),
+                (Some(elapsed), Some(min), None) => format!("{elapsed} of {min}"),
+                _ => "-".to_string(),
+            };
+            let when = match (entry.finished_at, entry.next_decision_at) {
+                (Some(ended), _) => format!("ended {}", style.time(ended)),
+                (None, Some(next)) => format!("next {}", style.time(next)),
+                (None, None) => "-".to_string(),
+            };
+            vec![
+                entry.id.clone(),
+                entry.flag_key.clone(),
+                style.phase(&entry.phase),
+                entry.stage.clone(),
+                percent(entry.split_bp),
+                entry.owner.clone().unwrap_or_else(|| "-".to_string()),
+                in_stage,
+                when,
+                format!("{} → {}", entry.baseline_target, entry.canary_target),
+            ]
+        })
+        .collect();
+    crate::out!(
+        "{}",
+        table(
+            &[
+                "ID", "FLAG", "PHASE", "STAGE", "SPLIT", "OWNER", "IN STAGE", "WHEN", "TARGETS"
+            ],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- history ------------------------------------------------------------------------------
+
+/// One audit row as `rollout history --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// When (RFC 3339).
+    pub at: Timestamp,
+    /// Who: a person, or `controller`.
+    pub actor: String,
+    /// What: `start`, `promote`, `halt`, `rollback`, `retry`, `halt_rejected`, …
+    pub action: String,
+    /// Why.
+    pub reason: String,
+    /// True for a human override of the gates.
+    pub is_override: bool,
+    /// The state before (phase, stage, split) when the row recorded one.
+    pub before: serde_json::Value,
+    /// The state after.
+    pub after: serde_json::Value,
+    /// The numbers behind the decision.
+    pub evidence: serde_json::Value,
+}
+
+impl From<RolloutEvent> for HistoryEntry {
+    fn from(event: RolloutEvent) -> HistoryEntry {
+        HistoryEntry {
+            at: event.at,
+            actor: event.actor,
+            action: event.action,
+            reason: event.reason,
+            is_override: event.is_override,
+            before: event.before,
+            after: event.after,
+            evidence: event.evidence,
+        }
+    }
+}
+
+/// The audit trail as a table: time, actor, action (marked when an override), the phase change
+/// and the reason.
+fn history_table(entries: &[HistoryEntry], style: &Style) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|entry| {
+            let action = if entry.is_override {
+                format!("{} (override)", entry.action)
+            } else {
+                entry.action.clone()
+            };
+            let change = match (
+                serde_json::from_value::<StateSnapshot>(entry.before.clone()),
+                serde_json::from_value::<StateSnapshot>(entry.after.clone()),
+            ) {
+                (Ok(before), Ok(after)) if before != after => format!(
+                    "{} {} → {} {}",
+                    before.phase,
+                    percent(before.split_bp),
+                    style.phase(&after.phase),
+                    percent(after.split_bp)
+                ),
+                _ => "-".to_string(),
+            };
+            vec![
+                style.time(entry.at),
+                entry.actor.clone(),
+                action,
+                change,
+                entry.reason.clone(),
+            ]
+        })
+        .collect();
+    table(&["TIME", "ACTOR", "ACTION", "CHANGE", "REASON"], &rows)
+}
+
+/// Runs `evalgate rollout history ID [--json]`.
+pub async fn history(ctx: &Context, store: &Store, args: RolloutIdArgs) -> CmdResult {
+    store
+        .get_rollout(&args.id)
+        .await
+        .context("cannot read the rollout")?
+        .with_context(|| format!("no rollout `{}`", args.id))?;
+    let entries: Vec<HistoryEntry> = store
+        .list_rollout_events(&args.id)
+        .await?
+        .into_iter()
+        .map(HistoryEntry::from)
+        .collect();
+    if args.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
+    } else {
+        crate::out!(
+            "{}",
+            history_table(&entries, &Style::detect(ctx.clock.now()))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- get ----------------------------------------------------------------------------------
+
+/// What `rollout get --json` prints: the status of `rollout status` and the audit trail.
+#[derive(Debug, Serialize)]
+struct GetOutput<'a> {
+    #[serde(flatten)]
+    status: &'a RolloutStatus,
+    history: &'a [HistoryEntry],
+}
+
+/// How many audit rows `rollout get` shows under the status (all of them with `--json`).
+const RECENT_EVENTS: usize = 8;
+
+async fn snapshot(
+    ctx: &Context,
+    store: &Store,
+    id: &str,
+    now: Timestamp,
+) -> anyhow::Result<(LoadedRollout, RolloutStatus, Vec<HistoryEntry>)> {
+    let rollout = LoadedRollout::load(store, id).await?;
+    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
+    let status = full_status(ctx, store, &sinks, &rollout, now).await?;
+    let events = store
+        .list_rollout_events(id)
+        .await?
+        .into_iter()
+        .map(HistoryEntry::from)
+        .collect();
+    Ok((rollout, status, events))
+}
+
+fn detail(status: &RolloutStatus, events: &[HistoryEntry], style: &Style) -> String {
+    let mut out = render_styled(status, style);
+    let recent = &events[events.len().saturating_sub(RECENT_EVENTS)..];
+    if !recent.is_empty() {
+        out.push_str(&format!(
+            "\nrecent events ({} of {}; all: `evalgate rollout history {}`)\n",
+            recent.len(),
+            events.len(),
+            status.id
+        ));
+        out.push_str(&history_table(recent, style));
+    }
+    out
+}
+
+/// One plain line per change while watching through a pipe.
+fn watch_line(status: &RolloutStatus, at: Timestamp) -> String {
+    format!(
+        "{} {} {} stage {} split {} — {}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        status.id,
+        status.phase,
+        status.stage,
+        percent(status.split_bp),
+        status.last_reason
+    )
+}
+
+/// The exit code of a finished rollout under `get --watch`: 0 completed, 1 rolled back/killed.
+fn finished_code(phase: &Phase) -> ExitCode {
+    match phase {
+        Phase::Completed => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
+
+/// Runs `evalgate rollout get ID [--watch [--interval D] [--timeout D]] [--json]`.
+pub async fn get(ctx: &Context, store: &Store, args: RolloutGetArgs) -> CmdResult {
+    if !args.watch {
+        let now = ctx.clock.now();
+        let (_, status, events) = snapshot(ctx, store, &args.id, now).await?;
+        if args.json {
+            let output = GetOutput {
+                status: &status,
+                history: &events,
+            };
+            crate::outln!("{}", serde_json::to_string_pretty(&output)?);
+        } else {
+            crate::out!("{}", detail(&status, &events, &Style::detect(now)));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    watch(ctx, store, &args).await
+}
+
+async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult {
+    let interval = args
+        .interval
+        .to_std()
+        .max(std::time::Duration::from_millis(200));
+    let deadline = args
+        .timeout
+        .map(|t| tokio::time::Instant::now() + t.to_std());
+    let mut last_shown: Option<String> = None;
+    loop {
+        let now = ctx.clock.now();
+        let style = Style::detect(now);
+        let (rollout, status, events) = snapshot(ctx, store, &args.id, now).await?;
+        if style.tty && !args.json {
+            // Home, clear, redraw: the terminal shows the rollout as it is now.
+            crate::out!(
+                "\x1b[H\x1b[2J{}\n{}\n",
+                detail(&status, &events, &style),
+                style.paint(
+                    super::display::Color::Dim,
+                    &format!("watching every {} (Ctrl-C to stop)", args.interval)
+                )
+            );
+        } else {
+            let key = format!(
+                "{}|{}|{}|{}",
+                status.phase, status.stage, status.split_bp, status.last_reason
+            );
+            if last_shown.as_deref() != Some(&key) {
+                if args.json {
+                    crate::outln!("{}", serde_json::to_string(&status)?);
+                } else {
+                    crate::outln!("{}", watch_line(&status, now));
+                }
+                last_shown = Some(key);
+            }
+        }
+        if rollout.state.phase.is_terminal() {
+            return Ok(finished_code(&rollout.state.phase));
+        }
+        if crate::out::stdout_closed() {
+            // The reader left (`… --watch | head -1`): nobody is watching any more.
+            return Ok(ExitCode::SUCCESS);
+        }
+        let pause = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    crate::errln!(
+                        "timed out: rollout {} is still {}",
+                        args.id,
+                        rollout.state.phase.name()
+                    );
+                    return Ok(ExitCode::from(4));
+                }
+                left.min(interval)
+            }
+            None => interval,
+        };
+        tokio::time::sleep(pause).await;
+    }
+}

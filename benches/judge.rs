@@ -93,7 +93,12 @@ async fn run(server: &tokio::runtime::Runtime, scenario: &Scenario, count: usize
         backoff_max: Duration::from_secs(2),
         max_retry_after: Duration::from_secs(10),
     };
-    let client = JudgeClient::with_settings("default", config, settings, evalgate::adapters::http_client::builder().build().unwrap());
+    let client = JudgeClient::with_settings(
+        "default",
+        config,
+        settings,
+        evalgate::adapters::http_client::builder().build().unwrap(),
+    );
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     let engine = ScoringEngine::with_clients(None, clients, Arc::new(SystemClock));
     let names = BTreeSet::from(["default".to_string()]);

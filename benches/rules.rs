@@ -249,7 +249,10 @@ fn main() {
     if args.first().map(String::as_str) == Some("mix-write") {
         // `mix-write N DIR`: the suite, an empty config and N rows in DIR, kept for profiling
         // (`perf record evalgate --config DIR/evalgate.toml evals run --suite mix --dir DIR …`).
-        let count: usize = args.get(1).and_then(|arg| arg.parse().ok()).unwrap_or(100_000);
+        let count: usize = args
+            .get(1)
+            .and_then(|arg| arg.parse().ok())
+            .unwrap_or(100_000);
         let dir = PathBuf::from(args.get(2).map_or("mix-rows", String::as_str));
         std::fs::create_dir_all(&dir).expect("create the directory");
         std::fs::write(dir.join("mix.yaml"), mix_rows::MIX_SUITE).expect("write suite");
@@ -258,7 +261,10 @@ fn main() {
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
         let bytes = mix_rows::write_rows(&mut writer, count, 7).expect("write rows");
         writer.flush().expect("flush rows");
-        println!("mix-write: {count} rows, {bytes} bytes in {}", dir.join("rows.jsonl").display());
+        println!(
+            "mix-write: {count} rows, {bytes} bytes in {}",
+            dir.join("rows.jsonl").display()
+        );
         return;
     }
     if args.first().map(String::as_str) == Some("mix") {

@@ -616,7 +616,11 @@ mod tests {
 
     #[test]
     fn a_reply_without_logprobs_refusal_or_usage_still_reads() {
-        let client = JudgeClient::new("j", JudgeConfig::default(), crate::adapters::http_client::builder().build().unwrap());
+        let client = JudgeClient::new(
+            "j",
+            JudgeConfig::default(),
+            crate::adapters::http_client::builder().build().unwrap(),
+        );
         let text = r#"{"id":"x","object":"chat.completion","created":1,"model":"m",
             "choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"{\"pass\":true}"}}]}"#;
         let reply = client.read_reply(text, None).unwrap();
@@ -633,12 +637,20 @@ mod tests {
             price_per_million_output: 8.0,
             ..JudgeConfig::default()
         };
-        let client = JudgeClient::new("j", config, crate::adapters::http_client::builder().build().unwrap());
+        let client = JudgeClient::new(
+            "j",
+            config,
+            crate::adapters::http_client::builder().build().unwrap(),
+        );
         let text = r#"{"choices":[{"message":{"content":"x"}}],
                        "usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}}"#;
         let reply = client.read_reply(text, Some(9.0)).unwrap();
         assert!((reply.cost_usd - 0.006).abs() < 1e-12, "{}", reply.cost_usd);
-        let unpriced = JudgeClient::new("j", JudgeConfig::default(), crate::adapters::http_client::builder().build().unwrap());
+        let unpriced = JudgeClient::new(
+            "j",
+            JudgeConfig::default(),
+            crate::adapters::http_client::builder().build().unwrap(),
+        );
         assert_eq!(
             unpriced.read_reply(text, Some(0.25)).unwrap().cost_usd,
             0.25
@@ -647,7 +659,11 @@ mod tests {
 
     #[test]
     fn backoff_honours_retry_after_and_refuses_absurd_waits() {
-        let client = JudgeClient::new("j", JudgeConfig::default(), crate::adapters::http_client::builder().build().unwrap());
+        let client = JudgeClient::new(
+            "j",
+            JudgeConfig::default(),
+            crate::adapters::http_client::builder().build().unwrap(),
+        );
         let asked = JudgeError::RateLimited {
             retry_after: Some(Duration::from_secs(3)),
         };

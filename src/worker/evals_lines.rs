@@ -65,7 +65,7 @@ fn read_bounded_line(
             break;
         }
         read_any = true;
-        let (taken, done) = match available.iter().position(|&byte| byte == b'\n') {
+        let (taken, done) = match memchr::memchr(b'\n', available) {
             Some(newline) => (&available[..newline], Some(newline + 1)),
             None => (available, None),
         };

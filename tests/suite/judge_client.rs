@@ -46,7 +46,12 @@ fn fast_settings() -> JudgeSettings {
 }
 
 fn engine_with(config: JudgeConfig, settings: JudgeSettings) -> ScoringEngine {
-    let client = JudgeClient::with_settings("default", config, settings, evalgate::adapters::http_client::builder().build().unwrap());
+    let client = JudgeClient::with_settings(
+        "default",
+        config,
+        settings,
+        evalgate::adapters::http_client::builder().build().unwrap(),
+    );
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     ScoringEngine::with_clients(None, clients, Arc::new(SystemClock))
 }

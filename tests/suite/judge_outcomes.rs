@@ -40,7 +40,12 @@ fn engine(base_url: &str, model: &str) -> ScoringEngine {
         backoff_max: Duration::from_millis(10),
         max_retry_after: Duration::from_secs(1),
     };
-    let client = JudgeClient::with_settings("default", config, settings, evalgate::adapters::http_client::builder().build().unwrap());
+    let client = JudgeClient::with_settings(
+        "default",
+        config,
+        settings,
+        evalgate::adapters::http_client::builder().build().unwrap(),
+    );
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     ScoringEngine::with_clients(None, clients, Arc::new(SystemClock))
 }

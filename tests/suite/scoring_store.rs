@@ -38,7 +38,12 @@ fn engine(store: &Store, base_url: &str) -> ScoringEngine {
         backoff_max: Duration::from_millis(20),
         max_retry_after: Duration::from_secs(5),
     };
-    let client = JudgeClient::with_settings("default", config, settings, evalgate::adapters::http_client::builder().build().unwrap());
+    let client = JudgeClient::with_settings(
+        "default",
+        config,
+        settings,
+        evalgate::adapters::http_client::builder().build().unwrap(),
+    );
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     ScoringEngine::with_clients(Some(store.clone()), clients, Arc::new(SystemClock))
 }

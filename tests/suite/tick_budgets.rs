@@ -60,7 +60,12 @@ fn engine(store: &Store, config: JudgeConfig) -> ScoringEngine {
         backoff_max: Duration::from_millis(50),
         max_retry_after: Duration::from_secs(10),
     };
-    let client = JudgeClient::with_settings("default", config, settings, evalgate::adapters::http_client::builder().build().unwrap());
+    let client = JudgeClient::with_settings(
+        "default",
+        config,
+        settings,
+        evalgate::adapters::http_client::builder().build().unwrap(),
+    );
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     ScoringEngine::with_clients(Some(store.clone()), clients, Arc::new(SystemClock))
 }

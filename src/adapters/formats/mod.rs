@@ -248,7 +248,9 @@ pub fn parse_line(format_opt: Option<Format>, bytes: &[u8], ctx: &ParseContext) 
         format_opt,
         records: vec![Err(reject)],
     };
-    let text = match std::str::from_utf8(bytes) {
+    // simdutf8 validates ~10× faster than std on non-ASCII text (a third of `evals run`'s
+    // parse time); std is asked again only to say where a bad line goes wrong.
+    let text = match simdutf8::basic::from_utf8(bytes).or_else(|_| std::str::from_utf8(bytes)) {
         Ok(text) => text,
         Err(err) => {
             return failed(Reject::new(

@@ -54,7 +54,9 @@ pub struct FlagOwner {
     pub phase: String,
 }
 
-super::from_row!(FlagOwner { plain: [id, baseline_target, canary_target, phase] });
+super::from_row!(FlagOwner {
+    plain: [id, baseline_target, canary_target, phase]
+});
 
 /// The latest pass ratio of one (arm, evaluator) and the cumulative verdict counts behind it.
 #[derive(Debug, Clone, PartialEq)]

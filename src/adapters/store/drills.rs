@@ -29,7 +29,10 @@ pub struct DrillRow {
     pub drift: Value,
 }
 
-super::from_row!(DrillRow { plain: [id, flag_key, at, ok, time_to_visible_ms], json: [results, drift] });
+super::from_row!(DrillRow {
+    plain: [id, flag_key, at, ok, time_to_visible_ms],
+    json: [results, drift]
+});
 
 const INSERT_DRILL: &str = "INSERT INTO drills (id, flag_key, at, ok, results, \
      time_to_visible_ms, drift) VALUES ($1, $2, $3, $4, $5, $6, $7)";

@@ -78,7 +78,9 @@ mod tests {
 
     /// What `sqlx::migrate!` read from a directory: (version, description, text) per `.sql` file.
     fn on_disk(dir: &str) -> Vec<(i64, String, String)> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
         let mut found: Vec<(i64, String, String)> = std::fs::read_dir(&path)
             .unwrap()
             .map(|entry| {

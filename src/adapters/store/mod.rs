@@ -124,7 +124,6 @@ pub use gates::{HaltSignal, MetricRow, PassRateRow};
 pub use history::{HistoryCursor, HistoryFilter};
 pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStart, TickStatus};
 
-
 /// The log store and everything evalgate writes, on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub enum Store {

@@ -121,7 +121,27 @@ struct RequestRow {
     ttft_ms: Option<f64>,
 }
 
-super::from_row!(RequestRow { plain: [request_id, ts, tenant_id, arm, model, rollout_id, input, output, reference, status, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata, ttft_ms] });
+super::from_row!(RequestRow {
+    plain: [
+        request_id,
+        ts,
+        tenant_id,
+        arm,
+        model,
+        rollout_id,
+        input,
+        output,
+        reference,
+        status,
+        error,
+        latency_ms,
+        prompt_tokens,
+        completion_tokens,
+        cost_usd,
+        metadata,
+        ttft_ms
+    ]
+});
 
 impl RequestRow {
     fn into_domain(self) -> StoreResult<Request> {

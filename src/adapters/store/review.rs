@@ -30,7 +30,9 @@ pub struct FailedScore {
     pub reason: String,
 }
 
-super::from_row!(FailedScore { plain: [request_id, tenant_id, ts, input, output, evaluator, reason] });
+super::from_row!(FailedScore {
+    plain: [request_id, tenant_id, ts, input, output, evaluator, reason]
+});
 
 /// One served response.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +49,9 @@ pub struct ServedResponse {
     pub output: String,
 }
 
-super::from_row!(ServedResponse { plain: [request_id, tenant_id, ts, input, output] });
+super::from_row!(ServedResponse {
+    plain: [request_id, tenant_id, ts, input, output]
+});
 
 const SQLITE_TABLE_EXISTS: &str =
     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1";

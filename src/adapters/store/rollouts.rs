@@ -104,7 +104,31 @@ pub struct RolloutRow {
     pub pending_split_bp: Option<i64>,
 }
 
-super::from_row!(RolloutRow { plain: [id, flag_key, owner, webhook, suite, baseline_target, canary_target, salt, phase, wake_at, last_reason, active, version, created_at, updated_at, failed_windows, failing_window, last_tick_error, last_window, pending_split_bp], json: [always_tenants, never_tenants, plan, state, last_evidence] });
+super::from_row!(RolloutRow {
+    plain: [
+        id,
+        flag_key,
+        owner,
+        webhook,
+        suite,
+        baseline_target,
+        canary_target,
+        salt,
+        phase,
+        wake_at,
+        last_reason,
+        active,
+        version,
+        created_at,
+        updated_at,
+        failed_windows,
+        failing_window,
+        last_tick_error,
+        last_window,
+        pending_split_bp
+    ],
+    json: [always_tenants, never_tenants, plan, state, last_evidence]
+});
 
 impl RolloutRow {
     /// What the rollout serves on each arm and since when: the attribution rule's input
@@ -192,7 +216,10 @@ pub struct RolloutEvent {
     pub is_override: bool,
 }
 
-super::from_row!(RolloutEvent { plain: [id, rollout_id, at, actor, action, reason, is_override], json: [before, after, evidence] });
+super::from_row!(RolloutEvent {
+    plain: [id, rollout_id, at, actor, action, reason, is_override],
+    json: [before, after, evidence]
+});
 
 const INSERT_ROLLOUT: &str = "INSERT INTO rollouts (id, flag_key, owner, webhook, suite, \
      baseline_target, canary_target, salt, always_tenants, never_tenants, plan, state, phase, \
@@ -262,7 +289,17 @@ struct SplitRow {
     updated_by: String,
 }
 
-super::from_row!(SplitRow { plain: [flag_key, basis_points, generation, salt, updated_at, updated_by], json: [always, never] });
+super::from_row!(SplitRow {
+    plain: [
+        flag_key,
+        basis_points,
+        generation,
+        salt,
+        updated_at,
+        updated_by
+    ],
+    json: [always, never]
+});
 
 impl SplitRow {
     fn into_record(self) -> StoreResult<SplitRecord> {

@@ -23,29 +23,76 @@ pub fn lowercase(text: &str) -> Cow<'_, str> {
     if text.contains(CAPITAL_SIGMA) {
         return Cow::Owned(text.to_lowercase());
     }
+    // One pass: runs of characters that keep their form (ASCII capitals aside) are copied
+    // whole; only characters with another lowercase form go through the case table. The ASCII
+    // capitals are folded at the end in bulk (nothing a case mapping produced is affected).
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|byte| !byte.is_ascii())
-            .unwrap_or(rest.len());
-        let start = out.len();
-        out.push_str(&rest[..ascii]);
-        out[start..].make_ascii_lowercase();
-        let mut chars = rest[ascii..].chars();
-        match chars.next() {
-            Some(ch) => out.extend(ch.to_lowercase()),
-            None => break,
+    let mut run_start = 0;
+    for (at, ch) in text.char_indices() {
+        if ch.is_ascii() || keeps_its_form(ch) {
+            continue;
         }
-        rest = chars.as_str();
+        out.push_str(&text[run_start..at]);
+        out.extend(ch.to_lowercase());
+        run_start = at + ch.len_utf8();
     }
+    out.push_str(&text[run_start..]);
+    out.make_ascii_lowercase();
     Cow::Owned(out)
+}
+
+/// Whether `text` contains any of `chars`: one SIMD substring search per character, where
+/// `str::contains(&[char])` decodes every character of the text.
+pub fn contains_any(text: &str, chars: &[char]) -> bool {
+    chars.iter().any(|ch| {
+        let mut buffer = [0u8; 4];
+        let encoded = ch.encode_utf8(&mut buffer);
+        memchr::memmem::find(text.as_bytes(), encoded.as_bytes()).is_some()
+    })
+}
+
+/// Blocks where no character has a lowercase form other than itself (CJK, kana, Hangul,
+/// punctuation, arrows, box drawing, dingbats, emoji): such characters skip the case table,
+/// which is most of the cost on CJK or emoji-heavy answers. The test checks every character of
+/// these ranges against `char::to_lowercase`.
+const CASELESS: [(u32, u32); 6] = [
+    (0x2000, 0x20FF),
+    (0x2190, 0x245F),
+    (0x2500, 0x2BFF),
+    (0x2E80, 0xA63F),
+    (0xAC00, 0xD7A3),
+    (0x1F000, 0x1FAFF),
+];
+
+/// Whether `ch` lowercases to itself: caseless blocks, the Latin-1 lowercase letters, or any
+/// lowercase letter (the test checks the last claim for every character).
+fn keeps_its_form(ch: char) -> bool {
+    caseless(ch) || ('\u{DF}'..='\u{FF}').contains(&ch) || ch.is_lowercase()
+}
+
+fn caseless(ch: char) -> bool {
+    let code = u32::from(ch);
+    CASELESS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_character_of_the_caseless_ranges_lowercases_to_itself() {
+        for &(first, last) in &CASELESS {
+            for ch in (first..=last).filter_map(char::from_u32) {
+                assert!(
+                    ch.to_lowercase().eq(std::iter::once(ch)),
+                    "U+{:04X} has a lowercase form",
+                    u32::from(ch)
+                );
+            }
+        }
+    }
 
     #[test]
     fn matches_the_standard_library_on_mixed_text() {
@@ -59,6 +106,42 @@ mod tests {
             "emoji 🎉 UPPER 🎉 lower",
         ] {
             assert_eq!(lowercase(text), text.to_lowercase(), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_character_said_to_keep_its_form_does() {
+        for ch in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if keeps_its_form(ch) {
+                assert!(
+                    ch.to_lowercase().eq(std::iter::once(ch)),
+                    "U+{:04X} changes when lowercased",
+                    u32::from(ch)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn contains_any_agrees_with_the_standard_search() {
+        let marks = ['\u{2019}', '\u{2032}', '`'];
+        for text in [
+            "",
+            "plain",
+            "don\u{2019}t",
+            "x\u{2032}",
+            "a`b",
+            "✅ 注文 \u{2018}",
+            "\u{2033}",
+        ] {
+            assert_eq!(contains_any(text, &marks), text.contains(marks), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_the_standard_library_on_any_text(text in ".{0,200}") {
+            proptest::prop_assert_eq!(lowercase(&text), text.to_lowercase());
         }
     }
 

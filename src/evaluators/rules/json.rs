@@ -61,16 +61,14 @@ impl Schema {
 /// `is-json`: the whole output is one JSON value (JSON whitespace around it allowed).
 pub fn is_json(schema: Option<&Schema>, output: &str) -> Finding {
     let Some(schema) = schema else {
-        return if json_scan::is_valid(output.as_bytes()) {
+        return if json_scan::is_valid(output) {
             Finding::decided(true, "output is valid json")
         } else {
-            let error = json_scan::parse(output.as_bytes())
-                .err()
-                .unwrap_or_default();
+            let error = json_scan::parse(output).err().unwrap_or_default();
             Finding::decided(false, format!("output is not valid json: {error}"))
         };
     };
-    let value = match json_scan::parse(output.as_bytes()) {
+    let value = match json_scan::parse(output) {
         Ok(value) => value,
         Err(error) => return Finding::decided(false, format!("output is not valid json: {error}")),
     };
@@ -111,7 +109,7 @@ pub fn contains_json(schema: Option<&Schema>, output: &str) -> Finding {
     };
     let mut first_violation = None;
     for &(start, end) in &ranges {
-        let violation = match json_scan::parse(&output.as_bytes()[start..end]) {
+        let violation = match json_scan::parse(&output[start..end]) {
             Ok(object) => schema.violation(&object),
             Err(error) => Some(format!("cannot build the object at byte {start}: {error}")),
         };

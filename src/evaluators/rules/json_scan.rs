@@ -32,21 +32,23 @@ pub struct BudgetExceeded {
     pub found: usize,
 }
 
-/// Whether `bytes` is one JSON value as `JSON.parse` accepts it (JSON whitespace around it).
-pub fn is_valid(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<IgnoredAny>(bytes).is_ok()
+/// Whether `text` is one JSON value as `JSON.parse` accepts it (JSON whitespace around it).
+/// Parsed from `&str`, not bytes: serde_json re-validates UTF-8 of every string of a slice.
+pub fn is_valid(text: &str) -> bool {
+    serde_json::from_str::<IgnoredAny>(text).is_ok()
 }
 
 /// Parses one JSON value as `JSON.parse` would accept it; the error says why not.
-pub fn parse(bytes: &[u8]) -> Result<Value, String> {
-    let strict_error = match serde_json::from_slice::<Value>(bytes) {
+pub fn parse(text: &str) -> Result<Value, String> {
+    let strict_error = match serde_json::from_str::<Value>(text) {
         Ok(value) => return Ok(value),
         Err(error) => error,
     };
-    if !is_valid(bytes) {
+    if !is_valid(text) {
         return Err(strict_error.to_string());
     }
-    serde_json::from_slice::<Value>(&javascript_values(bytes)).map_err(|error| error.to_string())
+    serde_json::from_slice::<Value>(&javascript_values(text.as_bytes()))
+        .map_err(|error| error.to_string())
 }
 
 /// Byte ranges of the JSON objects inside `text`, leftmost first, non-overlapping.
@@ -59,10 +61,12 @@ pub fn object_ranges(text: &str) -> Result<Vec<(usize, usize)>, BudgetExceeded> 
     let mut spent = 0usize;
     let mut ranges = Vec::new();
     let mut position = 0;
-    while let Some(found) = bytes[position..].iter().position(|&byte| byte == b'{') {
+    while let Some(found) = memchr::memchr(b'{', &bytes[position..]) {
         let start = position + found;
         let rest = &bytes[start..];
-        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
+        // `{` is ASCII, so `start` is a character boundary of `text`.
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[start..]).into_iter::<IgnoredAny>();
         match stream.next() {
             Some(Ok(_)) => {
                 let length = stream.byte_offset();
@@ -193,20 +197,20 @@ mod tests {
             r#"{"s": "a\udc00b"}"#,
             r#"["\ud83d\ude00", "\ud83d x"]"#,
         ] {
-            assert!(is_valid(text.as_bytes()), "{text}");
-            assert!(parse(text.as_bytes()).is_ok(), "{text}");
+            assert!(is_valid(text), "{text}");
+            assert!(parse(text).is_ok(), "{text}");
         }
         assert_eq!(
-            parse(br#"{"n": 1e400, "m": -2e999}"#).unwrap(),
+            parse(r#"{"n": 1e400, "m": -2e999}"#).unwrap(),
             serde_json::json!({"n": f64::MAX, "m": f64::MIN})
         );
         assert_eq!(
-            parse(br#"["\ud800", "\ud83d\ude00"]"#).unwrap(),
+            parse(r#"["\ud800", "\ud83d\ude00"]"#).unwrap(),
             serde_json::json!(["\u{FFFD}", "😀"])
         );
         for text in ["", "{", "{'a': 1}", "NaN", "[1,]", "01", "\u{FEFF}{}"] {
-            assert!(!is_valid(text.as_bytes()), "{text:?}");
-            assert!(parse(text.as_bytes()).is_err(), "{text:?}");
+            assert!(!is_valid(text), "{text:?}");
+            assert!(parse(text).is_err(), "{text:?}");
         }
     }
 

@@ -11,6 +11,7 @@
 /// The Levenshtein distance between `a` and `b` in UTF-16 code units if it is at most `max`,
 /// else None.
 pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
+    let (a, b) = trim_common(a, b);
     if a.is_ascii() && b.is_ascii() {
         // ASCII bytes are UTF-16 units one for one; no conversion needed.
         return bounded_distance_units(a.as_bytes(), b.as_bytes(), max);
@@ -21,6 +22,53 @@ pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
     let a_units: Vec<u16> = a.encode_utf16().collect();
     let b_units: Vec<u16> = b.encode_utf16().collect();
     bounded_distance_units(&a_units, &b_units, max)
+}
+
+/// `a` and `b` without their common prefix and suffix of whole characters: they never change
+/// the distance, and for near copies (the usual case) little is left to convert to UTF-16.
+/// The bytes before the cut are equal in both, so a character boundary in `a` is one in `b`.
+fn trim_common<'t>(a: &'t str, b: &'t str) -> (&'t str, &'t str) {
+    let mut prefix = common_prefix(a.as_bytes(), b.as_bytes());
+    while !a.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let mut suffix = common_suffix(a.as_bytes(), b.as_bytes());
+    while !a.is_char_boundary(a.len() - suffix) {
+        suffix -= 1;
+    }
+    (&a[..a.len() - suffix], &b[..b.len() - suffix])
+}
+
+/// How many leading bytes `a` and `b` share, compared 16 at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let shared = a.len().min(b.len());
+    let mut at = 0;
+    while at + 16 <= shared && a[at..at + 16] == b[at..at + 16] {
+        at += 16;
+    }
+    at + a[at..shared]
+        .iter()
+        .zip(&b[at..shared])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// How many trailing bytes `a` and `b` share, compared 16 at a time.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let shared = a.len().min(b.len());
+    let (a_end, b_end) = (a.len(), b.len());
+    let mut at = 0;
+    while at + 16 <= shared && a[a_end - at - 16..a_end - at] == b[b_end - at - 16..b_end - at] {
+        at += 16;
+    }
+    at + a[..a_end - at]
+        .iter()
+        .rev()
+        .zip(b[..b_end - at].iter().rev())
+        .take(shared - at)
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// The length of `text` in UTF-16 code units (JavaScript's `length`), without converting.
@@ -185,6 +233,19 @@ mod tests {
         assert_eq!(bounded_distance("été", "ete", 5), Some(2));
         // Two emoji sharing the high surrogate differ in one unit only.
         assert_eq!(bounded_distance("😀", "😁", 5), Some(1));
+        // The same inside a shared prefix and suffix, which are cut on whole characters.
+        let (left, right) = ("été ".repeat(20), " 注文".repeat(20));
+        let a = format!("{left}😀{right}");
+        let b = format!("{left}😁{right}");
+        assert_eq!(bounded_distance(&a, &b, 5), Some(1));
+        assert_eq!(
+            bounded_distance(&format!("{left}é{right}"), &format!("{left}è{right}"), 5),
+            Some(1)
+        );
+        assert_eq!(
+            bounded_distance(&format!("{left}é{right}"), &format!("{left}{right}"), 5),
+            Some(1)
+        );
         assert_eq!(utf16_len("a😀é"), 4);
     }
 

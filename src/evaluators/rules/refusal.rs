@@ -129,7 +129,7 @@ impl RefusalList {
 /// Folds apostrophe variants of already lowercased text so one lowercase pattern matches.
 fn normalise(lowered: &str) -> Cow<'_, str> {
     const APOSTROPHES: [char; 4] = ['\u{2019}', '\u{2018}', '\u{2032}', '`'];
-    if lowered.contains(APOSTROPHES) {
+    if super::fold::contains_any(lowered, &APOSTROPHES) {
         Cow::Owned(lowered.replace(APOSTROPHES, "'"))
     } else {
         Cow::Borrowed(lowered)

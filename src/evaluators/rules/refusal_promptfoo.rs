@@ -201,7 +201,7 @@ static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
 /// Trims, lowercases (shared `lowered` when the caller has it) and plain-apostrophes.
 pub fn normalise(lowered_trimmed: &str) -> std::borrow::Cow<'_, str> {
     const APOSTROPHES: [char; 2] = ['\u{2032}', '\u{2019}'];
-    if lowered_trimmed.contains(APOSTROPHES) {
+    if super::fold::contains_any(lowered_trimmed, &APOSTROPHES) {
         std::borrow::Cow::Owned(lowered_trimmed.replace(APOSTROPHES, "'"))
     } else {
         std::borrow::Cow::Borrowed(lowered_trimmed)

@@ -16,7 +16,9 @@ fn free_port() -> u16 {
 }
 
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let response = evalgate::adapters::http_client::builder().build().unwrap()
+    let response = evalgate::adapters::http_client::builder()
+        .build()
+        .unwrap()
         .get(format!("http://127.0.0.1:{port}{path}"))
         .timeout(Duration::from_secs(2))
         .send()

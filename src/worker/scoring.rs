@@ -37,6 +37,11 @@ pub use report::{OutcomeCounts, ScoringReport};
 /// Each judge's spending cap for one `score` call, by judge name.
 pub type TickBudgets = BTreeMap<String, TickBudget>;
 
+/// Most scores written per transaction: whatever has arrived, up to this. Judge scores arrive
+/// a few at a time and are written as they come; rule scores arrive by the thousand, and 64 per
+/// transaction made rescore's writes commit-bound (BENCHMARKS.md, rescore).
+const SCORE_BATCH: usize = 1000;
+
 /// Scores requests with suites; cheap to share behind an `Arc`.
 pub struct ScoringEngine {
     store_opt: Option<Store>,
@@ -84,7 +89,7 @@ impl ScoringEngine {
             store_opt,
             judges,
             clock,
-            batch_size: 64,
+            batch_size: SCORE_BATCH,
         }
     }
 

@@ -15,35 +15,30 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 /// One migration file: version, description (the file name's words) and its SQL text.
 type Source = (i64, &'static str, &'static str);
 
+/// Every migration of backend directory `$dir`, in order. Both backends have the same files
+/// (same versions and names, each in its own SQL dialect), listed once here.
 macro_rules! migrations {
-    ($dir:literal: $(($version:literal, $description:literal, $file:literal)),+ $(,)?) => {
+    ($dir:literal) => {
+        migrations!(@files $dir:
+            (1, "core", "0001_core.sql"),
+            (2, "scores", "0002_scores.sql"),
+            (3, "gates", "0003_gates.sql"),
+            (4, "rollouts", "0004_rollouts.sql"),
+            (5, "ticks", "0005_ticks.sql"),
+            (6, "scheduler", "0006_scheduler.sql"),
+            (7, "integrity", "0007_integrity.sql"),
+            (8, "tick budgets", "0008_tick_budgets.sql"),
+            (9, "ttft", "0009_ttft.sql"),
+        )
+    };
+    (@files $dir:literal: $(($version:literal, $description:literal, $file:literal)),+ $(,)?) => {
         &[$(($version, $description, include_str!(concat!("../../../migrations/", $dir, "/", $file)))),+]
     };
 }
 
-const SQLITE: &[Source] = migrations!("sqlite":
-    (1, "core", "0001_core.sql"),
-    (2, "scores", "0002_scores.sql"),
-    (3, "gates", "0003_gates.sql"),
-    (4, "rollouts", "0004_rollouts.sql"),
-    (5, "ticks", "0005_ticks.sql"),
-    (6, "scheduler", "0006_scheduler.sql"),
-    (7, "integrity", "0007_integrity.sql"),
-    (8, "tick budgets", "0008_tick_budgets.sql"),
-    (9, "ttft", "0009_ttft.sql"),
-);
+const SQLITE: &[Source] = migrations!("sqlite");
 
-const POSTGRES: &[Source] = migrations!("postgres":
-    (1, "core", "0001_core.sql"),
-    (2, "scores", "0002_scores.sql"),
-    (3, "gates", "0003_gates.sql"),
-    (4, "rollouts", "0004_rollouts.sql"),
-    (5, "ticks", "0005_ticks.sql"),
-    (6, "scheduler", "0006_scheduler.sql"),
-    (7, "integrity", "0007_integrity.sql"),
-    (8, "tick budgets", "0008_tick_budgets.sql"),
-    (9, "ttft", "0009_ttft.sql"),
-);
+const POSTGRES: &[Source] = migrations!("postgres");
 
 fn migrator(sources: &[Source]) -> Migrator {
     Migrator::with_migrations(

@@ -4,7 +4,8 @@
 //! Lines are read one at a time with a hard cap (`ingest.max_line_bytes`): a longer line is
 //! skipped without being held in memory. Duplicate detection keeps 16 bytes per distinct
 //! request id (a 64-bit hash of the id and one of the row's content), the only memory of
-//! `evals run` that grows with the input (16 MB per million distinct ids).
+//! `evals run` that grows with the input (16 MB per million distinct ids, ~35 MiB with the
+//! tables' slack; sharded so that growing never copies the whole table at once).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -131,10 +132,23 @@ pub enum Seen {
     Conflict,
 }
 
+/// Shards of the duplicate-id table: each grows (and briefly holds its old and new table) on its
+/// own, so the peak while growing is one shard's copy, not a copy of the whole table
+/// (BENCHMARKS.md: +17 MiB at a million ids with one table).
+const SHARDS: usize = 64;
+
 /// The ids seen so far (hashed), each with a hash of the first row's content.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeenIds {
-    first_content: HashMap<u64, u64>,
+    shards: Vec<HashMap<u64, u64>>,
+}
+
+impl Default for SeenIds {
+    fn default() -> SeenIds {
+        SeenIds {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
 }
 
 impl SeenIds {
@@ -145,7 +159,9 @@ impl SeenIds {
 
     /// [`SeenIds::check`] with the hashes computed by the caller (in parallel).
     pub fn check_hashed(&mut self, id: u64, content: u64) -> Seen {
-        match self.first_content.entry(id) {
+        // The top bits pick the shard; the map hashes the whole id again for its buckets.
+        let shard = (id >> 58) as usize % SHARDS;
+        match self.shards[shard].entry(id) {
             Entry::Vacant(slot) => {
                 slot.insert(content);
                 Seen::First

@@ -122,11 +122,6 @@ fn phase_look(phase: &str) -> (&'static str, Color) {
     }
 }
 
-/// The finished phases: a rollout in one of them has no stage clock or next decision.
-pub fn is_finished_phase(phase: &str) -> bool {
-    matches!(phase, "completed" | "rolled_back" | "killed")
-}
-
 /// Pads `text` to `width` visible characters (ANSI escapes take no room).
 pub fn pad(text: &str, width: usize) -> String {
     let visible = visible_len(text);

@@ -84,10 +84,11 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         dry_run: args.dry_run,
         rescored: None,
     };
+    // Refused when the estimate is over `--budget`: decided once, reported either way.
+    let refused = args.budget.is_some_and(|budget| estimate > budget);
+    report.refused = refused;
     if args.json {
-        let refused = args.budget.is_some_and(|budget| estimate > budget);
         if refused || args.dry_run {
-            report.refused = refused;
             crate::outln!("{}", serde_json::to_string_pretty(&report)?);
             return Ok(if refused {
                 ExitCode::FAILURE
@@ -95,8 +96,7 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
                 ExitCode::SUCCESS
             });
         }
-    }
-    if !args.json {
+    } else {
         crate::outln!(
             "rescore {} .. {}: {total} requests, suite `{}` ({} evaluators, {} judge calls per \
              request)",
@@ -109,18 +109,16 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         crate::outln!(
             "estimated judge cost: ${estimate:.4} at most (already-scored requests cost nothing)"
         );
-    }
-    if let Some(budget) = args.budget
-        && estimate > budget
-    {
-        crate::outln!(
-            "refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget"
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    if args.dry_run {
-        crate::outln!("dry run: nothing scored");
-        return Ok(ExitCode::SUCCESS);
+        if let Some(budget) = args.budget.filter(|_| refused) {
+            crate::outln!(
+                "refusing: the estimate exceeds --budget ${budget:.4}; narrow the range or raise the budget"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        if args.dry_run {
+            crate::outln!("dry run: nothing scored");
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let scope = RescoreScope {
         filter: &filter,

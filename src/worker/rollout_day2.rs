@@ -10,15 +10,17 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::controller::LoadedRollout;
-use super::display::{Style, is_finished_phase, table};
+use super::display::{Style, table};
 use super::rollout_status::{RolloutStatus, full_status, render_styled};
+use super::rollout_wait::WaitOutcome;
 use crate::adapters::flags::FlagSinks;
 use crate::adapters::store::{RolloutEvent, RolloutRow, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::{RolloutGetArgs, RolloutIdArgs, RolloutListArgs};
-use crate::domain::rollout::{Phase, StateSnapshot};
+use crate::domain::rollout::StateSnapshot;
 use crate::domain::{HumanDuration, Timestamp};
 use crate::logic::rollout::stage_clock;
+use crate::web::html::percent;
 
 // ---- list ---------------------------------------------------------------------------------
 
@@ -56,10 +58,14 @@ pub struct ListEntry {
 }
 
 fn list_entry(row: RolloutRow, now: Timestamp) -> ListEntry {
-    let finished = !row.active || is_finished_phase(&row.phase);
     // A row whose plan or state no longer decodes is still listed, from its columns.
-    let (stage, split_bp, clock) = match LoadedRollout::from_row(row.clone()) {
-        Ok(loaded) => {
+    let loaded_opt = LoadedRollout::from_row(row.clone()).ok();
+    let finished = !row.active
+        || loaded_opt
+            .as_ref()
+            .is_some_and(|loaded| loaded.state.phase.is_terminal());
+    let (stage, split_bp, clock) = match &loaded_opt {
+        Some(loaded) => {
             let stage = match loaded.plan.stage(loaded.state.stage_index) {
                 Some(spec) => format!(
                     "{}/{} ({})",
@@ -72,7 +78,7 @@ fn list_entry(row: RolloutRow, now: Timestamp) -> ListEntry {
             let clock = stage_clock(&loaded.state, &loaded.plan, now).filter(|_| !finished);
             (stage, loaded.state.split_bp, clock)
         }
-        Err(_) => ("?".to_string(), 0, None),
+        None => ("?".to_string(), 0, None),
     };
     ListEntry {
         id: row.id,
@@ -98,11 +104,6 @@ fn keep(args: &RolloutListArgs, row: &RolloutRow) -> bool {
         && (!args.finished || finished)
         && args.flag.as_ref().is_none_or(|flag| *flag == row.flag_key)
         && (args.phase.is_empty() || args.phase.iter().any(|p| p.name() == row.phase))
-}
-
-/// `10%`, `0.5%`.
-fn percent(basis_points: u32) -> String {
-    crate::web::html::percent(basis_points)
 }
 
 /// Runs `evalgate rollout list [--phase P,…] [--active|--finished] [--flag F] [--json]`.
@@ -319,14 +320,6 @@ fn watch_line(status: &RolloutStatus, at: Timestamp) -> String {
     )
 }
 
-/// The exit code of a finished rollout under `get --watch`: 0 completed, 1 rolled back/killed.
-fn finished_code(phase: &Phase) -> ExitCode {
-    match phase {
-        Phase::Completed => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
-    }
-}
-
 /// Runs `evalgate rollout get ID [--watch [--interval D] [--timeout D]] [--json]`.
 pub async fn get(ctx: &Context, store: &Store, args: RolloutGetArgs) -> CmdResult {
     if !args.watch {
@@ -383,8 +376,12 @@ async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult
                 last_shown = Some(key);
             }
         }
-        if rollout.state.phase.is_terminal() {
-            return Ok(finished_code(&rollout.state.phase));
+        // A finished rollout ends the watch with `status --wait`'s code (0 completed, 1 rolled
+        // back or killed); held or awaiting approval keeps watching.
+        if rollout.state.phase.is_terminal()
+            && let Some(outcome) = WaitOutcome::of(&rollout.state.phase)
+        {
+            return Ok(ExitCode::from(outcome.code()));
         }
         if crate::out::stdout_closed() {
             // The reader left (`… --watch | head -1`): nobody is watching any more.
@@ -399,7 +396,7 @@ async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult
                         args.id,
                         rollout.state.phase.name()
                     );
-                    return Ok(ExitCode::from(4));
+                    return Ok(ExitCode::from(WaitOutcome::TimedOut.code()));
                 }
                 left.min(interval)
             }

@@ -20,7 +20,7 @@ use crate::adapters::store::{NewRollout, RolloutEvent, Store};
 use crate::app::{CmdResult, Context};
 use crate::cli::RolloutRetryArgs;
 use crate::domain::Timestamp;
-use crate::domain::rollout::{Command, Input, Phase, RolloutState, StateSnapshot};
+use crate::domain::rollout::{Command, Input, Phase, RolloutState};
 
 /// What `rollout retry --json` prints.
 #[derive(Debug, Serialize)]
@@ -72,14 +72,6 @@ async fn next_attempt_id(store: &Store, id: &str) -> anyhow::Result<(String, u32
     }
 }
 
-fn snapshot_of(state: &RolloutState) -> serde_json::Value {
-    json!(StateSnapshot {
-        phase: state.phase.name().to_string(),
-        stage_index: state.stage_index,
-        split_bp: state.split_bp,
-    })
-}
-
 #[allow(clippy::too_many_arguments)] // one audit row's columns
 fn retry_event(
     rollout_id: &str,
@@ -97,8 +89,8 @@ fn retry_event(
         actor: actor.to_string(),
         action: action.to_string(),
         reason: reason.to_string(),
-        before: snapshot_of(state),
-        after: snapshot_of(state),
+        before: json!(state.snapshot()),
+        after: json!(state.snapshot()),
         evidence,
         is_override: false,
     }

@@ -1,5 +1,6 @@
-//! Clap definitions only: the commands, their flags and their help. `app.rs` runs them.
+//! Clap definitions only: the commands, their flags and their help. `commands::run` runs them.
 
+use crate::domain::rollout::PhaseName;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -360,18 +361,18 @@ pub enum PhaseFilter {
 }
 
 impl PhaseFilter {
-    /// The phase name as stored (`rolled_back`).
-    pub fn name(self) -> &'static str {
+    /// The phase this filter keeps.
+    pub fn phase(self) -> PhaseName {
         match self {
-            PhaseFilter::Pending => "pending",
-            PhaseFilter::Running => "running",
-            PhaseFilter::Extended => "extended",
-            PhaseFilter::AwaitingApproval => "awaiting_approval",
-            PhaseFilter::Held => "held",
-            PhaseFilter::Monitoring => "monitoring",
-            PhaseFilter::Completed => "completed",
-            PhaseFilter::RolledBack => "rolled_back",
-            PhaseFilter::Killed => "killed",
+            PhaseFilter::Pending => PhaseName::Pending,
+            PhaseFilter::Running => PhaseName::Running,
+            PhaseFilter::Extended => PhaseName::Extended,
+            PhaseFilter::AwaitingApproval => PhaseName::AwaitingApproval,
+            PhaseFilter::Held => PhaseName::Held,
+            PhaseFilter::Monitoring => PhaseName::Monitoring,
+            PhaseFilter::Completed => PhaseName::Completed,
+            PhaseFilter::RolledBack => PhaseName::RolledBack,
+            PhaseFilter::Killed => PhaseName::Killed,
         }
     }
 }

@@ -7,11 +7,14 @@
 //! - [`evaluators`]: rule assertions and the pure half of the LLM judge (prompt, parse).
 //! - [`adapters`]: everything that touches the outside: the store, the judge HTTP client, flag
 //!   sinks, notifications, the HTTP server.
-//! - [`worker`]: orchestration of ticks, the scheduler loop, rescore, backtest, the demo.
-//! - [`web`]: the read-only web view's pages (HTML and SVG), pure like `logic`: `worker::web`
-//!   fills them from the store and `adapters::http::web` serves them.
-//!
-//! [`app`] maps CLI commands onto the worker; `main.rs` only parses and reports.
+//! - [`context`]: the composition root: the config and clock, and the services a process builds
+//!   once (store, flag sinks, notifier) that the engine and the commands share.
+//! - [`worker`]: the engine: the tick pipeline, scoring, the rollout controller, the scheduler,
+//!   the fail-safe and the rollback drill. It never imports the CLI layer.
+//! - [`web`]: the read-only web view's pages (HTML and SVG), pure like `logic`:
+//!   `commands::web` fills them from the store and `adapters::http::web` serves them.
+//! - [`commands`]: the CLI layer, one handler per command; `main.rs` only parses and reports.
+//!   `.ci/run` checks that nothing below it imports it.
 
 // No `unwrap` outside tests (clippy.toml allows it in `#[cfg(test)]` code). Set here rather than
 // in Cargo.toml's `[lints]` so integration tests under `tests/` may unwrap freely.
@@ -20,10 +23,11 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod adapters;
-pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
+pub mod context;
 pub mod domain;
 pub mod evaluators;
 pub mod logic;

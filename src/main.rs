@@ -22,14 +22,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(evalgate::app::run(cli));
+    let result = runtime.block_on(evalgate::commands::run(cli));
     let code = match result {
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            evalgate::errln!("error: {}", evalgate::app::error_chain(&err));
+            evalgate::errln!("error: {}", evalgate::out::error_chain(&err));
             return ExitCode::from(2);
         }
     };

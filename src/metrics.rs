@@ -14,6 +14,7 @@
 //! Everything here is a no-op until [`install`] has run (CLI commands other than `serve` never
 //! install the recorder).
 
+use crate::domain::rollout::PhaseName;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
@@ -237,11 +238,6 @@ pub fn sync_rollouts(rollouts: Vec<RolloutSnapshot>) {
     registry().sync(rollouts);
 }
 
-/// Removes one rollout's label sets (a finished rollout).
-pub fn remove_rollout(rollout_id: &str) {
-    registry().remove(rollout_id);
-}
-
 fn unix_seconds(at: Timestamp) -> f64 {
     at.timestamp_millis() as f64 / 1000.0
 }
@@ -278,8 +274,8 @@ pub struct RolloutSnapshot {
     /// A finished rollout kept for its final status: only the status, phase and stage families
     /// show it.
     pub finished: bool,
-    /// The phase name (`running`, `rolled_back`, …).
-    pub phase: String,
+    /// The phase (`running`, `rolled_back`, …).
+    pub phase: PhaseName,
     /// The stage number (1-based), when known.
     pub stage: Option<u64>,
     /// The current e-value and threshold of each gating metric.
@@ -330,11 +326,6 @@ impl Registry {
     pub fn upsert(&self, snapshot: RolloutSnapshot) {
         let mut state = self.lock();
         state.rollouts.insert(snapshot.rollout_id.clone(), snapshot);
-    }
-
-    /// Forgets one rollout.
-    pub fn remove(&self, rollout_id: &str) {
-        self.lock().rollouts.remove(rollout_id);
     }
 
     /// The rollout ids currently exported.
@@ -543,7 +534,7 @@ mod tests {
         RolloutSnapshot {
             rollout_id: id.to_string(),
             finished: false,
-            phase: "running".into(),
+            phase: PhaseName::Running,
             stage: Some(2),
             e_values: vec![GateEValue {
                 metric: "pass_rate".into(),
@@ -598,7 +589,7 @@ mod tests {
         let text = registry.render();
         assert!(!text.contains("rollout=\"r1\""), "{text}");
         assert!(text.contains("rollout=\"r2\""));
-        registry.remove("r2");
+        registry.sync(Vec::new());
         assert!(!registry.render().contains("rollout=\"r2\""));
         assert!(registry.rollout_ids().is_empty());
     }
@@ -608,7 +599,7 @@ mod tests {
         let registry = Registry::default();
         let mut done = snapshot("r9");
         done.finished = true;
-        done.phase = "rolled_back".into();
+        done.phase = PhaseName::RolledBack;
         registry.sync(vec![done]);
         let text = registry.render();
         assert!(text.contains("evalgate_rollout_status{rollout=\"r9\",status=\"failed\"} 1\n"));

@@ -222,3 +222,45 @@ mod tests {
         assert!(out.write_all(b"x").is_err());
     }
 }
+
+/// `err` and its causes joined by `: `, each said once: a cause whose text the message before it
+/// already holds (thiserror's `{0}` next to `#[from]`) is skipped.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = anyhow::Error::from(Wrapping(io)).context("cannot open store");
+        assert_eq!(
+            format!("{err:#}").matches("connection refused").count(),
+            2,
+            "anyhow repeats a cause that the message already holds"
+        );
+        let text = error_chain(&err);
+        assert_eq!(
+            text,
+            "cannot open store: database error: connection refused"
+        );
+    }
+}

@@ -1,16 +1,16 @@
 //! Ingest throughput: a synth JSONL file (requests and their feedback, full content) held in
-//! memory, loaded into an empty store through `worker::ingest::ingest_stream`, the code path of
+//! memory, loaded into an empty store through `commands::ingest::ingest_stream`, the code path of
 //! `evalgate ingest` (line reader, parser, batched idempotent transactions) with the default
 //! `[ingest]` settings. The clock runs from the first line read to the last commit.
 
 use std::time::Instant;
 
 use evalgate::adapters::formats::Format;
+use evalgate::commands::ingest::{IngestOptions, ingest_stream};
+use evalgate::commands::synth::write_jsonl;
 use evalgate::config::IngestConfig;
 use evalgate::domain::HumanDuration;
 use evalgate::logic::synth::{SynthSpec, SynthStream};
-use evalgate::worker::ingest::{IngestOptions, ingest_stream};
-use evalgate::worker::synth::write_jsonl;
 
 use crate::{Backend, BenchConfig, BenchStore};
 

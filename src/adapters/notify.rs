@@ -91,20 +91,12 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// A notifier configured by `[notify]`.
-    /// The HTTP client is built once per process and shared: building one loads the TLS root
-    /// certificates, and the controller makes a notifier for every decision.
+    /// A notifier configured by `[notify]`, with its own HTTP client. Build it once per process
+    /// (`context::Services` does): building a client loads the TLS root certificates.
     pub fn from_config(config: &NotifyConfig) -> anyhow::Result<Notifier> {
-        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-        let client = match CLIENT.get() {
-            Some(client) => client.clone(),
-            None => {
-                let client = crate::adapters::http_client::builder()
-                    .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
-                    .build()?;
-                CLIENT.get_or_init(|| client).clone()
-            }
-        };
+        let client = crate::adapters::http_client::builder()
+            .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Notifier {
             client,
             timeout: config.timeout.to_std(),

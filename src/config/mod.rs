@@ -420,7 +420,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.toml");
         let err = anyhow::Error::from(Config::load(Some(&missing), env(&[])).unwrap_err());
-        let text = crate::app::error_chain(&err);
+        let text = crate::out::error_chain(&err);
         assert!(text.contains("nope.toml"), "{text}");
         assert_eq!(text.matches("No such file").count(), 1, "{text}");
         assert_eq!(

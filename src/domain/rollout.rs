@@ -46,19 +46,34 @@ impl Phase {
         matches!(self, Phase::Held { .. })
     }
 
+    /// The phase without its reason.
+    pub fn kind(&self) -> PhaseName {
+        match self {
+            Phase::Pending => PhaseName::Pending,
+            Phase::Running => PhaseName::Running,
+            Phase::AwaitingApproval => PhaseName::AwaitingApproval,
+            Phase::Extended => PhaseName::Extended,
+            Phase::Held { .. } => PhaseName::Held,
+            Phase::Monitoring => PhaseName::Monitoring,
+            Phase::RolledBack { .. } => PhaseName::RolledBack,
+            Phase::Killed { .. } => PhaseName::Killed,
+            Phase::Completed => PhaseName::Completed,
+        }
+    }
+
     /// The snake_case name used in storage, JSON and tables.
     pub fn name(&self) -> &'static str {
-        match self {
-            Phase::Pending => "pending",
-            Phase::Running => "running",
-            Phase::AwaitingApproval => "awaiting_approval",
-            Phase::Extended => "extended",
-            Phase::Held { .. } => "held",
-            Phase::Monitoring => "monitoring",
-            Phase::RolledBack { .. } => "rolled_back",
-            Phase::Killed { .. } => "killed",
-            Phase::Completed => "completed",
-        }
+        self.kind().as_str()
+    }
+
+    /// True while the canary serves traffic under the gates (see [`PhaseName::is_live`]).
+    pub fn is_live(&self) -> bool {
+        self.kind().is_live()
+    }
+
+    /// True when ticks gate the rollout (see [`PhaseName::is_tickable`]).
+    pub fn is_tickable(&self) -> bool {
+        self.kind().is_tickable()
     }
 
     /// The reason a held, rolled-back or killed phase carries.
@@ -141,7 +156,7 @@ impl RolloutState {
     /// The short summary audit rows keep as before/after.
     pub fn snapshot(&self) -> StateSnapshot {
         StateSnapshot {
-            phase: self.phase.name().to_string(),
+            phase: self.phase.kind(),
             stage_index: self.stage_index,
             split_bp: self.split_bp,
         }
@@ -259,8 +274,8 @@ pub enum Severity {
 /// The phase, stage and split before or after a transition, as audit rows keep them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateSnapshot {
-    /// The phase name.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
     /// The stage index.
     pub stage_index: usize,
     /// The split in basis points.
@@ -302,6 +317,127 @@ pub enum Effect {
     },
 }
 
+/// A phase without its reason: what the store's `phase` column holds, what `rollout list
+/// --phase` filters on and what the API reports. Parsing an unknown name is an error, never a
+/// default.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseName {
+    /// See [`Phase::Pending`]; the phase a rollout is created in.
+    #[default]
+    Pending,
+    /// See [`Phase::Running`].
+    Running,
+    /// See [`Phase::AwaitingApproval`].
+    AwaitingApproval,
+    /// See [`Phase::Extended`].
+    Extended,
+    /// See [`Phase::Held`].
+    Held,
+    /// See [`Phase::Monitoring`].
+    Monitoring,
+    /// See [`Phase::RolledBack`].
+    RolledBack,
+    /// See [`Phase::Killed`].
+    Killed,
+    /// See [`Phase::Completed`].
+    Completed,
+}
+
+impl PhaseName {
+    /// Every phase, in declaration order (the order of `/metrics`' phase state set).
+    pub const ALL: [PhaseName; 9] = [
+        PhaseName::Pending,
+        PhaseName::Running,
+        PhaseName::AwaitingApproval,
+        PhaseName::Extended,
+        PhaseName::Held,
+        PhaseName::Monitoring,
+        PhaseName::RolledBack,
+        PhaseName::Killed,
+        PhaseName::Completed,
+    ];
+
+    /// The snake_case name used in storage, JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseName::Pending => "pending",
+            PhaseName::Running => "running",
+            PhaseName::AwaitingApproval => "awaiting_approval",
+            PhaseName::Extended => "extended",
+            PhaseName::Held => "held",
+            PhaseName::Monitoring => "monitoring",
+            PhaseName::RolledBack => "rolled_back",
+            PhaseName::Killed => "killed",
+            PhaseName::Completed => "completed",
+        }
+    }
+
+    /// The phase named `name`, or `None` for a name no phase has.
+    pub fn parse(name: &str) -> Option<PhaseName> {
+        PhaseName::ALL
+            .into_iter()
+            .find(|phase| phase.as_str() == name)
+    }
+
+    /// True for `rolled_back`, `killed` and `completed`.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            PhaseName::RolledBack | PhaseName::Killed | PhaseName::Completed
+        )
+    }
+
+    /// True while the canary serves traffic under the gates: running, extended, awaiting
+    /// approval or monitoring (not pending, not held, not over). The fail-safe acts only then.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            PhaseName::Running
+                | PhaseName::Extended
+                | PhaseName::AwaitingApproval
+                | PhaseName::Monitoring
+        )
+    }
+
+    /// True when ticks gate the rollout: started and not over (a held rollout is still ticked,
+    /// so its evidence keeps accruing).
+    pub fn is_tickable(self) -> bool {
+        self != PhaseName::Pending && !self.is_terminal()
+    }
+
+    /// True when the canary is stopped: held, rolled back or killed.
+    pub fn is_halted(self) -> bool {
+        matches!(
+            self,
+            PhaseName::Held | PhaseName::RolledBack | PhaseName::Killed
+        )
+    }
+}
+
+/// A stored phase name no phase has (a newer binary's phase, or a damaged row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown rollout phase `{0}` (known: pending, running, extended, awaiting_approval, held, monitoring, completed, rolled_back, killed)"
+)]
+pub struct UnknownPhase(pub String);
+
+impl std::str::FromStr for PhaseName {
+    type Err = UnknownPhase;
+
+    fn from_str(name: &str) -> Result<PhaseName, UnknownPhase> {
+        PhaseName::parse(name).ok_or_else(|| UnknownPhase(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for PhaseName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What kind of transition `step` made (the last one, when commands and verdicts both acted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -334,6 +470,27 @@ pub enum TransitionKind {
     Rejected,
 }
 
+impl TransitionKind {
+    /// The snake_case name used in audit rows, JSON and tables (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Stay => "stay",
+            TransitionKind::Started => "started",
+            TransitionKind::Promoted => "promoted",
+            TransitionKind::AwaitingApproval => "awaiting_approval",
+            TransitionKind::Extended => "extended",
+            TransitionKind::Held => "held",
+            TransitionKind::Resumed => "resumed",
+            TransitionKind::RolledBack => "rolled_back",
+            TransitionKind::Killed => "killed",
+            TransitionKind::ForcePromoted => "force_promoted",
+            TransitionKind::Completed => "completed",
+            TransitionKind::Notified => "notified",
+            TransitionKind::Rejected => "rejected",
+        }
+    }
+}
+
 /// The result of one decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
@@ -349,4 +506,99 @@ pub struct Transition {
     pub evidence: Vec<MetricVerdict>,
     /// What kind of transition it was.
     pub kind: TransitionKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phases() -> Vec<Phase> {
+        let reason = "r".to_string();
+        vec![
+            Phase::Pending,
+            Phase::Running,
+            Phase::AwaitingApproval,
+            Phase::Extended,
+            Phase::Held {
+                reason: reason.clone(),
+            },
+            Phase::Monitoring,
+            Phase::RolledBack {
+                reason: reason.clone(),
+            },
+            Phase::Killed { reason },
+            Phase::Completed,
+        ]
+    }
+
+    #[test]
+    fn a_phase_name_is_what_serde_stores_and_parses_back() {
+        let mut seen = Vec::new();
+        for phase in phases() {
+            let stored = serde_json::to_value(&phase).unwrap();
+            assert_eq!(stored["phase"], phase.name(), "{phase:?}");
+            let kind = phase.kind();
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert_eq!(PhaseName::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.is_terminal(), phase.is_terminal());
+            seen.push(kind);
+        }
+        seen.sort();
+        let mut all = PhaseName::ALL.to_vec();
+        all.sort();
+        assert_eq!(seen, all, "ALL lists every phase once");
+        assert_eq!(PhaseName::parse("rolledback"), None);
+        assert_eq!(PhaseName::parse(""), None);
+    }
+
+    #[test]
+    fn live_tickable_and_halted_phases() {
+        let names = |keep: fn(PhaseName) -> bool| -> Vec<&str> {
+            PhaseName::ALL
+                .into_iter()
+                .filter(|p| keep(*p))
+                .map(PhaseName::as_str)
+                .collect()
+        };
+        assert_eq!(
+            names(PhaseName::is_live),
+            ["running", "awaiting_approval", "extended", "monitoring"]
+        );
+        assert_eq!(
+            names(PhaseName::is_tickable),
+            [
+                "running",
+                "awaiting_approval",
+                "extended",
+                "held",
+                "monitoring"
+            ]
+        );
+        assert_eq!(
+            names(PhaseName::is_halted),
+            ["held", "rolled_back", "killed"]
+        );
+    }
+
+    #[test]
+    fn a_transition_kind_name_is_what_serde_writes() {
+        use TransitionKind::*;
+        for kind in [
+            Stay,
+            Started,
+            Promoted,
+            AwaitingApproval,
+            Extended,
+            Held,
+            Resumed,
+            RolledBack,
+            Killed,
+            ForcePromoted,
+            Completed,
+            Notified,
+            Rejected,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 }

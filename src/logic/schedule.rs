@@ -1,5 +1,5 @@
 //! Cron schedules and which tick times are due: pure functions of the last completed time and
-//! `now`. The daemon's loop (`worker::serve`) only sleeps and calls these.
+//! `now`. The daemon's loop (`commands::serve`) only sleeps and calls these.
 
 use std::str::FromStr;
 

@@ -9,6 +9,7 @@ use super::{
     RolloutSnapshot, family, sample,
 };
 use crate::domain::Timestamp;
+use crate::domain::rollout::PhaseName;
 
 /// How long a finished rollout keeps its status, phase and stage series after it ended.
 pub const FINISHED_RETENTION_DAYS: i64 = 7;
@@ -21,27 +22,18 @@ pub fn keeps_final_status(ended_at: Timestamp, now: Timestamp) -> bool {
 /// The values of the `status` label.
 pub const STATUSES: [&str; 4] = ["running", "succeeded", "failed", "held"];
 
-/// The values of the `phase` label.
-pub const PHASES: [&str; 9] = [
-    "pending",
-    "running",
-    "awaiting_approval",
-    "extended",
-    "held",
-    "monitoring",
-    "rolled_back",
-    "killed",
-    "completed",
-];
-
 /// The status of a rollout in `phase`: `succeeded` once completed, `failed` once rolled back or
 /// killed, `held` while held, else `running`.
-pub fn status_of(phase: &str) -> &'static str {
+pub fn status_of(phase: PhaseName) -> &'static str {
     match phase {
-        "completed" => "succeeded",
-        "rolled_back" | "killed" => "failed",
-        "held" => "held",
-        _ => "running",
+        PhaseName::Completed => "succeeded",
+        PhaseName::RolledBack | PhaseName::Killed => "failed",
+        PhaseName::Held => "held",
+        PhaseName::Pending
+        | PhaseName::Running
+        | PhaseName::AwaitingApproval
+        | PhaseName::Extended
+        | PhaseName::Monitoring => "running",
     }
 }
 
@@ -65,7 +57,7 @@ pub(super) fn render(out: &mut String, rollouts: &[&RolloutSnapshot]) {
          after the rollout ends",
     );
     for r in rollouts {
-        let status = status_of(&r.phase);
+        let status = status_of(r.phase);
         state_set(
             out,
             ROLLOUT_STATUS,
@@ -87,8 +79,8 @@ pub(super) fn render(out: &mut String, rollouts: &[&RolloutSnapshot]) {
             ROLLOUT_PHASE,
             &r.rollout_id,
             "phase",
-            &PHASES,
-            &r.phase,
+            &PhaseName::ALL.map(PhaseName::as_str),
+            r.phase.as_str(),
         );
     }
     family(
@@ -160,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_phase_maps_to_one_of_the_four_statuses() {
-        let statuses: Vec<&str> = PHASES.iter().map(|p| status_of(p)).collect();
+        let statuses: Vec<&str> = PhaseName::ALL.into_iter().map(status_of).collect();
         assert_eq!(
             statuses,
             [

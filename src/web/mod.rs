@@ -4,7 +4,7 @@
 //! are written by hand; the pages run no script and reload themselves every 15 s.
 //!
 //! Pure like `logic`: the pages take plain data ([`view`]) and `now`, and return HTML in which
-//! every piece of user data is escaped. `worker::web` reads the store and fills the views;
+//! every piece of user data is escaped. `commands::web` reads the store and fills the views;
 //! `adapters::http::web` serves them.
 
 pub mod html;

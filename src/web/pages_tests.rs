@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
+use crate::domain::rollout::PhaseName;
 use crate::web::svg::{ArmSeries, EValuePoint, Segment, SeriesPoint};
 use crate::web::view::{HaltView, SinkView};
 
@@ -17,7 +18,11 @@ fn summary(id: &str, active: bool) -> RolloutSummary {
         owner: Some("support-team".into()),
         baseline_target: "bot@v41".into(),
         canary_target: "bot@v42".into(),
-        phase: if active { "running" } else { "rolled_back" }.into(),
+        phase: if active {
+            PhaseName::Running
+        } else {
+            PhaseName::RolledBack
+        },
         phase_reason: None,
         active,
         stage: "2/4 (10%)".into(),

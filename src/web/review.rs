@@ -33,7 +33,7 @@ pub fn review_page(view: &ReviewPage, now: Timestamp) -> String {
         escape(&view.rollout_id),
         escape(&view.baseline_target),
         escape(&view.canary_target),
-        escape(&view.phase.replace('_', " ")),
+        escape(&view.phase.as_str().replace('_', " ")),
         escape(&view.stage),
     );
     if view.gates.is_empty() {
@@ -105,6 +105,7 @@ pub fn review_page(view: &ReviewPage, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::rollout::PhaseName;
     use crate::web::view::{GateRow, ReviewPairView};
     use chrono::{TimeZone, Utc};
 
@@ -125,7 +126,7 @@ mod tests {
             rollout_id: "r<1>".into(),
             baseline_target: "bot@v41".into(),
             canary_target: "bot@v42".into(),
-            phase: "awaiting_approval".into(),
+            phase: PhaseName::AwaitingApproval,
             stage: "3/4 (50%)".into(),
             gates: vec![GateRow {
                 metric: "pass_rate".into(),
@@ -158,7 +159,7 @@ mod tests {
             rollout_id: "r".into(),
             baseline_target: "a".into(),
             canary_target: "b".into(),
-            phase: "running".into(),
+            phase: PhaseName::Running,
             stage: "1/4 (1%)".into(),
             gates: Vec::new(),
             note: Some("no sampled canary response failed an evaluator".into()),

@@ -1,9 +1,10 @@
-//! The plain data the web view's pages are drawn from. `worker::web` fills these from the store
+//! The plain data the web view's pages are drawn from. `commands::web` fills these from the store
 //! (and the flag sinks); the page functions only read them. Strings here are raw user data: the
 //! pages escape them.
 
 use super::svg::{ArmSeries, EValuePoint, Segment};
 use crate::domain::Timestamp;
+use crate::domain::rollout::PhaseName;
 
 /// One rollout as the list shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,8 +19,8 @@ pub struct RolloutSummary {
     pub baseline_target: String,
     /// What the canary arm serves.
     pub canary_target: String,
-    /// The phase name (`running`, `rolled_back`, …).
-    pub phase: String,
+    /// The phase (`running`, `rolled_back`, …).
+    pub phase: PhaseName,
     /// Why it is held, rolled back or killed.
     pub phase_reason: Option<String>,
     /// False once the rollout is over.
@@ -189,8 +190,8 @@ pub struct ReviewPage {
     pub baseline_target: String,
     /// Canary target.
     pub canary_target: String,
-    /// The phase name.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
     /// The stage.
     pub stage: String,
     /// The latest gate verdicts.

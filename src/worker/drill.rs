@@ -1,22 +1,19 @@
-//! Rollback drills (`evalgate drill`, and monthly from the daemon through `drill_once`): the
+//! Rollback drills (`evalgate drill` in `commands::drill`, and monthly from the daemon through `drill_once`): the
 //! real rollback path (`FlagSinks::write_verified`, the one the controller uses) against a drill
 //! flag through every sink: arm it above 0% when it is not, write 0%, read it back, measure the
 //! time until each sink shows it, and restore each sink's previous value. The drill also reports
 //! DRIFT: every flag whose latest rollout's split (active or over) a sink does not hold. The
 //! result is recorded in `drills`; a failed sink or any drift makes the drill fail (exit 1).
 
-use std::process::ExitCode;
-
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::controller::LoadedRollout;
 use crate::adapters::flags::{FlagSinks, SinkOutcome, SinkWriteReport};
 use crate::adapters::store::{DrillRow, Store};
-use crate::app::{CmdResult, Context};
-use crate::cli::DrillArgs;
+use crate::context::Services;
 use crate::domain::rollout::Phase;
 use crate::domain::{SplitRecord, SplitWrite, Timestamp};
+use crate::worker::controller::LoadedRollout;
 
 /// Who drill writes are attributed to in the sinks.
 const DRILL_ACTOR: &str = "evalgate-drill";
@@ -257,13 +254,9 @@ pub async fn find_drift(store: &Store, sinks: &FlagSinks) -> anyhow::Result<Vec<
 
 /// One drill of the configured drill flag through the configured sinks (the daemon's monthly
 /// schedule calls this).
-pub async fn drill_once(
-    ctx: &Context,
-    store: &Store,
-    now: Timestamp,
-) -> anyhow::Result<DrillReport> {
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
-    drill_with(store, &sinks, &ctx.config.flags.drill_flag, now).await
+pub async fn drill_once(services: &Services, now: Timestamp) -> anyhow::Result<DrillReport> {
+    let flag = &services.ctx.config.flags.drill_flag;
+    drill_with(&services.store, &services.sinks, flag, now).await
 }
 
 /// Renders a report for people.
@@ -307,25 +300,4 @@ pub fn render(report: &DrillReport) -> String {
         ));
     }
     out
-}
-
-/// Runs `evalgate drill [--flag KEY] [--json]`; exit 1 when a sink failed or drifted.
-pub async fn run(ctx: &Context, args: DrillArgs) -> CmdResult {
-    let store = ctx.store().await?;
-    let sinks = FlagSinks::from_config(&ctx.config.flags, &store);
-    let flag = args
-        .flag
-        .clone()
-        .unwrap_or_else(|| ctx.config.flags.drill_flag.clone());
-    let report = drill_with(&store, &sinks, &flag, ctx.clock.now()).await?;
-    if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        crate::out!("{}", render(&report));
-    }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

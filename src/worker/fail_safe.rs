@@ -5,32 +5,25 @@
 //! or roll back, through the state machine like any halt, audited and paged as critical. A canary
 //! nothing gates does not keep its traffic silently.
 
-use crate::adapters::store::{RolloutRow, Store};
-use crate::app::Context;
+use crate::adapters::store::RolloutRow;
 use crate::config::FailSafe;
+use crate::context::Services;
 use crate::domain::Timestamp;
 use crate::domain::rollout::{Command, Input, TransitionKind};
 use crate::logic::rollout::SYSTEM_ACTOR;
 use crate::worker::controller::control_once;
 
 /// Phases in which the fail-safe acts (traffic flows and gates should be watching it).
-fn is_live(phase: &str) -> bool {
-    matches!(
-        phase,
-        "running" | "extended" | "awaiting_approval" | "monitoring"
-    )
-}
-
 /// Counts a failed tick of `row` for `window_start`; applies the fail-safe when due. Returns
 /// what the fail-safe did, when it acted. Never fails: problems are logged loudly.
 pub async fn count_failure(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     row: &RolloutRow,
     window_start: Timestamp,
     error: &str,
     now: Timestamp,
 ) -> Option<String> {
+    let (ctx, store) = (&services.ctx, &services.store);
     let failed = match store
         .record_tick_failure(&row.id, window_start, error)
         .await
@@ -43,7 +36,7 @@ pub async fn count_failure(
     };
     let limit = i64::from(ctx.config.rollout.fail_safe_after);
     tracing::error!(rollout_id = %row.id, failed_windows = failed, fail_safe_after = limit, "rollout tick failed");
-    if failed < limit || !is_live(&row.phase) {
+    if failed < limit || !row.phase.is_live() {
         return None;
     }
     let reason = format!(
@@ -60,11 +53,10 @@ pub async fn count_failure(
             reason: reason.clone(),
         },
     };
-    match control_once(ctx, store, &row.id, Input::commands(vec![command]), now).await {
+    match control_once(services, &row.id, Input::commands(vec![command]), now).await {
         Ok(report) if report.kind != TransitionKind::Rejected => {
             tracing::error!(rollout_id = %row.id, kind = ?report.kind, "fail-safe applied");
-            let kind = format!("{:?}", report.kind).to_lowercase();
-            Some(format!("{kind}: {reason}"))
+            Some(format!("{}: {reason}", report.kind.as_str()))
         }
         Ok(report) => {
             tracing::error!(rollout_id = %row.id, reason = %report.reason, "fail-safe rejected by the state machine");

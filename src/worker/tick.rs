@@ -3,16 +3,11 @@
 //! judge clients, rate limits and cache); [`tick_all`] is the entry point the scheduler calls.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::adapters::notify::Notifier;
-use crate::adapters::store::Store;
-use crate::app::{CmdResult, Context};
-use crate::cli::TickArgs;
-use crate::clock::parse_time;
+use crate::context::{Context, Services};
 use crate::domain::Timestamp;
 use crate::evaluators::{Suite, load_suites};
 use crate::worker::controller::outbox;
@@ -58,14 +53,14 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads the suites of `evals.dir` and builds the scoring engine over `store`.
-    pub fn load(ctx: &Context, store: &Store, worker_id: &str) -> anyhow::Result<Pipeline> {
-        let suites = load_suite_map(ctx)?;
+    pub fn load(services: &Services, worker_id: &str) -> anyhow::Result<Pipeline> {
+        let suites = load_suite_map(&services.ctx)?;
         let http = judge_http_client()?;
         let engine = ScoringEngine::new(
-            Some(store.clone()),
-            &ctx.config.judges,
+            Some(services.store.clone()),
+            &services.ctx.config.judges,
             http,
-            ctx.clock.clone(),
+            services.ctx.clock.clone(),
         );
         Ok(Pipeline {
             suites,
@@ -75,10 +70,9 @@ impl Pipeline {
     }
 
     /// The environment a tick runs in.
-    pub fn env<'a>(&'a self, ctx: &'a Context, store: &'a Store) -> TickEnv<'a> {
+    pub fn env<'a>(&'a self, services: &'a Services) -> TickEnv<'a> {
         TickEnv {
-            ctx,
-            store,
+            services,
             suites: &self.suites,
             engine: &self.engine,
             worker_id: &self.worker_id,
@@ -90,13 +84,9 @@ impl Pipeline {
     /// kept on the rollout and the tick row), and after `rollout.fail_safe_after` failed windows
     /// the fail-safe (`rollout.fail_safe`: hold, or roll back) is applied and the owner paged.
     /// The report lists every failure; callers treat any as a failed tick (`failures`).
-    pub async fn tick_all(
-        &self,
-        ctx: &Context,
-        store: &Store,
-        at: Timestamp,
-    ) -> anyhow::Result<TickReport> {
-        let env = self.env(ctx, store);
+    pub async fn tick_all(&self, services: &Services, at: Timestamp) -> anyhow::Result<TickReport> {
+        let env = self.env(services);
+        let store = &services.store;
         let rows = store
             .list_active_rollouts()
             .await
@@ -106,7 +96,7 @@ impl Pipeline {
             rollouts: Vec::new(),
         };
         for row in rows {
-            if !phase_name_is_tickable(&row.phase) {
+            if !row.phase.is_tickable() {
                 continue;
             }
             let entry = match pipeline::tick_rollout(&env, &row.id, at).await {
@@ -125,7 +115,7 @@ impl Pipeline {
                     let fail_safe = if err.is::<pipeline::TickRefused>() {
                         None
                     } else {
-                        fail_safe::count_failure(ctx, store, &row, window_start, &error, at).await
+                        fail_safe::count_failure(services, &row, window_start, &error, at).await
                     };
                     RolloutTickReport {
                         rollout_id: row.id.clone(),
@@ -139,12 +129,7 @@ impl Pipeline {
             };
             report.rollouts.push(entry);
         }
-        match Notifier::from_config(&ctx.config.notify) {
-            Ok(notifier) => {
-                outbox::flush_due(store, &notifier, ctx.clock.now()).await;
-            }
-            Err(err) => tracing::error!(error = %format!("{err:#}"), "cannot build the notifier"),
-        }
+        outbox::flush_due(store, &services.notifier, services.ctx.clock.now()).await;
         Ok(report)
     }
 }
@@ -162,11 +147,6 @@ impl TickReport {
             })
             .collect()
     }
-}
-
-/// True when a rollout in the stored phase `name` is ticked (started and not over).
-pub fn phase_name_is_tickable(name: &str) -> bool {
-    !matches!(name, "pending" | "rolled_back" | "killed" | "completed")
 }
 
 /// Loads every suite of `evals.dir`; a broken suite is an error naming file:line:col.
@@ -187,12 +167,6 @@ pub fn load_suite_map(ctx: &Context) -> anyhow::Result<BTreeMap<String, Suite>> 
         .collect())
 }
 
-/// Runs the tick at `at` for every active rollout (builds a pipeline for this one call).
-pub async fn tick_all(ctx: &Context, store: &Store, at: Timestamp) -> anyhow::Result<TickReport> {
-    let pipeline = Pipeline::load(ctx, store, &worker_name())?;
-    pipeline.tick_all(ctx, store, at).await
-}
-
 /// A name for this process in the scoring queue: host and pid.
 pub fn worker_name() -> String {
     crate::adapters::holder::this_process()
@@ -203,75 +177,4 @@ fn summary(tick: &RolloutTick) -> String {
         return format!("already done: {}", tick.transition);
     }
     format!("{}: {}", tick.transition, tick.reason)
-}
-
-/// Runs `evalgate tick`.
-pub async fn run(ctx: &Context, args: TickArgs) -> CmdResult {
-    let at = match &args.at {
-        Some(text) => parse_time("--at", text)?,
-        None => ctx.clock.now(),
-    };
-    let store = ctx.store().await?;
-    let report = tick_all(ctx, &store, at).await?;
-    if args.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
-    let failed = report.rollouts.iter().any(|entry| entry.error.is_some());
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn print_report(report: &TickReport) {
-    let at = report.at.map(|at| at.to_rfc3339()).unwrap_or_default();
-    if report.rollouts.is_empty() {
-        crate::outln!("tick at {at}: no active rollout");
-        return;
-    }
-    crate::outln!("tick at {at}");
-    for entry in &report.rollouts {
-        crate::outln!("\n{}: {}", entry.rollout_id, entry.decision);
-        if let Some(error) = &entry.error {
-            crate::outln!("  error: {error}");
-        }
-        if let Some(fail_safe) = &entry.fail_safe {
-            crate::outln!("  FAIL-SAFE: {fail_safe}");
-        }
-        let Some(tick) = &entry.detail else { continue };
-        let rate =
-            |value: Option<f64>| value.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
-        // Canary first, as the demo and `rollout status` print it; stages count from 1.
-        crate::outln!(
-            "  window {} .. {}  stage {}  split {} bp  sampled canary {} / baseline {}",
-            tick.window_start
-                .map(|t| t.format("%H:%M").to_string())
-                .unwrap_or_default(),
-            tick.window_end
-                .map(|t| t.format("%H:%M").to_string())
-                .unwrap_or_default(),
-            tick.stage_index + 1,
-            tick.split_bp,
-            tick.sampled.1,
-            tick.sampled.0,
-        );
-        if let Some(hint) = &tick.attribution_hint {
-            crate::outln!("  hint: {hint}");
-        }
-        crate::outln!(
-            "  pass rate canary {} vs baseline {}  unscorable canary {} / baseline {}  phase {} at {} bp",
-            rate(tick.pass_rate.1),
-            rate(tick.pass_rate.0),
-            tick.unscorable.1,
-            tick.unscorable.0,
-            tick.phase,
-            tick.split_after_bp,
-        );
-        for verdict in &tick.verdicts {
-            crate::outln!("    {:<28} {}", verdict.metric, verdict.verdict.reason());
-        }
-    }
 }

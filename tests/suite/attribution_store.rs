@@ -8,10 +8,9 @@
 
 use chrono::{Duration, TimeZone};
 use evalgate::adapters::store::{HistoryFilter, NewRollout, StateUpdate, Store};
+use evalgate::domain::rollout::PhaseName;
 use evalgate::domain::rollout::{Plan, RolloutState};
-use evalgate::domain::{
-    Arm, FeedbackEvent, FeedbackKind, Outcome, Request, RequestStatus, Score, Timestamp,
-};
+use evalgate::domain::{Arm, FeedbackEvent, FeedbackKind, Outcome, Request, Score, Timestamp};
 use evalgate::logic::attribution::{RolloutTargets, belongs_to};
 use evalgate::logic::unattributed::UnattributedGroup;
 
@@ -39,24 +38,19 @@ fn r1() -> RolloutTargets {
 
 fn row(id: &str, minute: i64, arm: Arm, model: &str, rollout_id: Option<&str>) -> Request {
     Request {
-        request_id: id.to_string(),
         ts: from() + Duration::minutes(minute),
         tenant_id: format!("tenant-{id}"),
-        arm,
         model: model.to_string(),
         rollout_id: rollout_id.map(str::to_string),
         input: serde_json::json!([{"role": "user", "content": format!("question {id}")}])
             .to_string(),
         output: format!("answer {id}"),
-        reference: None,
-        status: RequestStatus::Ok,
-        error: None,
         latency_ms: Some(100.0),
         prompt_tokens: Some(5),
         completion_tokens: Some(7),
         cost_usd: Some(0.001),
-        ttft_ms: None,
         metadata: serde_json::json!({}),
+        ..crate::common::request(id, arm)
     }
 }
 
@@ -276,7 +270,7 @@ fn rollout(id: &str, flag: &str, created_at: Timestamp) -> NewRollout {
         never_tenants: vec![],
         plan: serde_json::to_value(Plan::seed_default()).unwrap(),
         state: serde_json::to_value(&state).unwrap(),
-        phase: "running".to_string(),
+        phase: PhaseName::Running,
         created_at,
     }
 }
@@ -286,7 +280,7 @@ async fn end(store: &Store, id: &str, at: Timestamp) {
     let update = StateUpdate {
         expected_version: row.version,
         state: row.state.clone(),
-        phase: "rolled_back".to_string(),
+        phase: PhaseName::RolledBack,
         active: false,
         wake_at: None,
         last_reason: "test".to_string(),
@@ -315,11 +309,11 @@ async fn a_flag_is_owned_by_its_active_rollout_else_the_newest(store: Store) {
     assert_eq!(owner.id, "old", "the active rollout owns the flag");
     assert_eq!(owner.baseline_target, "old@base");
     assert_eq!(owner.canary_target, "old@canary");
-    assert_eq!(owner.phase, "running");
+    assert_eq!(owner.phase, PhaseName::Running);
     end(&store, "old", to()).await;
     let owner = store.flag_owner("checkout").await.unwrap().unwrap();
     assert_eq!(owner.id, "newer", "none active: the newest");
-    assert_eq!(owner.phase, "rolled_back");
+    assert_eq!(owner.phase, PhaseName::RolledBack);
 }
 contract_test!(
     flag_owner,

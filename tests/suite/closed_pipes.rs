@@ -4,6 +4,7 @@
 //! the actor when neither `--actor` nor `$USER` says.
 #![allow(clippy::unwrap_used)]
 
+use evalgate::domain::rollout::PhaseName;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -44,11 +45,9 @@ impl Rig {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+        let mut command = crate::common::evalgate();
         command
             .current_dir(self.dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env("EVALGATE_LOG", "info")
             .env("USER", "tester")
             .arg("--store")
@@ -113,7 +112,7 @@ async fn rollout_start_into_a_closed_pipe_creates_the_rollout_and_exits_zero() {
     assert_no_panic(&output, "rollout start | head -1");
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let row = rig.store().await.get_rollout("bot").await.unwrap();
-    assert_eq!(row.map(|row| row.phase), Some("running".to_string()));
+    assert_eq!(row.map(|row| row.phase), Some(PhaseName::Running));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 use crate::common;
+use evalgate::domain::rollout::PhaseName;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,13 +18,13 @@ use chrono::{DateTime, Utc};
 use evalgate::adapters::flags::{FileSink, FlagError, FlagSink, FlagSinks, SinkFuture, TableSink};
 use evalgate::adapters::notify::Notifier;
 use evalgate::adapters::store::{NewRollout, Store};
+use evalgate::commands::rollout_status::{render, rollout_status};
 use evalgate::config::NotifyConfig;
 use evalgate::domain::rollout::{Command, Input, Plan, RolloutState, TransitionKind};
 use evalgate::domain::{Evidence, MetricVerdict, SplitRecord, SplitWrite, Verdict};
 use evalgate::logic::rollout::step;
 use evalgate::worker::controller::{LoadedRollout, apply_transition, control_with};
 use evalgate::worker::drill::drill_with;
-use evalgate::worker::rollout_status::{render, rollout_status};
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -91,7 +92,7 @@ impl Rig {
             never_tenants: vec![],
             plan: serde_json::to_value(Plan::seed_default()).unwrap(),
             state: serde_json::to_value(&state).unwrap(),
-            phase: "pending".into(),
+            phase: PhaseName::Pending,
             created_at: t(0),
         };
         assert!(self.store.create_rollout(&rollout).await.unwrap());
@@ -219,7 +220,7 @@ async fn start_writes_every_sink_then_audits_then_notifies() {
     assert_eq!(held_bp(&file, "bot").await, Some(100));
 
     let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
-    assert_eq!(row.phase, "running");
+    assert_eq!(row.phase, PhaseName::Running);
     assert_eq!(row.version, 1);
     assert!(row.wake_at.is_some());
     let events = rig.store.list_rollout_events("bot").await.unwrap();
@@ -266,7 +267,7 @@ async fn a_sink_that_refuses_a_raise_holds_the_rollout_at_the_old_split() {
     let file = FileSink::new(rig.flags_file());
     assert_eq!(held_bp(&file, "bot").await, Some(100));
     let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
-    assert_eq!(row.phase, "held");
+    assert_eq!(row.phase, PhaseName::Held);
     assert_eq!(
         rig.actions("bot").await,
         vec!["start", "sink_failure", "halt"]
@@ -351,7 +352,7 @@ async fn a_refused_rollback_still_ends_the_rollout_and_is_rewritten_next_time() 
         .count();
     assert_eq!(critical, 1);
     let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
-    assert_eq!(row.phase, "rolled_back");
+    assert_eq!(row.phase, PhaseName::RolledBack);
     assert!(
         row.active,
         "not over while a sink still routes canary traffic"
@@ -466,7 +467,7 @@ async fn a_rejected_command_is_audited_and_changes_nothing() {
     );
     assert_eq!(rig.actions("bot").await, vec!["start", "approve_rejected"]);
     let row = rig.store.get_rollout("bot").await.unwrap().unwrap();
-    assert_eq!(row.phase, "running");
+    assert_eq!(row.phase, PhaseName::Running);
 }
 
 #[tokio::test]
@@ -617,7 +618,7 @@ async fn status_shows_the_latest_verdicts_even_after_a_manual_command() {
     let status = rollout_status(&rig.store, &rig.sinks, &rollout, t(3))
         .await
         .unwrap();
-    assert_eq!(status.phase, "held");
+    assert_eq!(status.phase, PhaseName::Held);
     assert_eq!(status.gates.len(), 1);
     assert_eq!(status.gates[0].metric, "pass_rate");
     assert_eq!(status.gates[0].verdict, "promote_ready");

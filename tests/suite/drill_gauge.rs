@@ -40,7 +40,7 @@ async fn a_restart_shows_the_stored_drill(store: Store, second: DateTime<Utc>) {
     record(&store, "ok", second, true).await;
     record(&store, "failed", second + chrono::Duration::hours(1), false).await;
     // What `serve` does at start-up, before any drill of its own.
-    evalgate::worker::serve::refresh_metrics(&store, second).await;
+    evalgate::commands::serve::refresh_metrics(&store, second).await;
     let line = gauge().expect("the gauge is present after a refresh");
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(value, second.timestamp() as f64, "{line}");

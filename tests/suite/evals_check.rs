@@ -2,10 +2,10 @@
 //! exit 1; the shipped `evals/` directory passes.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn evals_check(dir: &Path, config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .arg("--config")
         .arg(config)
         .args(["evals", "check"])
@@ -138,7 +138,7 @@ fn without_a_directory_argument_the_config_evals_dir_is_checked() {
         format!("[evals]\ndir = {:?}\n", evals.display().to_string()),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    let output = crate::common::evalgate()
         .arg("--config")
         .arg(&config)
         .args(["evals", "check"])

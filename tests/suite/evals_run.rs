@@ -14,14 +14,14 @@ use std::sync::Arc;
 use chrono::TimeZone;
 use common::fake_judge::{FakeJudge, FakeReply};
 use evalgate::adapters::jsonl::request_line;
-use evalgate::app::Context;
 use evalgate::cli::{EvalsFormat, EvalsRunArgs};
 use evalgate::clock::SystemClock;
+use evalgate::commands::evals_output::RunSummary;
+use evalgate::commands::evals_run::{EXIT_BELOW_FAIL_UNDER, exit_code, run_to};
 use evalgate::config::Config;
-use evalgate::domain::{Arm, Request, RequestStatus};
+use evalgate::context::Context;
+use evalgate::domain::{Arm, Request};
 use evalgate::evaluators::load_suites;
-use evalgate::worker::evals_output::RunSummary;
-use evalgate::worker::evals_run::{EXIT_BELOW_FAIL_UNDER, exit_code, run_to};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -53,23 +53,15 @@ fn example_judge_section() -> String {
 
 fn request(id: &str, arm: Arm, output: &str) -> Request {
     Request {
-        request_id: id.to_string(),
         ts: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-        tenant_id: "t1".to_string(),
-        arm,
-        model: "bot@v1".to_string(),
-        rollout_id: None,
         input: "Where is my order A-1?".to_string(),
         output: output.to_string(),
         reference: Some("Order A-1 has shipped.".to_string()),
-        status: RequestStatus::Ok,
-        error: None,
         latency_ms: Some(800.0),
-        ttft_ms: None,
         prompt_tokens: Some(50),
         completion_tokens: Some(20),
         cost_usd: Some(0.001),
-        metadata: serde_json::Value::Null,
+        ..crate::common::request(id, arm)
     }
 }
 

@@ -18,9 +18,9 @@ use std::path::Path;
 
 use evalgate::adapters::formats::{self, Format, ParseContext, ParseLimits};
 use evalgate::adapters::store::Store;
+use evalgate::commands::ingest::{IngestOptions, ingest_stream};
 use evalgate::config::Config;
 use evalgate::logic::attribution::ModelArms;
-use evalgate::worker::ingest::{IngestOptions, ingest_stream};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};

@@ -9,6 +9,7 @@
 //! Grafana expands them.
 
 use crate::common;
+use evalgate::domain::rollout::PhaseName;
 
 use std::collections::BTreeSet;
 
@@ -206,7 +207,7 @@ fn exposition() -> String {
     };
     registry.upsert(RolloutSnapshot {
         rollout_id: "r1".into(),
-        phase: "running".into(),
+        phase: PhaseName::Running,
         stage: Some(1),
         e_values: vec![GateEValue {
             metric: "pass_rate".into(),

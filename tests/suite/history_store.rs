@@ -17,23 +17,15 @@ fn request(index: usize, ts: Timestamp) -> Request {
         RequestStatus::Ok
     };
     Request {
-        request_id: format!("h-{index:05}"),
         ts,
         tenant_id: format!("t{}", index % 7),
-        arm,
         model: "m".to_string(),
         rollout_id: Some(if index.is_multiple_of(2) { "r1" } else { "r2" }.to_string()),
         input: "[]".to_string(),
         output: "{}".to_string(),
-        reference: None,
         status,
-        error: None,
-        latency_ms: None,
-        ttft_ms: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
         metadata: serde_json::json!({}),
+        ..crate::common::request(&format!("h-{index:05}"), arm)
     }
 }
 

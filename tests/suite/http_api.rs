@@ -2,6 +2,7 @@
 //! the metrics endpoint, the read-only rollout API and the bearer-token guard on the controls.
 
 use crate::common;
+use evalgate::domain::rollout::PhaseName;
 
 use std::sync::Arc;
 
@@ -10,11 +11,11 @@ use axum::http::{Request, StatusCode};
 use chrono::TimeZone;
 use evalgate::adapters::http::{AdminToken, AppState, SchedulerHeartbeat, router};
 use evalgate::adapters::store::Store;
-use evalgate::app::Context;
 use evalgate::clock::ManualClock;
+use evalgate::commands::serve::ControllerControls;
 use evalgate::config::Config;
+use evalgate::context::{Context, Services};
 use evalgate::domain::Timestamp;
-use evalgate::worker::serve::ControllerControls;
 use tower::ServiceExt as _;
 
 fn now() -> Timestamp {
@@ -31,8 +32,11 @@ fn state(store: Store, token: Option<&str>) -> AppState {
         admin_token: token.and_then(AdminToken::new),
         ingest: None,
         controls: Some(Arc::new(ControllerControls::new(
-            Context::with_config(Config::default(), Arc::new(ManualClock::new(now()))),
-            store,
+            Services::new(
+                Context::with_config(Config::default(), Arc::new(ManualClock::new(now()))),
+                store,
+            )
+            .expect("services"),
         ))),
         web: None,
     }
@@ -120,7 +124,7 @@ async fn start_rollout(url: &str) {
         "--canary",
         "bot@v2",
     ]);
-    evalgate::app::run(cli).await.expect("rollout start");
+    evalgate::commands::run(cli).await.expect("rollout start");
 }
 
 fn post(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
@@ -138,6 +142,12 @@ async fn the_read_api_lists_rollouts_their_evidence_series_and_flags(store: Stor
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["rollouts"][0]["id"], "r1");
     assert_eq!(body["rollouts"][0]["phase"], "running");
+    // The body is the typed list: every field there, with its type.
+    let list: evalgate::adapters::http::RolloutList =
+        serde_json::from_value(body.clone()).expect("the typed rollout list");
+    assert_eq!(list.rollouts[0].phase, PhaseName::Running);
+    assert!(list.rollouts[0].active);
+    assert_eq!(list.rollouts[0].stage_index, Some(0), "{body}");
 
     let (status, detail) = send(&state, get("/api/v1/rollouts/r1")).await;
     assert_eq!(status, StatusCode::OK, "{detail}");
@@ -180,7 +190,9 @@ async fn cli(url: &str, args: &[&str]) {
     let mut argv = vec!["evalgate", "--store", url];
     argv.extend_from_slice(args);
     let cli = evalgate::cli::Cli::parse_from(argv);
-    evalgate::app::run(cli).await.expect("evalgate command");
+    evalgate::commands::run(cli)
+        .await
+        .expect("evalgate command");
 }
 
 async fn the_flag_names_the_rollout_that_owns_it(store: Store, url: String) {
@@ -305,7 +317,7 @@ async fn controls_need_the_bearer_token_and_change_nothing_without_it(store: Sto
     .await;
     assert_eq!(status, StatusCode::OK, "{report}");
     let halted = store.get_rollout("r1").await.unwrap().unwrap();
-    assert_eq!(halted.phase, "held");
+    assert_eq!(halted.phase, PhaseName::Held);
     let events = store.list_rollout_events("r1").await.unwrap();
     assert!(
         events

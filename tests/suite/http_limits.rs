@@ -172,7 +172,7 @@ async fn a_postgres_error_says_its_message_once_without_the_servers_source_line(
     let (base, _db) = server.rsplit_once('/').unwrap();
     let missing = format!("{base}/evalgate_no_such_database");
     let err = Store::open(&missing).await.expect_err("no such database");
-    let text = evalgate::app::error_chain(&anyhow::Error::from(err));
+    let text = evalgate::out::error_chain(&anyhow::Error::from(err));
     assert!(text.contains("does not exist"), "{text}");
     assert_eq!(text.matches("does not exist").count(), 1, "{text}");
     assert!(!text.contains(" at line "), "{text}");

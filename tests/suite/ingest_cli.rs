@@ -5,17 +5,15 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use evalgate::adapters::store::Store;
 
 fn evalgate(dir: &Path, store_url: &str, args: &[&str], stdin_opt: Option<&[u8]>) -> Output {
     use std::io::Write;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    let mut command = crate::common::evalgate();
     command
         .current_dir(dir)
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .env("EVALGATE_LOG", "warn")
         .arg("--store")
         .arg(store_url)

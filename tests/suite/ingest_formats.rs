@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
 use evalgate::adapters::store::Store;
@@ -120,10 +120,8 @@ impl Rig {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .current_dir(self.dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env("EVALGATE_LOG", "warn")
             .env("USER", "tester")
             .arg("--store")

@@ -8,16 +8,14 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use evalgate::adapters::store::Store;
 use serde_json::Value;
 
 fn ingest(dir: &Path, store_url: &str, file: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .current_dir(dir)
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .env("EVALGATE_LOG", "warn")
         .arg("--store")
         .arg(store_url)

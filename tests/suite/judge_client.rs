@@ -14,7 +14,7 @@ use common::fake_judge::{Behaviour, FakeJudge, FakeReply};
 use evalgate::adapters::judge_client::{JudgeClient, JudgeSettings};
 use evalgate::clock::SystemClock;
 use evalgate::config::JudgeConfig;
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus, Score};
+use evalgate::domain::{Arm, Outcome, Request, Score};
 use evalgate::evaluators::{Suite, load_suite_text};
 use evalgate::worker::scoring::{ScoringEngine, ScoringReport, TickBudgets};
 use serde_json::Value;
@@ -63,23 +63,11 @@ fn suite(text: &str) -> Suite {
 
 fn request(id: &str, arm: Arm, output: &str) -> Request {
     Request {
-        request_id: id.to_string(),
         ts: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-        tenant_id: "t1".to_string(),
-        arm,
-        model: "bot@v1".to_string(),
-        rollout_id: None,
         input: "How do I reset my password?".to_string(),
         output: output.to_string(),
         reference: Some("Use the reset link.".to_string()),
-        status: RequestStatus::Ok,
-        error: None,
-        latency_ms: None,
-        ttft_ms: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost_usd: None,
-        metadata: Value::Null,
+        ..crate::common::request(id, arm)
     }
 }
 

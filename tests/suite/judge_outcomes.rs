@@ -16,7 +16,7 @@ use common::fake_judge::{Behaviour, FakeJudge, FakeReply};
 use evalgate::adapters::judge_client::{JudgeClient, JudgeSettings};
 use evalgate::clock::SystemClock;
 use evalgate::config::JudgeConfig;
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus};
+use evalgate::domain::{Arm, Outcome, Request};
 use evalgate::evaluators::load_suite_text;
 use evalgate::worker::scoring::{ScoringEngine, ScoringReport};
 use serde_json::{Value, json};
@@ -53,27 +53,17 @@ fn engine(base_url: &str, model: &str) -> ScoringEngine {
 fn requests(count: usize) -> Vec<Request> {
     (0..count)
         .map(|index| Request {
-            request_id: format!("r{index}"),
             ts: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            tenant_id: "t1".to_string(),
-            arm: if index % 2 == 0 {
-                Arm::Baseline
-            } else {
-                Arm::Canary
-            },
-            model: "bot@v1".to_string(),
-            rollout_id: None,
             input: "How do I reset my password?".to_string(),
             output: format!("answer number {index}"),
-            reference: None,
-            status: RequestStatus::Ok,
-            error: None,
-            latency_ms: None,
-            ttft_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost_usd: None,
-            metadata: Value::Null,
+            ..crate::common::request(
+                &format!("r{index}"),
+                if index % 2 == 0 {
+                    Arm::Baseline
+                } else {
+                    Arm::Canary
+                },
+            )
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! except for their final status, and `promtool check metrics` accepts the whole output (skipped when promtool is missing,
 //! unless EVALGATE_REQUIRE_PROMETHEUS=1).
 
+use evalgate::domain::rollout::PhaseName;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -57,7 +58,7 @@ fn populate() {
     let rollout = |id: &str| RolloutSnapshot {
         rollout_id: id.to_string(),
         finished: false,
-        phase: "running".to_string(),
+        phase: PhaseName::Running,
         stage: Some(2),
         e_values: vec![GateEValue {
             metric: "pass_rate".into(),
@@ -96,7 +97,7 @@ fn populate() {
     let rolled_back = RolloutSnapshot {
         rollout_id: "r-done".to_string(),
         finished: true,
-        phase: "rolled_back".to_string(),
+        phase: PhaseName::RolledBack,
         stage: Some(2),
         ..RolloutSnapshot::default()
     };

@@ -123,7 +123,7 @@ async fn prometheus_scrapes_serve_and_returns_the_pass_ratio() {
     .unwrap();
     let serve_log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
     let mut serve = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .arg("--store")
             .arg(&store_url)
             .arg("--config")

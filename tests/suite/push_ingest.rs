@@ -4,6 +4,7 @@
 //! receiver `POST /v1/traces` in protobuf and JSON. On both store backends.
 
 use crate::common;
+use evalgate::domain::rollout::PhaseName;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -400,7 +401,7 @@ fn new_rollout(created_at: Timestamp) -> evalgate::adapters::store::NewRollout {
         never_tenants: vec![],
         plan: serde_json::to_value(Plan::seed_default()).unwrap(),
         state: serde_json::to_value(&state).unwrap(),
-        phase: "running".to_string(),
+        phase: PhaseName::Running,
         created_at,
     }
 }

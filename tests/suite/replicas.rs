@@ -43,12 +43,11 @@ struct Setup {
 
 impl Setup {
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+        let mut command = crate::common::evalgate();
         command
             .args(["--store", &self.store_url, "--config"])
             .arg(&self.config)
             .args(args)
-            .env_remove("EVALGATE_FAILPOINT")
             .env_remove("EVALGATE_ADMIN_TOKEN")
             .env("REPLICAS_TEST_JUDGE_KEY", "sk-test");
         command

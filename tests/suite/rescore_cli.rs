@@ -3,7 +3,7 @@
 //! score reused).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sqlx::sqlite::SqlitePool;
 
@@ -11,11 +11,10 @@ const FROM: &str = "2026-11-01T00:00:00Z";
 const TO: &str = "2026-11-01T02:00:00Z";
 
 fn evalgate(config: &Path, db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .args(["--store", &format!("sqlite://{}", db.display()), "--config"])
         .arg(config)
         .args(args)
-        .env_remove("EVALGATE_FAILPOINT")
         .env("EVALGATE_LOG", "warn")
         .output()
         .expect("run evalgate")

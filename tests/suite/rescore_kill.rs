@@ -25,11 +25,9 @@ const SUITE: &str = "name: judged\nassert:\n  - type: llm-rubric\n    judge: def
                      metric: polite\n    value: Is the answer polite?\n";
 
 fn evalgate(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    let mut command = crate::common::evalgate();
     command
         .current_dir(dir)
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .env("EVALGATE_LOG", "warn")
         .env("OPENAI_API_KEY", "test-key")
         .args([

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use evalgate::adapters::store::{RolloutEvent, Store};
 use evalgate::domain::Arm;
@@ -38,10 +38,8 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .current_dir(self.dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env("USER", "tester")
             .arg("--store")
             .arg(&self.store_url)

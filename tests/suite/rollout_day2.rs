@@ -44,11 +44,9 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+        let mut command = crate::common::evalgate();
         command
             .current_dir(self.dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env_remove("NO_COLOR")
             .env("USER", "tester")
             .arg("--store")
@@ -114,8 +112,6 @@ impl Cli {
         let out = Command::new("script")
             .args(["-qec", &line.join(" "), "/dev/null"])
             .current_dir(self.dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env_remove("NO_COLOR")
             .env("USER", "tester")
             .env("TERM", "xterm")
@@ -725,8 +721,6 @@ async fn a_terminal_gets_relative_times_colour_and_a_redrawn_watch(cli: Cli) {
     let out = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .current_dir(cli.dir.path())
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -746,7 +740,7 @@ both_backends!(
 #[test]
 fn completion_scripts_cover_every_command() {
     let run = |shell: &str| {
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .args(["completion", shell])
             .output()
             .unwrap()

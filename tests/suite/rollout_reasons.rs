@@ -5,16 +5,14 @@
 
 use crate::common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use evalgate::adapters::store::{DecisionCommit, StateUpdate, Store};
 use evalgate::domain::rollout::{Phase, RolloutState};
 
 fn evalgate(dir: &std::path::Path, store_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .current_dir(dir)
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .env("USER", "tester")
         .arg("--store")
         .arg(store_url)
@@ -43,7 +41,7 @@ async fn await_approval(store: &Store, id: &str) {
     let update = StateUpdate {
         expected_version: row.version,
         state: serde_json::to_value(&state).unwrap(),
-        phase: state.phase.name().to_string(),
+        phase: state.phase.kind(),
         active: true,
         wake_at: None,
         last_reason: "gates green (test)".to_string(),

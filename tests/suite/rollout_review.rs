@@ -2,16 +2,17 @@
 //! to the most similar baseline response (same tenant first), and the status' latest verdicts.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+use evalgate::domain::rollout::PhaseName;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use evalgate::adapters::flags::{FlagSinks, TableSink};
 use evalgate::adapters::store::{NewRollout, Store};
+use evalgate::commands::rollout_review::{build_review, render_markdown};
 use evalgate::domain::rollout::{Plan, RolloutState};
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus, Score};
+use evalgate::domain::{Arm, Outcome, Request, Score};
 use evalgate::worker::controller::LoadedRollout;
-use evalgate::worker::rollout_review::{build_review, render_markdown};
 
 fn t(minutes: i64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-26T00:00:00Z")
@@ -26,23 +27,18 @@ fn request(id: &str, arm: Arm, tenant: &str, prompt: &str, output: &str, minute:
         Arm::Canary => "bot@v42",
     };
     Request {
-        request_id: id.to_string(),
         ts: t(minute),
         tenant_id: tenant.to_string(),
-        arm,
         model: model.to_string(),
         rollout_id: Some("bot".to_string()),
         input: serde_json::json!([{"role": "user", "content": prompt}]).to_string(),
         output: output.to_string(),
-        reference: None,
-        status: RequestStatus::Ok,
-        error: None,
         latency_ms: Some(100.0),
-        ttft_ms: None,
         prompt_tokens: Some(10),
         completion_tokens: Some(10),
         cost_usd: Some(0.001),
         metadata: serde_json::json!({}),
+        ..crate::common::request(id, arm)
     }
 }
 
@@ -76,7 +72,7 @@ async fn seed(store: &Store) -> LoadedRollout {
         never_tenants: vec![],
         plan: serde_json::to_value(Plan::seed_default()).unwrap(),
         state: serde_json::to_value(&state).unwrap(),
-        phase: "pending".into(),
+        phase: PhaseName::Pending,
         created_at: t(0),
     };
     store.create_rollout(&rollout).await.unwrap();

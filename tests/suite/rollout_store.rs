@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use evalgate::adapters::store::{DrillRow, NewRollout, RolloutEvent, StateUpdate, Store};
 use evalgate::domain::SplitWrite;
+use evalgate::domain::rollout::PhaseName;
 use serde_json::json;
 
 fn at(hour: i64) -> DateTime<Utc> {
@@ -28,7 +29,7 @@ fn new_rollout(id: &str) -> NewRollout {
         never_tenants: vec![],
         plan: json!({"stages": [{"basis_points": 100}]}),
         state: json!({"phase": "running", "stage": 0}),
-        phase: "running".into(),
+        phase: PhaseName::Running,
         created_at: at(0),
     }
 }
@@ -71,7 +72,7 @@ async fn rollouts_round_trip_and_list_only_active_ones(store: Store) {
     let update = StateUpdate {
         expected_version: 0,
         state: json!({"phase": "killed"}),
-        phase: "killed".into(),
+        phase: PhaseName::Killed,
         active: false,
         wake_at: None,
         last_reason: "killed".into(),
@@ -105,7 +106,7 @@ async fn a_stale_writer_cannot_apply_a_transition(store: Store) {
     let first = StateUpdate {
         expected_version: 0,
         state: json!({"phase": "running", "stage": 1}),
-        phase: "running".into(),
+        phase: PhaseName::Running,
         active: true,
         wake_at: Some(at(6)),
         last_reason: "promoted".into(),
@@ -114,7 +115,7 @@ async fn a_stale_writer_cannot_apply_a_transition(store: Store) {
     };
     let second = StateUpdate {
         state: json!({"phase": "rolled_back"}),
-        phase: "rolled_back".into(),
+        phase: PhaseName::RolledBack,
         ..first.clone()
     };
     let applied = store
@@ -259,7 +260,7 @@ async fn rollout_targets_list_every_rollout_with_its_models_and_start(store: Sto
     let update = StateUpdate {
         expected_version: 0,
         state: json!({"phase": "killed"}),
-        phase: "killed".into(),
+        phase: PhaseName::Killed,
         active: false,
         wake_at: None,
         last_reason: "killed".into(),
@@ -297,4 +298,40 @@ async fn rollout_targets_list_every_rollout_with_its_models_and_start(store: Sto
 contract_test!(
     rollout_targets,
     rollout_targets_list_every_rollout_with_its_models_and_start
+);
+
+/// The `phase` column is read as a typed phase: a name no phase has (a newer binary's, or a
+/// damaged row) fails the read and says which value and column, instead of passing as a string.
+async fn an_unknown_stored_phase_fails_the_read_by_name(store: Store) {
+    assert!(store.create_rollout(&new_rollout("r1")).await.unwrap());
+    let sql = "UPDATE rollouts SET phase = $1 WHERE id = $2";
+    match &store {
+        Store::Sqlite(pool) => {
+            sqlx::query(sql)
+                .bind("warp_speed")
+                .bind("r1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Store::Postgres(pool) => {
+            sqlx::query(sql)
+                .bind("warp_speed")
+                .bind("r1")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let err = store.get_rollout("r1").await.unwrap_err();
+    let text = evalgate::out::error_chain(&anyhow::Error::from(err));
+    assert!(
+        text.contains("unknown rollout phase `warp_speed`"),
+        "{text}"
+    );
+    assert!(text.contains("phase"), "{text}");
+}
+contract_test!(
+    unknown_phase,
+    an_unknown_stored_phase_fails_the_read_by_name
 );

@@ -2,13 +2,9 @@
 //! routing vectors pin, applies the `[rollout]` cohorts or the stored flag's, and explains a
 //! missing split.
 
-use std::process::Command;
-
 fn evalgate(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .current_dir(dir)
-        .env_remove("EVALGATE_CONFIG")
-        .env_remove("EVALGATE_STORE")
         .args(args)
         .output()
         .unwrap()
@@ -132,10 +128,8 @@ fn the_log_format_variable_is_honoured_and_a_bad_value_names_it() {
         "10",
     ];
     let run = |format: &str| {
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .current_dir(dir.path())
-            .env_remove("EVALGATE_CONFIG")
-            .env_remove("EVALGATE_STORE")
             .env("EVALGATE_LOG_FORMAT", format)
             .args(args)
             .output()

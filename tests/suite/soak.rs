@@ -337,12 +337,11 @@ fail_safe_after = 1000
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+        let mut command = crate::common::evalgate();
         command
             .args(["--store", &self.store_url, "--config"])
             .arg(&self.config)
             .args(args)
-            .env_remove("EVALGATE_FAILPOINT")
             .env_remove("EVALGATE_ADMIN_TOKEN")
             .env("SOAK_TEST_JUDGE_KEY", "sk-test");
         command

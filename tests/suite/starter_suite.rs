@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::TimeZone;
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus};
+use evalgate::domain::{Arm, Outcome, Request};
 use evalgate::evaluators::{Suite, load_suites, suite_outcome};
 
 fn support_suite() -> Suite {
@@ -19,23 +19,17 @@ fn support_suite() -> Suite {
 
 fn request(output: &str) -> Request {
     Request {
-        request_id: "r".to_string(),
         ts: chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         tenant_id: "t".to_string(),
-        arm: Arm::Canary,
         model: "support-bot@v2".to_string(),
-        rollout_id: None,
         input: r#"[{"role":"user","content":"where is order A-12345?"}]"#.to_string(),
         output: output.to_string(),
         reference: Some("A-12345".to_string()),
-        status: RequestStatus::Ok,
-        error: None,
         latency_ms: Some(850.0),
-        ttft_ms: None,
         prompt_tokens: Some(120),
         completion_tokens: Some(60),
         cost_usd: Some(0.0004),
-        metadata: serde_json::Value::Null,
+        ..crate::common::request("r", Arm::Canary)
     }
 }
 

@@ -31,23 +31,18 @@ fn targets(id: &str) -> RolloutTargets {
 
 fn request(id: &str, ts: Timestamp, arm: Arm) -> Request {
     Request {
-        request_id: id.to_string(),
         ts,
         tenant_id: "tenant-1".to_string(),
-        arm,
         model: "support-bot@v42".to_string(),
         rollout_id: Some("r1".to_string()),
         input: r#"[{"role":"user","content":"hi"}]"#.to_string(),
         output: "hello".to_string(),
-        reference: None,
-        status: RequestStatus::Ok,
-        error: None,
         latency_ms: Some(812.5),
-        ttft_ms: None,
         prompt_tokens: Some(21),
         completion_tokens: Some(11),
         cost_usd: Some(0.000135),
         metadata: serde_json::json!({}),
+        ..crate::common::request(id, arm)
     }
 }
 

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use evalgate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use evalgate::adapters::store::Store;
+use evalgate::commands::synth::{insert_into_store, write_jsonl};
 use evalgate::domain::{Arm, HumanDuration, Outcome, RequestStatus};
 use evalgate::evaluators::{load_suites, suite_outcome};
 use evalgate::logic::attribution::RolloutTargets;
 use evalgate::logic::sampling::{self, SamplePlan};
 use evalgate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
-use evalgate::worker::synth::{insert_into_store, write_jsonl};
 
 fn spec() -> SynthSpec {
     SynthSpec {

@@ -13,10 +13,10 @@ use chrono::TimeZone;
 use common::fake_judge::{Behaviour, FakeJudge, FakeReply};
 use evalgate::adapters::judge_client::{JudgeClient, JudgeSettings};
 use evalgate::adapters::store::{Store, TickKey};
-use evalgate::app::Context;
 use evalgate::clock::SystemClock;
 use evalgate::config::{Config, JudgeConfig};
-use evalgate::domain::{Arm, Outcome, Request, RequestStatus, Timestamp};
+use evalgate::context::{Context, Services};
+use evalgate::domain::{Arm, Outcome, Request, Timestamp};
 use evalgate::evaluators::{Suite, load_suite_text};
 use evalgate::worker::pipeline::{TickEnv, score_worker_once};
 use evalgate::worker::scoring::ScoringEngine;
@@ -85,27 +85,18 @@ fn context() -> Context {
 fn requests() -> Vec<Request> {
     (0..REQUESTS)
         .map(|i| Request {
-            request_id: format!("r{i}"),
             ts: at(),
-            tenant_id: "t1".to_string(),
-            arm: if i % 2 == 0 {
-                Arm::Baseline
-            } else {
-                Arm::Canary
-            },
-            model: "bot@v1".to_string(),
             rollout_id: Some("ro-1".to_string()),
             input: "How do I reset my password?".to_string(),
             output: format!("answer number {i}"),
-            reference: None,
-            status: RequestStatus::Ok,
-            error: None,
-            latency_ms: None,
-            ttft_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost_usd: None,
-            metadata: Value::Null,
+            ..crate::common::request(
+                &format!("r{i}"),
+                if i % 2 == 0 {
+                    Arm::Baseline
+                } else {
+                    Arm::Canary
+                },
+            )
         })
         .collect()
 }
@@ -123,11 +114,10 @@ async fn queue_tick(store: &Store) {
 
 /// Works the queue as worker `worker_id` until nothing is left to claim; returns the batches.
 async fn drain(store: &Store, engine: &ScoringEngine, worker_id: &str) -> usize {
-    let ctx = context();
+    let services = Services::new(context(), store.clone()).expect("services");
     let suites = suites();
     let env = TickEnv {
-        ctx: &ctx,
-        store,
+        services: &services,
         suites: &suites,
         engine,
         worker_id,

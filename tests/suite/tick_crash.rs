@@ -4,7 +4,7 @@
 //! (`EVALGATE_FAILPOINT`), after which the next run redoes or finishes the tick.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::sqlite::SqlitePool;
@@ -23,14 +23,12 @@ fn wall_clock() -> DateTime<Utc> {
 
 fn evalgate(setup: &Setup, args: &[&str], failpoint: Option<&str>) -> Output {
     let store = format!("sqlite://{}", setup.db.display());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    let mut command = crate::common::evalgate();
     command
         .args(["--store", &store, "--config"])
         .arg(&setup.config)
         .args(args);
-    command
-        .env_remove("EVALGATE_FAILPOINT")
-        .env("EVALGATE_LOG", "warn");
+    command.env("EVALGATE_LOG", "warn");
     if let Some(point) = failpoint {
         command.env("EVALGATE_FAILPOINT", point);
     }

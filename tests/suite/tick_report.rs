@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::Value;
@@ -25,11 +25,10 @@ struct Setup {
 }
 
 fn evalgate(setup: &Setup, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evalgate"))
+    crate::common::evalgate()
         .args(["--store", &setup.store_url, "--config"])
         .arg(&setup.config)
         .args(args)
-        .env_remove("EVALGATE_FAILPOINT")
         .env("EVALGATE_LOG", "warn")
         .output()
         .unwrap()

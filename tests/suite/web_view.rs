@@ -26,14 +26,14 @@ use evalgate::adapters::http::{
     AdminToken, AppState, SchedulerHeartbeat, WebAccess, WebView, router,
 };
 use evalgate::adapters::store::{NewRollout, Store};
-use evalgate::app::Context;
 use evalgate::clock::ManualClock;
+use evalgate::commands::web::WebSource;
 use evalgate::config::Config;
+use evalgate::context::{Context, Services};
 use evalgate::domain::plan::Plan;
 use evalgate::domain::rollout::{Command as RolloutCommand, Input, RolloutState};
 use evalgate::domain::{Evidence, MetricVerdict, Role, Timestamp, Verdict};
 use evalgate::worker::controller::control_once;
-use evalgate::worker::web::WebSource;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -47,6 +47,10 @@ fn now() -> Timestamp {
 
 fn context() -> Context {
     Context::with_config(Config::default(), Arc::new(ManualClock::new(now())))
+}
+
+fn services(store: &Store) -> Services {
+    Services::new(context(), store.clone()).expect("services")
 }
 
 /// A started rollout whose owner and halt reason carry markup.
@@ -67,7 +71,7 @@ async fn seed(store: &Store) {
             never_tenants: Vec::new(),
             plan: serde_json::to_value(&plan).unwrap(),
             state: serde_json::to_value(&state).unwrap(),
-            phase: state.phase.name().to_string(),
+            phase: state.phase.kind(),
             created_at: now(),
         })
         .await
@@ -75,7 +79,7 @@ async fn seed(store: &Store) {
     let start = Input::commands(vec![RolloutCommand::Start {
         actor: "alice".into(),
     }]);
-    control_once(&context(), store, "web-1", start, now())
+    control_once(&services(store), "web-1", start, now())
         .await
         .unwrap();
     let halt = MetricVerdict {
@@ -102,7 +106,7 @@ fn state(store: &Store, access: WebAccess, token: Option<&str>) -> AppState {
         controls: None,
         ingest: None,
         web: Some(WebView {
-            pages: Arc::new(WebSource::new(context(), store.clone())),
+            pages: Arc::new(WebSource::new(services(store))),
             access,
         }),
     }
@@ -394,7 +398,7 @@ fn every_page_renders_in_headless_chromium_from_a_demo_store() {
     let store = format!("sqlite://{}", dir.path().join("demo.db").display());
     // 30 simulated hours: support-v43 regresses and is rolled back, support-v42 reaches 50%.
     let mut demo = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_evalgate"))
+        crate::common::evalgate()
             .args(["--store", &store, "demo", "--hours", "30", "--serve"])
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .env_remove("EVALGATE_ADMIN_TOKEN")

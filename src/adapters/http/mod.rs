@@ -24,7 +24,9 @@ use crate::domain::Timestamp;
 pub use auth::{AdminToken, authorize, authorize_browser};
 pub use error::ApiError;
 pub use ingest::{PushIngest, PushReject, PushSummary};
-pub use rollouts::{ControlBody, ControlOutcome, MAX_TEXT_FIELD_BYTES, RolloutControls};
+pub use rollouts::{
+    ControlBody, ControlOutcome, MAX_TEXT_FIELD_BYTES, RolloutControls, RolloutList, RolloutSummary,
+};
 pub use server::{ServerLimits, serve};
 pub use web::{WebAccess, WebPage, WebPages, WebView};
 

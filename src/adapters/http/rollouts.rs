@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState, auth};
 use crate::adapters::store::RolloutRow;
-use crate::domain::rollout::Command;
+use crate::domain::Timestamp;
+use crate::domain::rollout::{Command, PhaseName};
 
 /// Applies a manual command to a rollout; returns whether it was accepted and a JSON report.
 pub trait RolloutControls: Send + Sync {
@@ -44,28 +45,69 @@ pub struct ControlBody {
     pub actor: String,
 }
 
-fn summary(row: &RolloutRow) -> Value {
-    json!({
-        "id": row.id,
-        "flag_key": row.flag_key,
-        "owner": row.owner,
-        "suite": row.suite,
-        "baseline_target": row.baseline_target,
-        "canary_target": row.canary_target,
-        "phase": row.phase,
-        "active": row.active,
-        "split_bp": row.state.get("split_bp"),
-        "stage_index": row.state.get("stage_index"),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    })
+/// One rollout in the API's list and detail bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutSummary {
+    /// The rollout id.
+    pub id: String,
+    /// The flag key gateways read.
+    pub flag_key: String,
+    /// The owning team.
+    pub owner: Option<String>,
+    /// The eval suite.
+    pub suite: Option<String>,
+    /// What the baseline arm serves.
+    pub baseline_target: String,
+    /// What the canary arm serves.
+    pub canary_target: String,
+    /// The phase.
+    pub phase: PhaseName,
+    /// False once the rollout is over.
+    pub active: bool,
+    /// The split the stored state holds (null when the stored state has none).
+    pub split_bp: Option<u64>,
+    /// The stage index (from 0) the stored state holds.
+    pub stage_index: Option<u64>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When its state last changed.
+    pub updated_at: Timestamp,
+}
+
+impl RolloutSummary {
+    /// The summary of a stored row. Split and stage are read from the stored state without
+    /// decoding all of it, so a row whose state no longer decodes is still listed.
+    pub fn of(row: &RolloutRow) -> RolloutSummary {
+        let field = |name: &str| row.state.get(name).and_then(Value::as_u64);
+        RolloutSummary {
+            id: row.id.clone(),
+            flag_key: row.flag_key.clone(),
+            owner: row.owner.clone(),
+            suite: row.suite.clone(),
+            baseline_target: row.baseline_target.clone(),
+            canary_target: row.canary_target.clone(),
+            phase: row.phase,
+            active: row.active,
+            split_bp: field("split_bp"),
+            stage_index: field("stage_index"),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The body of `GET /api/v1/rollouts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutList {
+    /// Every rollout, newest first.
+    pub rollouts: Vec<RolloutSummary>,
 }
 
 /// `GET /api/v1/rollouts`: every rollout, newest first.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<RolloutList>, ApiError> {
     let rows = state.store.list_rollouts().await?;
-    let items: Vec<Value> = rows.iter().map(summary).collect();
-    Ok(Json(json!({ "rollouts": items })))
+    let rollouts = rows.iter().map(RolloutSummary::of).collect();
+    Ok(Json(RolloutList { rollouts }))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<RolloutRow, ApiError> {
@@ -99,7 +141,7 @@ pub async fn detail(
     let events = state.store.list_rollout_events(&id).await?;
     let split = state.store.get_split(&row.flag_key).await?;
     Ok(Json(json!({
-        "rollout": summary(&row),
+        "rollout": RolloutSummary::of(&row),
         "plan": row.plan,
         "state": row.state,
         "split": split,

@@ -1,6 +1,6 @@
 //! The read-only web view's routes (`/`, `/rollouts/{id}`, `/rollouts/{id}/review`): who may see
 //! them, and the HTML answer with a Content-Security-Policy that allows no script at all. The
-//! pages themselves come from [`WebPages`] (`worker::web` in `serve`).
+//! pages themselves come from [`WebPages`] (`commands::web` in `serve`).
 //!
 //! Access follows the API's rule for what is sensitive: when `serve` listens on a loopback
 //! address the view is open, like the read-only API; when it listens anywhere else the view needs

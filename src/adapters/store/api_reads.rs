@@ -4,6 +4,7 @@
 //! that owns a flag (`GET /v1/flags/{key}`), and every tick's e-value per metric (the web view's
 //! e-value charts).
 
+use crate::domain::rollout::PhaseName;
 use sqlx::Row as _;
 
 use super::{Store, StoreResult};
@@ -50,12 +51,13 @@ pub struct FlagOwner {
     pub baseline_target: String,
     /// What the canary arm serves.
     pub canary_target: String,
-    /// The phase name.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
 }
 
 super::from_row!(FlagOwner {
-    plain: [id, baseline_target, canary_target, phase]
+    plain: [id, baseline_target, canary_target],
+    parsed: [phase]
 });
 
 /// The latest pass ratio of one (arm, evaluator) and the cumulative verdict counts behind it.

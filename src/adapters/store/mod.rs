@@ -138,17 +138,24 @@ pub enum Store {
 /// Hand-rolled instead of `#[derive(sqlx::FromRow)]`, whose feature compiles both drivers again for
 /// the proc-macro host build.
 macro_rules! from_row {
-    ($ty:ident { plain: [$($plain:ident),* $(,)?] $(, json: [$($json:ident),* $(,)?])? $(,)? }) => {
-        $crate::adapters::store::from_row!(@impl sqlx::sqlite::SqliteRow, $ty { [$($plain),*] [$($($json),*)?] });
-        $crate::adapters::store::from_row!(@impl sqlx::postgres::PgRow, $ty { [$($plain),*] [$($($json),*)?] });
+    ($ty:ident { plain: [$($plain:ident),* $(,)?] $(, json: [$($json:ident),* $(,)?])? $(, parsed: [$($parsed:ident),* $(,)?])? $(,)? }) => {
+        $crate::adapters::store::from_row!(@impl sqlx::sqlite::SqliteRow, $ty { [$($plain),*] [$($($json),*)?] [$($($parsed),*)?] });
+        $crate::adapters::store::from_row!(@impl sqlx::postgres::PgRow, $ty { [$($plain),*] [$($($json),*)?] [$($($parsed),*)?] });
     };
-    (@impl $row:ty, $ty:ident { [$($plain:ident),*] [$($json:ident),*] }) => {
+    (@impl $row:ty, $ty:ident { [$($plain:ident),*] [$($json:ident),*] [$($parsed:ident),*] }) => {
         impl<'r> sqlx::FromRow<'r, $row> for $ty {
             fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
                 use sqlx::Row as _;
                 Ok(Self {
                     $($plain: row.try_get(stringify!($plain))?,)*
                     $($json: row.try_get::<sqlx::types::Json<_>, _>(stringify!($json))?.0,)*
+                    $($parsed: row
+                        .try_get::<String, _>(stringify!($parsed))?
+                        .parse()
+                        .map_err(|err| sqlx::Error::ColumnDecode {
+                            index: stringify!($parsed).to_string(),
+                            source: Box::new(err),
+                        })?,)*
                 })
             }
         }

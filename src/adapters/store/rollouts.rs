@@ -10,6 +10,7 @@ use sqlx::types::Json;
 
 use super::integrity::{CHECK_FENCE, INSERT_OUTBOX};
 use super::{Fence, OutboxItem, Store, StoreError, StoreResult, TickKey};
+use crate::domain::rollout::PhaseName;
 use crate::domain::{SplitRecord, SplitWrite, Timestamp};
 use crate::logic::attribution::RolloutTargets;
 use crate::with_pool;
@@ -41,8 +42,8 @@ pub struct NewRollout {
     pub plan: Value,
     /// The initial state (JSON of `domain::rollout::RolloutState`).
     pub state: Value,
-    /// The phase name, for queries that do not parse the state.
-    pub phase: String,
+    /// The phase, for queries that do not parse the state.
+    pub phase: PhaseName,
     /// When it was created.
     pub created_at: Timestamp,
 }
@@ -74,8 +75,8 @@ pub struct RolloutRow {
     pub plan: Value,
     /// The state as stored.
     pub state: Value,
-    /// The phase name.
-    pub phase: String,
+    /// The phase (stored as its name; an unknown name fails the read, naming the column).
+    pub phase: PhaseName,
     /// When the next decision is due (None when pending or over).
     pub wake_at: Option<Timestamp>,
     /// The last decision's reason (every tick, not only transitions).
@@ -114,7 +115,6 @@ super::from_row!(RolloutRow {
         baseline_target,
         canary_target,
         salt,
-        phase,
         wake_at,
         last_reason,
         active,
@@ -127,7 +127,8 @@ super::from_row!(RolloutRow {
         last_window,
         pending_split_bp
     ],
-    json: [always_tenants, never_tenants, plan, state, last_evidence]
+    json: [always_tenants, never_tenants, plan, state, last_evidence],
+    parsed: [phase]
 });
 
 impl RolloutRow {
@@ -150,8 +151,8 @@ pub struct StateUpdate {
     pub expected_version: i64,
     /// The new state.
     pub state: Value,
-    /// The new phase name.
-    pub phase: String,
+    /// The new phase.
+    pub phase: PhaseName,
     /// False when the new phase is terminal.
     pub active: bool,
     /// When the next decision is due.
@@ -348,7 +349,7 @@ impl Store {
             .bind(Json(&rollout.never_tenants))
             .bind(Json(&rollout.plan))
             .bind(Json(&rollout.state))
-            .bind(&rollout.phase)
+            .bind(rollout.phase.as_str())
             .bind(Json(serde_json::json!([])))
             .bind(true)
             .bind(rollout.created_at)
@@ -440,7 +441,7 @@ impl Store {
             }
             let affected = sqlx::query(UPDATE_STATE)
                 .bind(Json(&update.state))
-                .bind(&update.phase)
+                .bind(update.phase.as_str())
                 .bind(update.active)
                 .bind(update.wake_at)
                 .bind(&update.last_reason)

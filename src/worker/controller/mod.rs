@@ -32,13 +32,14 @@ use crate::adapters::store::{
     DecisionCommit, Fence, FinishedTick, OutboxItem, RolloutEvent, RolloutRow, StateUpdate, Store,
     TickKey,
 };
-use crate::app::Context;
+use crate::context::Services;
 use crate::domain::rollout::{
-    Effect, Input, Plan, RolloutState, Severity, StateSnapshot, Transition, TransitionKind,
+    Effect, Input, PhaseName, Plan, RolloutState, Severity, StateSnapshot, Transition,
+    TransitionKind,
 };
 use crate::domain::{SplitWrite, Timestamp};
 use crate::logic::rollout::step;
-use crate::worker::pipeline::{RolloutTick, is_tickable};
+use crate::worker::pipeline::RolloutTick;
 
 /// A tick's decision: the verdicts of the window `key`, gathered in stage `stage_index` under the
 /// rollout's writer lease `fence`, with the tick's report so far. (No `Debug`: the clock is a
@@ -59,9 +60,9 @@ pub struct TickDecision {
 
 /// Completes a tick's report with what the controller did (stored in the tick row and printed).
 fn finish_report(report: &mut RolloutTick, transition: &Transition) {
-    report.transition = kind_name(transition.kind);
+    report.transition = transition.kind.as_str().to_string();
     report.reason = transition.reason.clone();
-    report.phase = transition.next.phase.name().to_string();
+    report.phase = transition.next.phase.kind();
     report.split_after_bp = transition.next.split_bp;
 }
 
@@ -177,13 +178,6 @@ fn audit_row(
     }
 }
 
-fn kind_name(kind: TransitionKind) -> String {
-    match serde_json::to_value(kind) {
-        Ok(Value::String(name)) => name,
-        _ => format!("{kind:?}"),
-    }
-}
-
 /// Applies `transition` to `rollout`: sinks first (verified), then the state and audit rows,
 /// then notifications. Fails (having written nothing to the store) when another writer changed
 /// the rollout since it was loaded.
@@ -266,7 +260,7 @@ async fn apply_with(
     let update = StateUpdate {
         expected_version: rollout.row.version,
         state: serde_json::to_value(&transition.next).context("cannot encode the state")?,
-        phase: transition.next.phase.name().to_string(),
+        phase: transition.next.phase.kind(),
         // A rollout stays active (ticks keep calling it, and reconcile keeps rewriting) until
         // every sink shows its final split: a rollback no gateway sees is not over.
         active: !transition.next.phase.is_terminal()
@@ -360,7 +354,7 @@ fn outbox_items(
         if let Effect::Notify { severity, message } = effect {
             messages.push((
                 *severity,
-                kind_name(transition.kind),
+                transition.kind.as_str().to_string(),
                 message.clone(),
                 json!(transition.evidence),
             ));
@@ -416,15 +410,20 @@ fn outbox_items(
 /// a `Command`; ticks call [`control_tick`].
 #[tracing::instrument(skip_all, fields(rollout_id = %rollout_id))]
 pub async fn control_once(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     rollout_id: &str,
     input: Input,
     now: Timestamp,
 ) -> anyhow::Result<ApplyReport> {
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
-    let notifier = Notifier::from_config(&ctx.config.notify)?;
-    control_with(store, &sinks, &notifier, rollout_id, input, now).await
+    control_with(
+        &services.store,
+        &services.sinks,
+        &services.notifier,
+        rollout_id,
+        input,
+        now,
+    )
+    .await
 }
 
 /// `control_once` with explicit sinks and notifier (tests, the demo).
@@ -445,26 +444,12 @@ pub async fn control_with(
 /// in a stage the rollout has left, applies nothing and only finishes its tick row. Returns the
 /// tick's final report.
 pub async fn control_tick(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     input: Input,
     now: Timestamp,
     decision: TickDecision,
 ) -> anyhow::Result<RolloutTick> {
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
-    let notifier = Notifier::from_config(&ctx.config.notify)?;
-    control_tick_with(store, &sinks, &notifier, input, now, decision).await
-}
-
-/// `control_tick` with explicit sinks and notifier (the demo).
-pub async fn control_tick_with(
-    store: &Store,
-    sinks: &FlagSinks,
-    notifier: &Notifier,
-    input: Input,
-    now: Timestamp,
-    decision: TickDecision,
-) -> anyhow::Result<RolloutTick> {
+    let (store, sinks, notifier) = (&services.store, &services.sinks, &services.notifier);
     let rollout = LoadedRollout::load(store, &decision.key.rollout_id).await?;
     let window = decision.key.window_start;
     let superseded = match rollout.row.last_window {
@@ -479,7 +464,7 @@ pub async fn control_tick_with(
              longer apply",
             decision.stage_index, rollout.state.stage_index
         )),
-        _ if !is_tickable(&rollout.state.phase) => Some(format!(
+        _ if !rollout.state.phase.is_tickable() => Some(format!(
             "the rollout is {} since this window was gated",
             rollout.state.phase
         )),
@@ -490,7 +475,7 @@ pub async fn control_tick_with(
         let mut report = decision.report.clone();
         report.transition = "superseded".to_string();
         report.reason = reason;
-        report.phase = rollout.state.phase.name().to_string();
+        report.phase = rollout.state.phase.kind();
         report.split_after_bp = rollout.state.split_bp;
         let value = serde_json::to_value(&report).context("cannot encode the tick report")?;
         store
@@ -506,7 +491,7 @@ pub async fn control_tick_with(
     }
     let applied = decide(store, sinks, notifier, rollout, input, now, Some(&decision)).await?;
     let mut report = decision.report;
-    report.transition = kind_name(applied.kind);
+    report.transition = applied.kind.as_str().to_string();
     report.reason = applied.reason;
     report.phase = applied.after.phase;
     report.split_after_bp = applied.after.split_bp;
@@ -607,15 +592,14 @@ fn resume_unfinished_write(
 /// was stored, with the phase and split patched when it is an object) and audits the kill with
 /// the decode error. Returns the sink reports.
 pub async fn kill_unreadable(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     row: &RolloutRow,
     actor: &str,
     reason: &str,
     decode_error: &str,
     now: Timestamp,
 ) -> anyhow::Result<Vec<SinkWriteReport>> {
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
+    let (store, sinks, notifier) = (&services.store, &services.sinks, &services.notifier);
     let zero = SplitWrite {
         basis_points: 0,
         salt: row.salt.clone(),
@@ -648,7 +632,6 @@ pub async fn kill_unreadable(
         evidence: evidence.clone(),
         is_override: false,
     };
-    let notifier = Notifier::from_config(&ctx.config.notify)?;
     let mut outbox = Vec::new();
     if notifier.has_webhook(row.webhook.as_deref()) {
         let id = uuid::Uuid::now_v7().to_string();
@@ -679,7 +662,7 @@ pub async fn kill_unreadable(
     let update = StateUpdate {
         expected_version: row.version,
         state,
-        phase: "killed".to_string(),
+        phase: PhaseName::Killed,
         active: !all_ok,
         wake_at: None,
         last_reason: full_reason,
@@ -700,7 +683,7 @@ pub async fn kill_unreadable(
          record it",
         row.id
     );
-    outbox::deliver_items(store, &notifier, &commit.outbox, now).await;
+    outbox::deliver_items(store, notifier, &commit.outbox, now).await;
     Ok(reports)
 }
 

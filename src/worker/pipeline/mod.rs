@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::adapters::store::{
     Fence, MetricRow, PassRateRow, RolloutRow, Store, TickClaim, TickKey, TickStart, TickStatus,
 };
-use crate::app::Context;
+use crate::context::{Context, Services};
 use crate::domain::plan::Plan;
-use crate::domain::rollout::{Input, Phase, RolloutState};
+use crate::domain::rollout::{Input, PhaseName, RolloutState};
 use crate::domain::{Arm, MetricVerdict, Timestamp};
 use crate::evaluators::Suite;
 use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
@@ -47,16 +47,26 @@ pub use queue::score_worker_once;
 
 /// Everything a tick needs besides the rollout and the time.
 pub struct TickEnv<'a> {
-    /// Config and clock.
-    pub ctx: &'a Context,
-    /// The store.
-    pub store: &'a Store,
+    /// The process's services (config, clock, store, flag sinks, notifier).
+    pub services: &'a Services,
     /// Loaded suites by name.
     pub suites: &'a BTreeMap<String, Suite>,
     /// The one scoring path.
     pub engine: &'a ScoringEngine,
     /// This process's name in the scoring queue and the tick rows.
     pub worker_id: &'a str,
+}
+
+impl<'a> TickEnv<'a> {
+    /// Config and clock.
+    pub fn ctx(&self) -> &'a Context {
+        &self.services.ctx
+    }
+
+    /// The store.
+    pub fn store(&self) -> &'a Store {
+        &self.services.store
+    }
 }
 
 /// What one tick decided for one rollout; stored in the tick row and printed by `evalgate tick`.
@@ -97,7 +107,7 @@ pub struct RolloutTick {
     /// Why.
     pub reason: String,
     /// The phase after the tick.
-    pub phase: String,
+    pub phase: PhaseName,
     /// The split after the tick.
     pub split_after_bp: u32,
     /// How many times the tick was started (more than 1 after a crash).
@@ -115,7 +125,7 @@ pub struct TickRefused(pub String);
 
 /// The window start of a tick at `at` (the tick's key, with the rollout).
 pub fn tick_window_start(env: &TickEnv<'_>, at: Timestamp) -> Timestamp {
-    let sampling_cfg = &env.ctx.config.sampling;
+    let sampling_cfg = &env.ctx().config.sampling;
     sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay).0
 }
 
@@ -127,7 +137,8 @@ pub async fn tick_rollout(
     rollout_id: &str,
     at: Timestamp,
 ) -> anyhow::Result<RolloutTick> {
-    let lease = RolloutLease::acquire(env.store, &env.ctx.clock, rollout_id, env.worker_id).await?;
+    let lease =
+        RolloutLease::acquire(env.store(), &env.ctx().clock, rollout_id, env.worker_id).await?;
     let outcome = tick_under_lease(env, rollout_id, at, lease.fence()).await;
     lease.release().await;
     outcome
@@ -141,21 +152,21 @@ async fn tick_under_lease(
 ) -> anyhow::Result<RolloutTick> {
     // Read under the lease: what another writer decided before is seen.
     let row = env
-        .store
+        .store()
         .get_rollout(rollout_id)
         .await
         .context("cannot read the rollout")?
         .with_context(|| format!("no rollout `{rollout_id}`"))?;
     let loaded = crate::worker::controller::LoadedRollout::from_row(row)?;
     let (row, state, plan) = (&loaded.row, &loaded.state, &loaded.plan);
-    let sampling_cfg = &env.ctx.config.sampling;
+    let sampling_cfg = &env.ctx().config.sampling;
     let (from, to) = sampling::window_for(at, sampling_cfg.window, sampling_cfg.readiness_delay);
     let key = TickKey {
         rollout_id: row.id.clone(),
         window_start: from,
     };
     if let Some(stored) = env
-        .store
+        .store()
         .tick_report(&key)
         .await
         .context("cannot read the tick")?
@@ -163,7 +174,7 @@ async fn tick_under_lease(
     {
         return finished(stored.1, &row.id);
     }
-    if !is_tickable(&state.phase) {
+    if !state.phase.is_tickable() {
         return Err(TickRefused(format!(
             "rollout {} is {} and is not ticked any more",
             row.id, state.phase
@@ -171,7 +182,7 @@ async fn tick_under_lease(
         .into());
     }
     if let Some(newest) = env
-        .store
+        .store()
         .newest_gated_window(&row.id)
         .await
         .context("cannot read the rollout's ticks")?
@@ -188,13 +199,13 @@ async fn tick_under_lease(
     }
     let pairing_seed = pairing_seed(sampling_cfg.seed, &row.id, from);
     let claim = env
-        .store
+        .store()
         .begin_tick(
             &key,
             &TickStart {
                 window_end: to,
                 tick_at: at,
-                started_at: env.ctx.clock.now(),
+                started_at: env.ctx().clock.now(),
                 stage_index: state.stage_index as i64,
                 pairing_seed,
                 worker: env.worker_id,
@@ -217,7 +228,7 @@ async fn tick_under_lease(
         }
         TickClaim::Resume { attempts, .. } => {
             let released = env
-                .store
+                .store()
                 .release_claims(&key)
                 .await
                 .context("cannot release old claims")?;
@@ -290,13 +301,13 @@ pub async fn gather_tick(
     scoring: Scoring,
     states: &BTreeMap<String, gates::GateState>,
 ) -> anyhow::Result<Gathered> {
-    let config = &env.ctx.config;
+    let config = &env.ctx().config;
     let suite = suite_of(env, row)?;
     let windows = windows_for(env, state, plan, key.window_start);
     debug_assert_eq!(windows.canary.1, window_end);
     let sample_plan = SamplePlan::of(&config.sampling);
     let owner = row.targets();
-    let sample = sample_tick(env.store, &sample_plan, Some(&owner), &windows).await?;
+    let sample = sample_tick(env.store(), &sample_plan, Some(&owner), &windows).await?;
     let scores_written = match scoring {
         Scoring::Queue => queue::score_tick(env, key, suite, &sample.requests).await?,
         Scoring::Direct => {
@@ -308,17 +319,18 @@ pub async fn gather_tick(
         }
     };
     let arms = arm_scores(env, suite, &sample).await?;
-    let telemetry = gather::telemetry(env.store, &owner, &windows).await?;
-    let feedback = gather::feedback_cohort(env.store, &owner, &windows).await?;
+    let telemetry = gather::telemetry(env.store(), &owner, &windows).await?;
+    let feedback = gather::feedback_cohort(env.store(), &owner, &windows).await?;
     let active: Vec<_> = env
-        .store
+        .store()
         .list_active_rollouts()
         .await
         .context("cannot list the active rollouts")?
         .iter()
         .map(RolloutRow::targets)
         .collect();
-    let unattributed = gather::unattributed_requests(env.store, &owner, &active, &windows).await?;
+    let unattributed =
+        gather::unattributed_requests(env.store(), &owner, &active, &windows).await?;
     let input = TickInput {
         window_start: Some(key.window_start),
         window_end: Some(window_end),
@@ -351,7 +363,7 @@ pub async fn gather_tick(
                     .as_ref()
                     .map_or(0, |cohort| cohort.arms.canary.len()),
             };
-            references::stage_plan(env.store, &config.gates, &owner, &facts, needs_references)
+            references::stage_plan(env.store(), &config.gates, &owner, &facts, needs_references)
                 .await?
         }
         None => gates::StagePlan::default(),
@@ -387,7 +399,7 @@ pub fn suite_of<'a>(env: &'a TickEnv<'_>, row: &RolloutRow) -> anyhow::Result<&'
     let name = row
         .suite
         .clone()
-        .unwrap_or_else(|| env.ctx.config.evals.default_suite.clone());
+        .unwrap_or_else(|| env.ctx().config.evals.default_suite.clone());
     env.suites.get(&name).with_context(|| {
         format!(
             "rollout {} names suite `{name}`, which is not loaded",
@@ -420,7 +432,7 @@ async fn evaluate(
     fence: &Fence,
 ) -> anyhow::Result<RolloutTick> {
     let states = env
-        .store
+        .store()
         .load_gate_states(&row.id, key.window_start)
         .await
         .context("cannot load the gate states")?;
@@ -438,7 +450,7 @@ async fn evaluate(
     .await?;
     failpoint::hit("tick_after_scoring");
     let evaluation = gates::evaluate_tick(
-        &env.ctx.config.gates,
+        &env.ctx().config.gates,
         &gathered.stage_plan,
         &states,
         &gathered.input,
@@ -461,7 +473,7 @@ async fn evaluate(
     failpoint::hit("tick_after_persist");
     let report = tick_report(row, state, key, window_end, at, &gathered, &evaluation);
     let value = serde_json::to_value(&report).context("cannot serialise the tick report")?;
-    env.store
+    env.store()
         .mark_tick(key, TickStatus::Gated, &value, None)
         .await
         .context("cannot mark the tick gated")?;
@@ -517,7 +529,7 @@ fn windows_for(
     plan: &Plan,
     at_from: Timestamp,
 ) -> TickWindows {
-    let sampling_cfg = &env.ctx.config.sampling;
+    let sampling_cfg = &env.ctx().config.sampling;
     // `at_from` is the canary window start; the tick time is its end plus the readiness delay.
     let at = at_from + sampling_cfg.window.to_chrono() + sampling_cfg.readiness_delay.to_chrono();
     windows_at(sampling_cfg, state, plan, at, state.stage_index)
@@ -575,7 +587,7 @@ async fn arm_scores(
             Arm::Canary => &sample.arms.canary.selected,
         };
         let scores = env
-            .store
+            .store()
             .scores_for(ids, &versions)
             .await
             .with_context(|| format!("cannot read the {arm} scores"))?;
@@ -624,7 +636,7 @@ async fn persist(
     suite: &Suite,
     fence: &Fence,
 ) -> anyhow::Result<()> {
-    let store = env.store;
+    let store = env.store();
     store
         .save_gate_tick(
             rollout_id,
@@ -706,17 +718,12 @@ async fn control(
         fence: fence.clone(),
         stage_index: report.stage_index,
         report: report.clone(),
-        clock: env.ctx.clock.clone(),
+        clock: env.ctx().clock.clone(),
     };
-    let outcome = crate::worker::controller::control_tick(env.ctx, env.store, input, at, decision)
+    let outcome = crate::worker::controller::control_tick(env.services, input, at, decision)
         .await
         .context("the controller step failed")?;
     *report = outcome;
     failpoint::hit("tick_after_control");
     Ok(())
-}
-
-/// True when a rollout in `phase` is ticked (started and not over).
-pub fn is_tickable(phase: &Phase) -> bool {
-    !phase.is_terminal() && !matches!(phase, Phase::Pending)
 }

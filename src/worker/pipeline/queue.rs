@@ -13,8 +13,9 @@ use anyhow::Context as _;
 
 use super::TickEnv;
 use crate::adapters::store::{QueueItem, TickKey};
-use crate::domain::{Arm, Request, Timestamp};
+use crate::domain::{Request, Timestamp};
 use crate::evaluators::Suite;
+use crate::worker::scoring::interleave_arms;
 
 /// A claim older than this is presumed dead and taken over.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
@@ -41,20 +42,20 @@ pub async fn score_tick(
     requests: &[Request],
 ) -> anyhow::Result<u64> {
     let ids = interleaved_ids(requests);
-    env.store
+    env.store()
         .enqueue_scoring(key, &suite.name, &ids)
         .await
         .context("cannot queue the scoring")?;
     let mut written = 0;
     let mut waited = Duration::ZERO;
     loop {
-        let round = score_worker_once(env, env.ctx.clock.now()).await?;
+        let round = score_worker_once(env, env.ctx().clock.now()).await?;
         written += round.written;
         if round.claimed > 0 {
             continue;
         }
         if env
-            .store
+            .store()
             .open_scoring(key)
             .await
             .context("cannot read the scoring queue")?
@@ -77,12 +78,12 @@ pub async fn score_tick(
 /// while it waits for its tick's work.
 pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Result<WorkRound> {
     let items = env
-        .store
+        .store()
         .claim_scoring(
             env.worker_id,
             now,
             now - STALE_AFTER,
-            i64::from(env.ctx.config.schedule.claim_batch),
+            i64::from(env.ctx().config.schedule.claim_batch),
         )
         .await
         .context("cannot claim scoring work")?;
@@ -108,7 +109,7 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
             .map(|item| item.request_id.clone())
             .collect();
         let requests = env
-            .store
+            .store()
             .get_requests(&ids)
             .await
             .context("cannot read queued requests")?;
@@ -120,7 +121,7 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
         written += report.inserted;
         crate::worker::failpoint::hit("scoring_after_batch");
     }
-    env.store
+    env.store()
         .complete_scoring(&items)
         .await
         .context("cannot complete scoring work")?;
@@ -130,17 +131,11 @@ pub async fn score_worker_once(env: &TickEnv<'_>, now: Timestamp) -> anyhow::Res
     })
 }
 
-/// Request ids alternating baseline, canary, baseline, … so judge drift cannot favour an arm.
+/// Request ids alternating baseline, canary, baseline, … so judge drift cannot favour an arm
+/// (the order [`interleave_arms`] gives the scoring engine).
 fn interleaved_ids(requests: &[Request]) -> Vec<String> {
-    let baseline = requests.iter().filter(|r| r.arm == Arm::Baseline);
-    let mut canary = requests.iter().filter(|r| r.arm == Arm::Canary);
-    let mut ids = Vec::with_capacity(requests.len());
-    for request in baseline {
-        ids.push(request.request_id.clone());
-        if let Some(other) = canary.next() {
-            ids.push(other.request_id.clone());
-        }
-    }
-    ids.extend(canary.map(|r| r.request_id.clone()));
-    ids
+    interleave_arms(requests)
+        .into_iter()
+        .map(|index| requests[index].request_id.clone())
+        .collect()
 }

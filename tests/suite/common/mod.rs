@@ -1,8 +1,54 @@
-//! Shared test helpers: fresh stores on both backends and the `contract_test!` macro that runs
-//! one async test body against SQLite and against a real PostgreSQL.
+//! Shared test helpers: fresh stores on both backends, the `contract_test!` macro that runs
+//! one async test body against SQLite and against a real PostgreSQL, the one base `Request`
+//! every test builds from, and the one way tests start the `evalgate` binary.
 #![allow(dead_code)]
 
+use std::process::Command;
+
 use evalgate::adapters::store::Store;
+use evalgate::domain::{Arm, Request, RequestStatus, Timestamp};
+
+/// A successful request `id` on `arm` at 2023-11-14 22:13:20 UTC with empty text and no
+/// telemetry: tests set what they look at with struct update syntax
+/// (`Request { output: …, ..common::request("r1", Arm::Canary) }`), so a new field of the log
+/// contract is added here once.
+pub fn request(id: &str, arm: Arm) -> Request {
+    Request {
+        request_id: id.to_string(),
+        ts: base_time(),
+        tenant_id: "t1".to_string(),
+        arm,
+        model: "bot@v1".to_string(),
+        rollout_id: None,
+        input: String::new(),
+        output: String::new(),
+        reference: None,
+        status: RequestStatus::Ok,
+        error: None,
+        latency_ms: None,
+        ttft_ms: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost_usd: None,
+        metadata: serde_json::Value::Null,
+    }
+}
+
+/// The time [`request`] stamps: 1,700,000,000 s after the epoch.
+pub fn base_time() -> Timestamp {
+    chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("a valid timestamp")
+}
+
+/// The `evalgate` binary with a clean environment: the caller's `EVALGATE_CONFIG`,
+/// `EVALGATE_STORE` and `EVALGATE_FAILPOINT` removed, so a test runs only what it sets.
+pub fn evalgate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    command
+        .env_remove("EVALGATE_CONFIG")
+        .env_remove("EVALGATE_STORE")
+        .env_remove("EVALGATE_FAILPOINT");
+    command
+}
 
 /// A fresh SQLite store in a temp dir (kept alive by the returned guard).
 pub async fn sqlite_store() -> (tempfile::TempDir, Store) {

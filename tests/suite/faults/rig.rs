@@ -92,12 +92,11 @@ impl Rig {
 
     /// The binary with this rig's store and config.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+        let mut command = crate::common::evalgate();
         command
             .args(["--store", &self.store_url, "--config"])
             .arg(&self.config)
             .args(args)
-            .env_remove("EVALGATE_FAILPOINT")
             .env_remove("EVALGATE_ADMIN_TOKEN")
             .env("EVALGATE_LOG", "warn");
         command

@@ -16,7 +16,6 @@ use rayon::prelude::*;
 
 use super::evals_lines::{self, Parsed, RawLine, Seen, SeenIds};
 use super::evals_output::{RowResult, RowWriter, RunSummary, render_row};
-use super::scoring::ScoringEngine;
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use crate::adapters::judge_tick::JudgeTick;
 use crate::cli::EvalsFormat;
@@ -24,6 +23,7 @@ use crate::domain::{Outcome, Request, Score};
 use crate::evaluators::rules::Row;
 use crate::evaluators::versions::{self, EvaluatorId};
 use crate::evaluators::{AssertionKind, Suite, suite_outcome};
+use crate::worker::scoring::ScoringEngine;
 
 /// Lines per chunk for rule-only suites (a few MB of input and output at ~2 KB a row).
 pub const RULE_CHUNK_LINES: usize = 2048;

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::adapters::store::Store;
-use crate::app::{CmdResult, Context};
 use crate::cli::SampleArgs;
 use crate::clock::parse_time;
+use crate::commands::CmdResult;
 use crate::config::SamplingConfig;
+use crate::context::Context;
 use crate::domain::{Arm, Timestamp};
 use crate::logic::attribution::RolloutTargets;
 use crate::logic::sampling::{self, ArmSample, SamplePlan};

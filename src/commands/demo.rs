@@ -14,16 +14,17 @@ use anyhow::Context as _;
 use chrono::{Duration, TimeZone, Utc};
 
 use crate::adapters::store::{HistoryFilter, NewRollout, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::DemoArgs;
 use crate::clock::ManualClock;
+use crate::commands::CmdResult;
 use crate::config::Config;
+use crate::context::{Context, Services};
 use crate::domain::plan::Plan;
-use crate::domain::rollout::{Command, Input, RolloutState};
+use crate::domain::rollout::{Command, Input, PhaseName, RolloutState};
 use crate::domain::{Arm, MetricVerdict, Timestamp, Verdict};
 use crate::evaluators::load_suite_text;
 use crate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
-use crate::worker::controller::control_once;
+use crate::worker::controller::{LoadedRollout, control_once};
 use crate::worker::pipeline::RolloutTick;
 use crate::worker::scoring::{ScoringEngine, judge_http_client};
 use crate::worker::tick::Pipeline;
@@ -92,7 +93,8 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
          1% ≥ 4h → 10% ≥ 24h → 50% ≥ 48h + approval → 100% for 72h\n",
         demo_ctx.config.store.url
     );
-    let pipeline = demo_pipeline(&demo_ctx, &store)?;
+    let services = Services::new(demo_ctx.clone(), store.clone())?;
+    let pipeline = demo_pipeline(&services)?;
     let mut sim = Simulation {
         ctx: &demo_ctx,
         store: &store,
@@ -102,7 +104,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     };
     sim.write_history().await?;
     for rollout in &ROLLOUTS {
-        start_rollout(&demo_ctx, &store, rollout, start).await?;
+        start_rollout(&services, rollout, start).await?;
         crate::outln!(
             "{}  {:<12} started ({}): 1% of traffic on {}",
             stamp(start),
@@ -118,7 +120,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
         t += Duration::minutes(15);
         clock.set(t);
         sim.write_traffic(t).await?;
-        let report = pipeline.tick_all(&demo_ctx, &store, t).await?;
+        let report = pipeline.tick_all(&services, t).await?;
         ticks += 1;
         for entry in &report.rollouts {
             if let Some(error) = &entry.error {
@@ -126,8 +128,8 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
             }
             if let Some(tick) = &entry.detail {
                 narrate(tick, start);
-                if tick.phase == "awaiting_approval" {
-                    approve(&demo_ctx, &store, &tick.rollout_id, t).await?;
+                if tick.phase == PhaseName::AwaitingApproval {
+                    approve(&services, &tick.rollout_id, t).await?;
                 }
             }
         }
@@ -137,7 +139,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> CmdResult {
     if args.serve {
         crate::outln!("\nserving the HTTP API and the web view on the demo store");
         let serve_args = crate::cli::ServeArgs { bind: args.bind };
-        return crate::worker::serve::serve(&demo_ctx, serve_args, true).await;
+        return crate::commands::serve::serve(&demo_ctx, serve_args, true).await;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -198,7 +200,8 @@ fn explore_hint(store_url: &str) -> String {
     )
 }
 
-fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
+fn demo_pipeline(services: &Services) -> anyhow::Result<Pipeline> {
+    let (ctx, store) = (&services.ctx, &services.store);
     let suite_path = ctx.config.evals.dir.join("support.yaml");
     let suite = load_suite_text(&suite_path, STARTER_SUITE, &Default::default()).map_err(
         |diagnostics| {
@@ -224,11 +227,11 @@ fn demo_pipeline(ctx: &Context, store: &Store) -> anyhow::Result<Pipeline> {
 }
 
 async fn start_rollout(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     rollout: &DemoRollout,
     now: Timestamp,
 ) -> anyhow::Result<()> {
+    let store = &services.store;
     let plan = Plan::seed_default();
     let state = RolloutState::new(rollout.id, rollout.flag, "support-team", now);
     let row = NewRollout {
@@ -244,14 +247,14 @@ async fn start_rollout(
         never_tenants: Vec::new(),
         plan: serde_json::to_value(&plan)?,
         state: serde_json::to_value(&state)?,
-        phase: state.phase.name().to_string(),
+        phase: state.phase.kind(),
         created_at: now,
     };
     store.create_rollout(&row).await?;
     let input = Input::commands(vec![Command::Start {
         actor: "demo".to_string(),
     }]);
-    control_once(ctx, store, rollout.id, input, now).await?;
+    control_once(services, rollout.id, input, now).await?;
     Ok(())
 }
 
@@ -281,8 +284,8 @@ impl Simulation<'_> {
             let Some(row) = self.store.get_rollout(rollout.id).await? else {
                 continue;
             };
-            let state: RolloutState = serde_json::from_value(row.state)?;
-            if !crate::worker::pipeline::is_tickable(&state.phase) {
+            let state = LoadedRollout::from_row(row)?.state;
+            if !state.phase.is_tickable() {
                 continue;
             }
             let share = f64::from(state.split_bp) / 10_000.0;
@@ -345,17 +348,12 @@ async fn all_over(store: &Store) -> anyhow::Result<bool> {
     Ok(store.list_active_rollouts().await?.is_empty())
 }
 
-async fn approve(
-    ctx: &Context,
-    store: &Store,
-    rollout_id: &str,
-    now: Timestamp,
-) -> anyhow::Result<()> {
+async fn approve(services: &Services, rollout_id: &str, now: Timestamp) -> anyhow::Result<()> {
     let input = Input::commands(vec![Command::Approve {
         actor: "demo".to_string(),
         reason: None,
     }]);
-    control_once(ctx, store, rollout_id, input, now).await?;
+    control_once(services, rollout_id, input, now).await?;
     crate::outln!(
         "{}  {:<12} approved by the demo itself (in production a person reviews \
          `evalgate rollout review {rollout_id}` and runs `evalgate rollout approve`)",
@@ -383,7 +381,7 @@ fn narrate(tick: &RolloutTick, start: Timestamp) {
         tick.transition.replace('_', " "),
         elapsed.num_hours(),
         elapsed.num_minutes() % 60,
-        tick.phase.replace('_', " "),
+        tick.phase.as_str().replace('_', " "),
         percent(tick.split_after_bp),
         tick.reason
     );
@@ -440,13 +438,13 @@ async fn summarize(store: &Store, start: Timestamp, ticks: u64) -> anyhow::Resul
             continue;
         };
         let targets = row.targets();
-        let state: RolloutState = serde_json::from_value(row.state)?;
+        let loaded = LoadedRollout::from_row(row)?;
         crate::outln!(
             "  {:<12} {} at {} — {}",
             rollout.id,
-            state.phase.name(),
-            percent(state.split_bp),
-            row.last_reason
+            loaded.state.phase.name(),
+            percent(loaded.state.split_bp),
+            loaded.row.last_reason
         );
         let Some(after) = rollout.regression_after else {
             continue;

@@ -12,9 +12,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::adapters::store::{RolloutRow, TickKey};
-use crate::app::{CmdResult, Context};
 use crate::cli::BacktestArgs;
 use crate::clock::parse_time;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::domain::plan::Plan;
 use crate::domain::rollout::{Command, Input, RolloutState, TransitionKind};
 use crate::domain::{MetricVerdict, Timestamp};
@@ -50,9 +51,10 @@ pub async fn run(ctx: &Context, args: BacktestArgs) -> CmdResult {
     let from = parse_time("--from", &args.from)?;
     let to = parse_time("--to", &args.to)?;
     anyhow::ensure!(from < to, "--from must be before --to");
-    let store = ctx.store().await?;
-    let pipeline = Pipeline::load(ctx, &store, "backtest")?;
-    let env = pipeline.env(ctx, &store);
+    let services = ctx.services().await?;
+    let store = &services.store;
+    let pipeline = Pipeline::load(&services, "backtest")?;
+    let env = pipeline.env(&services);
     let rows = store
         .list_rollouts()
         .await
@@ -92,7 +94,7 @@ pub async fn replay(
     }]);
     let mut state = rollout::step(&fresh, &plan, &start, from).next;
     let mut gate_states: BTreeMap<String, gates::GateState> = BTreeMap::new();
-    let sampling_cfg = &env.ctx.config.sampling;
+    let sampling_cfg = &env.ctx().config.sampling;
     let interval = plan.tick_interval.to_chrono();
     let mut log = Vec::new();
     let mut at = from + interval;
@@ -117,7 +119,7 @@ pub async fn replay(
         )
         .await?;
         let evaluation = gates::evaluate_tick(
-            &env.ctx.config.gates,
+            &env.ctx().config.gates,
             &gathered.stage_plan,
             &gate_states,
             &gathered.input,
@@ -223,10 +225,7 @@ fn print_log(log: &[Decision], from: Timestamp, to: Timestamp) {
         crate::outln!("no decision besides waiting");
     }
     for entry in log {
-        let kind = serde_json::to_value(entry.kind)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = entry.kind.as_str();
         crate::outln!(
             "{}  {:<16} {:<18} → {} at {} bp: {}",
             entry.at.format("%Y-%m-%d %H:%M"),

@@ -4,23 +4,24 @@
 //! [`super::rollout_retry`]. On a terminal times are relative and verdicts coloured
 //! ([`Style`]); piped and `--json` they are RFC 3339 and plain.
 
+use crate::domain::rollout::PhaseName;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::controller::LoadedRollout;
 use super::display::{Style, table};
 use super::rollout_status::{RolloutStatus, full_status, render_styled};
 use super::rollout_wait::WaitOutcome;
-use crate::adapters::flags::FlagSinks;
-use crate::adapters::store::{RolloutEvent, RolloutRow, Store};
-use crate::app::{CmdResult, Context};
+use crate::adapters::store::{RolloutEvent, RolloutRow};
 use crate::cli::{RolloutGetArgs, RolloutIdArgs, RolloutListArgs};
+use crate::commands::CmdResult;
+use crate::context::Services;
 use crate::domain::rollout::StateSnapshot;
 use crate::domain::{HumanDuration, Timestamp};
 use crate::logic::rollout::stage_clock;
 use crate::web::html::percent;
+use crate::worker::controller::LoadedRollout;
 
 // ---- list ---------------------------------------------------------------------------------
 
@@ -31,8 +32,8 @@ pub struct ListEntry {
     pub id: String,
     /// The flag key.
     pub flag_key: String,
-    /// The phase name.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
     /// `2/4 (10%)`: the current stage, or the one it finished in.
     pub stage: String,
     /// The split the controller holds, in basis points.
@@ -103,11 +104,12 @@ fn keep(args: &RolloutListArgs, row: &RolloutRow) -> bool {
     (!args.active || !finished)
         && (!args.finished || finished)
         && args.flag.as_ref().is_none_or(|flag| *flag == row.flag_key)
-        && (args.phase.is_empty() || args.phase.iter().any(|p| p.name() == row.phase))
+        && (args.phase.is_empty() || args.phase.iter().any(|p| p.phase() == row.phase))
 }
 
 /// Runs `evalgate rollout list [--phase P,…] [--active|--finished] [--flag F] [--json]`.
-pub async fn list(ctx: &Context, store: &Store, args: RolloutListArgs) -> CmdResult {
+pub async fn list(services: &Services, args: RolloutListArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let now = ctx.clock.now();
     let entries: Vec<ListEntry> = store
         .list_rollouts()
@@ -141,7 +143,7 @@ pub async fn list(ctx: &Context, store: &Store, args: RolloutListArgs) -> CmdRes
             vec![
                 entry.id.clone(),
                 entry.flag_key.clone(),
-                style.phase(&entry.phase),
+                style.phase(entry.phase),
                 entry.stage.clone(),
                 percent(entry.split_bp),
                 entry.owner.clone().unwrap_or_else(|| "-".to_string()),
@@ -220,7 +222,7 @@ fn history_table(entries: &[HistoryEntry], style: &Style) -> String {
                     "{} {} → {} {}",
                     before.phase,
                     percent(before.split_bp),
-                    style.phase(&after.phase),
+                    style.phase(after.phase),
                     percent(after.split_bp)
                 ),
                 _ => "-".to_string(),
@@ -238,7 +240,8 @@ fn history_table(entries: &[HistoryEntry], style: &Style) -> String {
 }
 
 /// Runs `evalgate rollout history ID [--json]`.
-pub async fn history(ctx: &Context, store: &Store, args: RolloutIdArgs) -> CmdResult {
+pub async fn history(services: &Services, args: RolloutIdArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     store
         .get_rollout(&args.id)
         .await
@@ -275,14 +278,13 @@ struct GetOutput<'a> {
 const RECENT_EVENTS: usize = 8;
 
 async fn snapshot(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     id: &str,
     now: Timestamp,
 ) -> anyhow::Result<(LoadedRollout, RolloutStatus, Vec<HistoryEntry>)> {
+    let store = &services.store;
     let rollout = LoadedRollout::load(store, id).await?;
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
-    let status = full_status(ctx, store, &sinks, &rollout, now).await?;
+    let status = full_status(services, &rollout, now).await?;
     let events = store
         .list_rollout_events(id)
         .await?
@@ -321,10 +323,11 @@ fn watch_line(status: &RolloutStatus, at: Timestamp) -> String {
 }
 
 /// Runs `evalgate rollout get ID [--watch [--interval D] [--timeout D]] [--json]`.
-pub async fn get(ctx: &Context, store: &Store, args: RolloutGetArgs) -> CmdResult {
+pub async fn get(services: &Services, args: RolloutGetArgs) -> CmdResult {
+    let ctx = &services.ctx;
     if !args.watch {
         let now = ctx.clock.now();
-        let (_, status, events) = snapshot(ctx, store, &args.id, now).await?;
+        let (_, status, events) = snapshot(services, &args.id, now).await?;
         if args.json {
             let output = GetOutput {
                 status: &status,
@@ -336,10 +339,11 @@ pub async fn get(ctx: &Context, store: &Store, args: RolloutGetArgs) -> CmdResul
         }
         return Ok(ExitCode::SUCCESS);
     }
-    watch(ctx, store, &args).await
+    watch(services, &args).await
 }
 
-async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult {
+async fn watch(services: &Services, args: &RolloutGetArgs) -> CmdResult {
+    let ctx = &services.ctx;
     let interval = args
         .interval
         .to_std()
@@ -351,7 +355,7 @@ async fn watch(ctx: &Context, store: &Store, args: &RolloutGetArgs) -> CmdResult
     loop {
         let now = ctx.clock.now();
         let style = Style::detect(now);
-        let (rollout, status, events) = snapshot(ctx, store, &args.id, now).await?;
+        let (rollout, status, events) = snapshot(services, &args.id, now).await?;
         if style.tty && !args.json {
             // Home, clear, redraw: the terminal shows the rollout as it is now.
             crate::out!(

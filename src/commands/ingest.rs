@@ -26,8 +26,9 @@ use crate::adapters::formats::{
 };
 use crate::adapters::line_reader::{LineReader, LineStatus};
 use crate::adapters::store::{InsertReport, RequestInsert, Store, StoreResult};
-use crate::app::{CmdResult, Context};
 use crate::cli::IngestArgs;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::domain::{FeedbackEvent, Request};
 use crate::logic::attribution::ModelArms;
 

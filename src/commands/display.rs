@@ -3,6 +3,7 @@
 //! verdict and phase. Piped: RFC 3339 times and plain text, so scripts and logs can parse them.
 //! `--json` always carries RFC 3339 (serde's timestamps), never a relative phrase.
 
+use crate::domain::rollout::PhaseName;
 use std::io::IsTerminal as _;
 
 use crate::domain::Timestamp;
@@ -101,7 +102,7 @@ impl Style {
     }
 
     /// A phase name (`rolled_back`): with its symbol and colour on a terminal.
-    pub fn phase(&self, phase: &str) -> String {
+    pub fn phase(&self, phase: PhaseName) -> String {
         if !self.tty {
             return phase.to_string();
         }
@@ -111,14 +112,14 @@ impl Style {
 }
 
 /// The symbol and colour of a phase, as `kubectl argo rollouts` draws its statuses.
-fn phase_look(phase: &str) -> (&'static str, Color) {
+fn phase_look(phase: PhaseName) -> (&'static str, Color) {
     match phase {
-        "completed" => ("✔", Color::Green),
-        "rolled_back" | "killed" => ("✖", Color::Red),
-        "held" => ("‖", Color::Yellow),
-        "awaiting_approval" => ("?", Color::Yellow),
-        "pending" => ("○", Color::Dim),
-        _ => ("◌", Color::Blue),
+        PhaseName::Completed => ("✔", Color::Green),
+        PhaseName::RolledBack | PhaseName::Killed => ("✖", Color::Red),
+        PhaseName::Held => ("‖", Color::Yellow),
+        PhaseName::AwaitingApproval => ("?", Color::Yellow),
+        PhaseName::Pending => ("○", Color::Dim),
+        PhaseName::Running | PhaseName::Extended | PhaseName::Monitoring => ("◌", Color::Blue),
     }
 }
 
@@ -195,8 +196,8 @@ mod tests {
         assert_eq!(plain.time(at), "2026-11-02T07:00:00Z");
         assert_eq!(tty.verdict("halt"), "\x1b[31m✖ halt\x1b[0m");
         assert_eq!(plain.verdict("halt"), "halt");
-        assert_eq!(plain.phase("rolled_back"), "rolled_back");
-        assert!(tty.phase("completed").contains("✔ completed"));
+        assert_eq!(plain.phase(PhaseName::RolledBack), "rolled_back");
+        assert!(tty.phase(PhaseName::Completed).contains("✔ completed"));
     }
 
     #[test]
@@ -208,7 +209,7 @@ mod tests {
             color: true,
         };
         let rows = vec![
-            vec![tty.phase("held"), "x".to_string()],
+            vec![tty.phase(PhaseName::Held), "x".to_string()],
             vec!["completed".to_string(), "y".to_string()],
         ];
         let text = table(&["PHASE", "NOTE"], &rows);

@@ -5,9 +5,9 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::scoring::OutcomeCounts;
 use crate::cli::EvalsFormat;
 use crate::domain::{Outcome, Score};
+use crate::worker::scoring::OutcomeCounts;
 
 /// At most this many rejected lines and conflicting ids are listed in the summary (all are
 /// counted; every rejected line is also reported on stderr as it is read).

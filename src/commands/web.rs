@@ -8,13 +8,11 @@ use std::collections::BTreeMap;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::controller::LoadedRollout;
 use super::rollout_review::{Review, ReviewResponse, build_review};
 use super::rollout_status::{GateStatus, rollout_status};
-use crate::adapters::flags::FlagSinks;
 use crate::adapters::http::{WebPage, WebPages};
-use crate::adapters::store::{GateTick, MetricRow, PassRateRow, RolloutEvent, RolloutRow, Store};
-use crate::app::Context;
+use crate::adapters::store::{GateTick, MetricRow, PassRateRow, RolloutEvent, RolloutRow};
+use crate::context::Services;
 use crate::domain::{Arm, Timestamp};
 use crate::logic::gates::series::OVERALL;
 use crate::logic::rollout::stage_clock;
@@ -25,38 +23,38 @@ use crate::web::view::{
     EventView, GateRow, HaltView, MetricPanel, ResponseView, ReviewPage, ReviewPairView,
     RolloutPage, RolloutSummary, SinkView,
 };
+use crate::worker::controller::LoadedRollout;
 
 /// Renders the web view's pages from the store.
 pub struct WebSource {
-    ctx: Context,
-    store: Store,
+    services: Services,
 }
 
 impl WebSource {
-    /// Pages over `ctx` (its clock and flag sinks) and `store`.
-    pub fn new(ctx: Context, store: Store) -> WebSource {
-        WebSource { ctx, store }
+    /// Pages over `services` (the store, the clock and the flag sinks).
+    pub fn new(services: Services) -> WebSource {
+        WebSource { services }
     }
 
     async fn rollouts(&self, now: Timestamp) -> anyhow::Result<String> {
-        let rows = self.store.list_rollouts().await?;
+        let rows = self.services.store.list_rollouts().await?;
         let summaries: Vec<RolloutSummary> =
             rows.into_iter().map(|row| summary(row, now)).collect();
         Ok(crate::web::rollouts_page(&summaries, now))
     }
 
     async fn rollout(&self, id: &str, now: Timestamp) -> anyhow::Result<Option<String>> {
-        let Some(row) = self.store.get_rollout(id).await? else {
+        let Some(row) = self.services.store.get_rollout(id).await? else {
             return Ok(None);
         };
         let rollout = LoadedRollout::from_row(row)?;
-        let sinks = FlagSinks::from_config(&self.ctx.config.flags, &self.store);
-        let status = rollout_status(&self.store, &sinks, &rollout, now).await?;
-        let events = self.store.list_rollout_events(id).await?;
-        let history = self.store.gate_history(id).await?;
-        let pass_rates = self.store.pass_rate_series(id).await?;
-        let metric_rows = self.store.metric_series(id).await?;
-        let halts = self.store.halt_signals(id).await?;
+        let status =
+            rollout_status(&self.services.store, &self.services.sinks, &rollout, now).await?;
+        let events = self.services.store.list_rollout_events(id).await?;
+        let history = self.services.store.gate_history(id).await?;
+        let pass_rates = self.services.store.pass_rate_series(id).await?;
+        let metric_rows = self.services.store.metric_series(id).await?;
+        let halts = self.services.store.halt_signals(id).await?;
         let end = if rollout.row.active {
             now
         } else {
@@ -99,12 +97,12 @@ impl WebSource {
     }
 
     async fn review(&self, id: &str, now: Timestamp) -> anyhow::Result<Option<String>> {
-        let Some(row) = self.store.get_rollout(id).await? else {
+        let Some(row) = self.services.store.get_rollout(id).await? else {
             return Ok(None);
         };
         let rollout = LoadedRollout::from_row(row)?;
-        let sinks = FlagSinks::from_config(&self.ctx.config.flags, &self.store);
-        let review = build_review(&self.store, &sinks, &rollout, now).await?;
+        let review =
+            build_review(&self.services.store, &self.services.sinks, &rollout, now).await?;
         Ok(Some(crate::web::review_page(&review_view(review), now)))
     }
 }
@@ -112,7 +110,7 @@ impl WebSource {
 impl WebPages for WebSource {
     fn render(&self, page: WebPage) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
         Box::pin(async move {
-            let now = self.ctx.clock.now();
+            let now = self.services.ctx.clock.now();
             match page {
                 WebPage::Rollouts => Ok(Some(self.rollouts(now).await?)),
                 WebPage::Rollout(id) => self.rollout(&id, now).await,
@@ -131,7 +129,7 @@ fn summary(row: RolloutRow, now: Timestamp) -> RolloutSummary {
         owner: row.owner.clone(),
         baseline_target: row.baseline_target.clone(),
         canary_target: row.canary_target.clone(),
-        phase: row.phase.clone(),
+        phase: row.phase,
         phase_reason: None,
         active: row.active,
         stage: "—".to_string(),

@@ -8,13 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::controller::{ApplyReport, control_once};
 use super::display::Style;
 use super::{rollout_day2, rollout_retry, rollout_review, rollout_status};
 use crate::adapters::store::{NewRollout, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
+use crate::commands::CmdResult;
+use crate::context::{Context, Services};
 use crate::domain::rollout::{Command, Input, Plan, RolloutState, TransitionKind};
+use crate::worker::controller::{ApplyReport, control_once};
 
 /// The actor recorded when neither `--actor`, `$USER` nor `$LOGNAME` names one.
 const CLI_ACTOR: &str = "cli";
@@ -39,21 +40,21 @@ pub fn actor_from_flag(flag_opt: Option<&String>) -> String {
 
 /// Runs one `evalgate rollout` subcommand.
 pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
-    let store = ctx.store().await?;
+    let services = ctx.services().await?;
     match command {
-        RolloutCommand::Start(args) => start(ctx, &store, args).await,
-        RolloutCommand::List(args) => rollout_day2::list(ctx, &store, args).await,
-        RolloutCommand::Get(args) => rollout_day2::get(ctx, &store, args).await,
-        RolloutCommand::History(args) => rollout_day2::history(ctx, &store, args).await,
-        RolloutCommand::Retry(args) => rollout_retry::retry(ctx, &store, args).await,
-        RolloutCommand::Status(args) => rollout_status::run(ctx, &store, args).await,
-        RolloutCommand::Review(args) => rollout_review::run(ctx, &store, args).await,
+        RolloutCommand::Start(args) => start(&services, args).await,
+        RolloutCommand::List(args) => rollout_day2::list(&services, args).await,
+        RolloutCommand::Get(args) => rollout_day2::get(&services, args).await,
+        RolloutCommand::History(args) => rollout_day2::history(&services, args).await,
+        RolloutCommand::Retry(args) => rollout_retry::retry(&services, args).await,
+        RolloutCommand::Status(args) => rollout_status::run(&services, args).await,
+        RolloutCommand::Review(args) => rollout_review::run(&services, args).await,
         RolloutCommand::Approve(args) => {
             let command = Command::Approve {
                 actor: actor_of(&args),
                 reason: optional_reason(&args),
             };
-            act(ctx, &store, &args.id, command, args.json).await
+            act(&services, &args.id, command, args.json).await
         }
         RolloutCommand::Halt(args) => {
             let reason = required_reason(&args, "halt")?;
@@ -61,14 +62,14 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 actor: actor_of(&args),
                 reason,
             };
-            act(ctx, &store, &args.id, command, args.json).await
+            act(&services, &args.id, command, args.json).await
         }
         RolloutCommand::Resume(args) => {
             let command = Command::Resume {
                 actor: actor_of(&args),
                 reason: optional_reason(&args),
             };
-            act(ctx, &store, &args.id, command, args.json).await
+            act(&services, &args.id, command, args.json).await
         }
         RolloutCommand::Rollback(args) => {
             let reason = required_reason(&args, "rollback")?;
@@ -76,7 +77,7 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 actor: actor_of(&args),
                 reason,
             };
-            act(ctx, &store, &args.id, command, args.json).await
+            act(&services, &args.id, command, args.json).await
         }
         RolloutCommand::Kill(args) => {
             let actor = actor_of(&args);
@@ -84,9 +85,9 @@ pub async fn run(ctx: &Context, command: RolloutCommand) -> CmdResult {
                 .reason
                 .clone()
                 .unwrap_or_else(|| "kill switch".to_string());
-            kill(ctx, &store, &args.id, actor, reason, args.json).await
+            kill(&services, &args.id, actor, reason, args.json).await
         }
-        RolloutCommand::Promote(args) => promote(ctx, &store, args).await,
+        RolloutCommand::Promote(args) => promote(&services, args).await,
     }
 }
 
@@ -107,7 +108,7 @@ fn required_reason(args: &RolloutActionArgs, action: &str) -> anyhow::Result<Str
     }
 }
 
-async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdResult {
+async fn promote(services: &Services, args: RolloutPromoteArgs) -> CmdResult {
     if !args.force {
         anyhow::bail!(
             "`rollout promote` overrides the gates and needs --force; to promote a stage that \
@@ -122,20 +123,20 @@ async fn promote(ctx: &Context, store: &Store, args: RolloutPromoteArgs) -> CmdR
         actor,
         reason: args.reason.trim().to_string(),
     };
-    act(ctx, store, &args.id, command, args.json).await
+    act(services, &args.id, command, args.json).await
 }
 
 /// The kill switch. Through the state machine when the rollout's stored plan and state decode;
 /// when they do not (a stored-format change, a damaged row), it still writes 0% to every sink,
 /// marks the rollout killed and audits why (`controller::kill_unreadable`).
 async fn kill(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     id: &str,
     actor: String,
     reason: String,
     json: bool,
 ) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let row = store
         .get_rollout(id)
         .await
@@ -144,8 +145,7 @@ async fn kill(
     if let Err(err) = crate::worker::controller::LoadedRollout::from_row(row.clone()) {
         let now = ctx.clock.now();
         let report = crate::worker::controller::kill_unreadable(
-            ctx,
-            store,
+            services,
             &row,
             &actor,
             &reason,
@@ -188,14 +188,15 @@ async fn kill(
         return Ok(code);
     }
     let command = Command::Kill { actor, reason };
-    act(ctx, store, id, command, json).await
+    act(services, id, command, json).await
 }
 
 /// Applies one manual command and prints what it did (the controller's report as JSON with
 /// `--json`); exit 1 when it was rejected or a sink did not take the split.
-async fn act(ctx: &Context, store: &Store, id: &str, command: Command, json: bool) -> CmdResult {
+async fn act(services: &Services, id: &str, command: Command, json: bool) -> CmdResult {
+    let ctx = &services.ctx;
     let now = ctx.clock.now();
-    let report = control_once(ctx, store, id, Input::commands(vec![command]), now).await?;
+    let report = control_once(services, id, Input::commands(vec![command]), now).await?;
     if json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -249,7 +250,8 @@ struct StartOutput<'a> {
     power: &'a [crate::logic::gates::power::StagePower],
 }
 
-async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResult {
+async fn start(services: &Services, args: RolloutStartArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let plan = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -277,7 +279,7 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
     }
     let id = args.id.clone().unwrap_or_else(|| flag_key.clone());
     refuse_second_rollout_on_flag(store, &flag_key).await?;
-    let plan = check_before_start(ctx, store, &args, plan, &flag_key).await?;
+    let plan = check_before_start(services, &args, plan, &flag_key).await?;
     let now = ctx.clock.now();
     let owner = args.owner.clone();
     let state = RolloutState::new(&id, &flag_key, owner.as_deref().unwrap_or("unowned"), now);
@@ -294,7 +296,7 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
         never_tenants: ctx.config.rollout.never_canary.clone(),
         plan: serde_json::to_value(&plan).context("cannot encode the plan")?,
         state: serde_json::to_value(&state).context("cannot encode the state")?,
-        phase: state.phase.name().to_string(),
+        phase: state.phase.kind(),
         created_at: now,
     };
     if !store.create_rollout(&rollout).await? {
@@ -302,8 +304,8 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
     }
     let actor = actor_from_flag(args.actor.as_ref());
     let input = Input::commands(vec![Command::Start { actor }]);
-    let report = control_once(ctx, store, &id, input, now).await?;
-    let power = crate::worker::plan_power::plan_power(&ctx.config, &plan, 0, None, None);
+    let report = control_once(services, &id, input, now).await?;
+    let power = crate::commands::plan_power::plan_power(&ctx.config, &plan, 0, None, None);
     if args.json {
         let output = StartOutput {
             rollout_id: &id,
@@ -329,12 +331,12 @@ async fn start(ctx: &Context, store: &Store, args: RolloutStartArgs) -> CmdResul
 /// loaded (ticks would fail and leave the canary ungated), the plan's tick interval is the
 /// sampling window, and every flag sink answers a read.
 async fn check_before_start(
-    ctx: &Context,
-    store: &Store,
+    services: &Services,
     args: &RolloutStartArgs,
     mut plan: Plan,
     flag_key: &str,
 ) -> anyhow::Result<Plan> {
+    let ctx = &services.ctx;
     check_suite(ctx, args.suite.as_deref())?;
     let window = ctx.config.sampling.window;
     // A plan file that names another cadence than the ticks' windows is refused; otherwise the
@@ -355,7 +357,7 @@ async fn check_before_start(
         ),
         _ => plan.tick_interval = window,
     }
-    check_sinks(ctx, store, flag_key).await?;
+    check_sinks(services, flag_key).await?;
     Ok(plan)
 }
 
@@ -381,8 +383,8 @@ pub fn check_suite(ctx: &Context, suite_opt: Option<&str>) -> anyhow::Result<()>
 }
 
 /// Every configured flag sink must answer a read of `flag_key` before a split is written.
-pub async fn check_sinks(ctx: &Context, store: &Store, flag_key: &str) -> anyhow::Result<()> {
-    let sinks = crate::adapters::flags::FlagSinks::from_config(&ctx.config.flags, store);
+pub async fn check_sinks(services: &Services, flag_key: &str) -> anyhow::Result<()> {
+    let sinks = &services.sinks;
     anyhow::ensure!(
         !sinks.sinks().is_empty(),
         "no flag sink is configured ([flags] sinks); nothing was started"

@@ -10,17 +10,18 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 
-use super::controller::{ApplyReport, LoadedRollout, control_once};
 use super::display::Style;
 use super::rollout_cmd::{
     actor_from_flag, check_sinks, check_suite, exit_code, print_report,
     refuse_second_rollout_on_flag,
 };
 use crate::adapters::store::{NewRollout, RolloutEvent, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::RolloutRetryArgs;
+use crate::commands::CmdResult;
+use crate::context::Services;
 use crate::domain::Timestamp;
 use crate::domain::rollout::{Command, Input, Phase, RolloutState};
+use crate::worker::controller::{ApplyReport, LoadedRollout, control_once};
 
 /// What `rollout retry --json` prints.
 #[derive(Debug, Serialize)]
@@ -100,7 +101,8 @@ fn retry_event(
 /// (exit 1, audited as `retry_rejected`) unless the rollout was rolled back or killed; else
 /// creates the next attempt with the same flag, targets, suite, owner and stored plan, audits
 /// `retried` on the old rollout and `retry` on the new one, and starts it.
-pub async fn retry(ctx: &Context, store: &Store, args: RolloutRetryArgs) -> CmdResult {
+pub async fn retry(services: &Services, args: RolloutRetryArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let now = ctx.clock.now();
     let actor = actor_from_flag(args.actor.as_ref());
     let old = LoadedRollout::load(store, &args.id).await?;
@@ -144,7 +146,7 @@ pub async fn retry(ctx: &Context, store: &Store, args: RolloutRetryArgs) -> CmdR
     let flag_key = old.row.flag_key.clone();
     refuse_second_rollout_on_flag(store, &flag_key).await?;
     check_suite(ctx, old.row.suite.as_deref())?;
-    check_sinks(ctx, store, &flag_key).await?;
+    check_sinks(services, &flag_key).await?;
     let (new_id, attempt) = match &args.new_id {
         Some(id) => (id.clone(), attempt_of(&args.id).1.saturating_add(1)),
         None => next_attempt_id(store, &args.id).await?,
@@ -178,7 +180,7 @@ pub async fn retry(ctx: &Context, store: &Store, args: RolloutRetryArgs) -> CmdR
         never_tenants: old.row.never_tenants.clone(),
         plan: old.row.plan.clone(),
         state: serde_json::to_value(&state).context("cannot encode the state")?,
-        phase: state.phase.name().to_string(),
+        phase: state.phase.kind(),
         created_at: now,
     };
     if !store.create_rollout(&rollout).await? {
@@ -209,7 +211,7 @@ pub async fn retry(ctx: &Context, store: &Store, args: RolloutRetryArgs) -> CmdR
     let input = Input::commands(vec![Command::Start {
         actor: actor.clone(),
     }]);
-    let report = control_once(ctx, store, &new_id, input, now).await?;
+    let report = control_once(services, &new_id, input, now).await?;
     if args.json {
         let output = RetryOutput {
             rollout_id: &new_id,

@@ -4,17 +4,19 @@
 //! the closest prompt by token overlap), so people look at what the gates cannot judge.
 //! Markdown on stdout, or `--json`.
 
+use crate::domain::rollout::PhaseName;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::controller::LoadedRollout;
 use super::rollout_status::{GateStatus, rollout_status};
 use crate::adapters::flags::FlagSinks;
 use crate::adapters::store::{FailedScore, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::RolloutIdArgs;
+use crate::commands::CmdResult;
+use crate::context::Services;
 use crate::logic::similarity::{most_similar, prompt_text};
+use crate::worker::controller::LoadedRollout;
 
 /// Failed canary responses shown at most.
 const MAX_FAILURES: usize = 20;
@@ -71,8 +73,8 @@ pub struct Review {
     pub baseline_target: String,
     /// Canary target.
     pub canary_target: String,
-    /// The phase and stage.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
     /// The stage.
     pub stage: String,
     /// The latest gate verdicts.
@@ -142,7 +144,7 @@ pub async fn build_review(
         rollout_id: rollout.row.id.clone(),
         baseline_target: rollout.row.baseline_target.clone(),
         canary_target: rollout.row.canary_target.clone(),
-        phase: status.phase.clone(),
+        phase: status.phase,
         stage: status.stage.clone(),
         gates: status.gates,
         note: None,
@@ -275,10 +277,11 @@ pub fn render_markdown(review: &Review) -> String {
 }
 
 /// Runs `evalgate rollout review ID [--json]`.
-pub async fn run(ctx: &Context, store: &Store, args: RolloutIdArgs) -> CmdResult {
+pub async fn run(services: &Services, args: RolloutIdArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let rollout = LoadedRollout::load(store, &args.id).await?;
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
-    let review = build_review(store, &sinks, &rollout, ctx.clock.now()).await?;
+    let sinks = &services.sinks;
+    let review = build_review(store, sinks, &rollout, ctx.clock.now()).await?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&review)?);
     } else {

@@ -1,9 +1,9 @@
 //! `rollout status ID --wait [--timeout D]`: blocks until the rollout's phase ends the wait, for
 //! CI pipelines, and maps that phase to a documented exit code (README, `evalgate rollout`).
 
-use super::controller::LoadedRollout;
 use crate::adapters::store::Store;
 use crate::domain::rollout::Phase;
+use crate::worker::controller::LoadedRollout;
 
 /// How `rollout status --wait` ends: the phase it stopped on decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

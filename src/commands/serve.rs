@@ -18,16 +18,18 @@ use crate::adapters::http::{
 };
 use crate::adapters::jsonl::ParseLimits;
 use crate::adapters::store::Store;
-use crate::app::{CmdResult, Context};
 use crate::cli::ServeArgs;
+use crate::commands::CmdResult;
+use crate::commands::web::WebSource;
+use crate::context::{Context, Services};
 use crate::domain::rollout::{Command, Input, TransitionKind};
 use crate::domain::{Outcome, Timestamp};
 use crate::metrics::{self, GateEValue, RolloutSnapshot, SeriesGauge};
+use crate::worker::controller;
+use crate::worker::drill;
 use crate::worker::pipeline;
 use crate::worker::scheduler::{Jobs, LOOP_EVERY, Scheduler};
 use crate::worker::tick::{Pipeline, TickReport, worker_name};
-use crate::worker::web::WebSource;
-use crate::worker::{controller, drill};
 
 /// How often histogram buffers are drained.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -39,28 +41,23 @@ const SCORING_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The production jobs: the tick pipeline and the rollback drill, then a metrics refresh.
 pub struct PipelineJobs {
-    ctx: Context,
-    store: Store,
+    services: Services,
     pipeline: Arc<Pipeline>,
 }
 
 impl PipelineJobs {
-    /// Jobs over `ctx` and `store`, ticking with `pipeline` (its suites, judge clients, rate
-    /// limits and cache live as long as the daemon).
-    pub fn new(ctx: Context, store: Store, pipeline: Arc<Pipeline>) -> PipelineJobs {
-        PipelineJobs {
-            ctx,
-            store,
-            pipeline,
-        }
+    /// Jobs over `services`, ticking with `pipeline` (its suites, judge clients, rate limits
+    /// and cache live as long as the daemon).
+    pub fn new(services: Services, pipeline: Arc<Pipeline>) -> PipelineJobs {
+        PipelineJobs { services, pipeline }
     }
 }
 
 impl Jobs for PipelineJobs {
     fn tick(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<TickReport>> {
         Box::pin(async move {
-            let report = self.pipeline.tick_all(&self.ctx, &self.store, at).await?;
-            refresh_metrics(&self.store, self.ctx.clock.now()).await;
+            let report = self.pipeline.tick_all(&self.services, at).await?;
+            refresh_metrics(&self.services.store, self.services.ctx.clock.now()).await;
             let failures = report.failures();
             anyhow::ensure!(
                 failures.is_empty(),
@@ -74,7 +71,8 @@ impl Jobs for PipelineJobs {
 
     fn drill(&self, at: Timestamp) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
-            let report = drill::drill_once(&self.ctx, &self.store, self.ctx.clock.now()).await?;
+            let now = self.services.ctx.clock.now();
+            let report = drill::drill_once(&self.services, now).await?;
             tracing::info!(drill_at = %at, ok = report.ok, flag = %report.flag_key, "rollback drill ran");
             anyhow::ensure!(
                 report.ok,
@@ -89,14 +87,13 @@ impl Jobs for PipelineJobs {
 
 /// The mutating HTTP endpoints backed by the real controller.
 pub struct ControllerControls {
-    ctx: Context,
-    store: Store,
+    services: Services,
 }
 
 impl ControllerControls {
-    /// Controls over `ctx` and `store`.
-    pub fn new(ctx: Context, store: Store) -> ControllerControls {
-        ControllerControls { ctx, store }
+    /// Controls over `services`.
+    pub fn new(services: Services) -> ControllerControls {
+        ControllerControls { services }
     }
 }
 
@@ -107,12 +104,11 @@ impl RolloutControls for ControllerControls {
         command: Command,
     ) -> BoxFuture<'_, anyhow::Result<ControlOutcome>> {
         Box::pin(async move {
-            let now = self.ctx.clock.now();
+            let now = self.services.ctx.clock.now();
             let input = Input::commands(vec![command]);
-            let report =
-                controller::control_once(&self.ctx, &self.store, &rollout_id, input, now).await?;
+            let report = controller::control_once(&self.services, &rollout_id, input, now).await?;
             let accepted = report.kind != TransitionKind::Rejected;
-            refresh_metrics(&self.store, now).await;
+            refresh_metrics(&self.services.store, now).await;
             Ok(ControlOutcome {
                 accepted,
                 report: serde_json::to_value(&report)?,
@@ -170,7 +166,7 @@ async fn rollout_snapshots(store: &Store, now: Timestamp) -> anyhow::Result<Vec<
                 out.push(RolloutSnapshot {
                     rollout_id: row.id.clone(),
                     finished: true,
-                    phase: row.phase.clone(),
+                    phase: row.phase,
                     stage: stage_number(&row.state),
                     ..RolloutSnapshot::default()
                 });
@@ -186,10 +182,10 @@ async fn rollout_snapshots(store: &Store, now: Timestamp) -> anyhow::Result<Vec<
         };
         let mut snapshot = RolloutSnapshot {
             rollout_id: row.id.clone(),
-            phase: row.phase.clone(),
+            phase: row.phase,
             stage: stage_number(&row.state),
             canary_ratio: split_bp.map(|bp| bp / 10_000.0),
-            halted: matches!(row.phase.as_str(), "held" | "rolled_back" | "killed"),
+            halted: row.phase.is_halted(),
             failed_windows: u64::try_from(row.failed_windows).unwrap_or(0),
             ..RolloutSnapshot::default()
         };
@@ -259,15 +255,10 @@ pub async fn scheduler_loop(
 
 /// Works the scoring queue until `cancel` fires: claims a batch, scores it, marks it done; waits
 /// [`SCORING_IDLE`] when the queue is empty. Runs in every replica on PostgreSQL, leader or not.
-pub async fn scoring_loop(
-    ctx: Context,
-    store: Store,
-    pipeline: Arc<Pipeline>,
-    cancel: CancellationToken,
-) {
-    let env = pipeline.env(&ctx, &store);
+pub async fn scoring_loop(services: Services, pipeline: Arc<Pipeline>, cancel: CancellationToken) {
+    let env = pipeline.env(&services);
     while !cancel.is_cancelled() {
-        let pause = match pipeline::score_worker_once(&env, ctx.clock.now()).await {
+        let pause = match pipeline::score_worker_once(&env, services.ctx.clock.now()).await {
             Ok(round) if round.claimed > 0 => {
                 tracing::debug!(
                     claimed = round.claimed,
@@ -320,7 +311,8 @@ pub async fn run(ctx: &Context, args: ServeArgs) -> CmdResult {
 
 /// Runs `serve`; with `announce`, prints the web view's URL on stdout once it listens (the demo).
 pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult {
-    let store = ctx.store().await?;
+    let services = ctx.services().await?;
+    let store = services.store.clone();
     metrics::install()?;
     refresh_metrics(&store, ctx.clock.now()).await;
     let bind = args.bind.unwrap_or_else(|| ctx.config.server.bind.clone());
@@ -349,31 +341,23 @@ pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult 
         clock: ctx.clock.clone(),
         heartbeat: heartbeat.clone(),
         admin_token,
-        controls: Some(Arc::new(ControllerControls::new(
-            ctx.clone(),
-            store.clone(),
-        ))),
+        controls: Some(Arc::new(ControllerControls::new(services.clone()))),
         ingest,
         web: Some(WebView {
-            pages: Arc::new(WebSource::new(ctx.clone(), store.clone())),
+            pages: Arc::new(WebSource::new(services.clone())),
             access: web_access,
         }),
     };
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
     let pipeline = Arc::new(
-        Pipeline::load(ctx, &store, &worker_name()).context("cannot load the tick pipeline")?,
+        Pipeline::load(&services, &worker_name()).context("cannot load the tick pipeline")?,
     );
-    let jobs: Arc<dyn Jobs> = Arc::new(PipelineJobs::new(
-        ctx.clone(),
-        store.clone(),
-        pipeline.clone(),
-    ));
+    let jobs: Arc<dyn Jobs> = Arc::new(PipelineJobs::new(services.clone(), pipeline.clone()));
     // On SQLite there is one process and the tick works its own queue; replicas need PostgreSQL.
     let scoring_task = match &store {
         Store::Postgres(_) => Some(tokio::spawn(scoring_loop(
-            ctx.clone(),
-            store.clone(),
+            services.clone(),
             pipeline,
             cancel.clone(),
         ))),
@@ -389,7 +373,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult 
     let upkeep_task = tokio::spawn(upkeep_loop(cancel.clone()));
     let outbox_task = tokio::spawn(controller::outbox::outbox_loop(
         store.clone(),
-        crate::adapters::notify::Notifier::from_config(&ctx.config.notify)?,
+        services.notifier.clone(),
         ctx.clock.clone(),
         cancel.clone(),
     ));

@@ -11,9 +11,10 @@ use serde::Serialize;
 
 use crate::adapters::jsonl;
 use crate::adapters::store::{InsertReport, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::SynthArgs;
 use crate::clock::parse_time;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::domain::{Arm, FeedbackEvent, HumanDuration, Request, Timestamp};
 use crate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 

@@ -2,23 +2,25 @@
 //! against its minimum, what every flag sink holds), each gate's latest verdict with its
 //! evidence, and when the next decision is due; a readable table or `--json`.
 
+use crate::domain::rollout::PhaseName;
 use std::process::ExitCode;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::controller::LoadedRollout;
 use super::display::{Style, pad};
-use super::pipeline::{self, RolloutTick};
 use crate::adapters::flags::FlagSinks;
 use crate::adapters::store::{RolloutRow, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::RolloutStatusArgs;
+use crate::commands::CmdResult;
 use crate::config::SamplingConfig;
+use crate::context::Services;
 use crate::domain::rollout::Phase;
 use crate::domain::{MetricVerdict, Timestamp};
 use crate::logic::rollout::{StageClock, stage_clock};
 use crate::logic::unattributed::Unattributed;
+use crate::worker::controller::LoadedRollout;
+use crate::worker::pipeline::{self, RolloutTick};
 
 /// One gate's latest verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -78,8 +80,8 @@ pub struct RolloutStatus {
     pub baseline_target: String,
     /// The canary target.
     pub canary_target: String,
-    /// The phase name.
-    pub phase: String,
+    /// The phase.
+    pub phase: PhaseName,
     /// Why it is held, rolled back or killed.
     pub phase_reason: Option<String>,
     /// `2/4 (10%)`.
@@ -119,7 +121,7 @@ pub struct RolloutStatus {
     /// (filled by `rollout status`, [`latest_window`]).
     pub latest_window: Option<WindowAttribution>,
     /// What the current and later stages can detect, with the canary units the latest tick
-    /// sampled (filled by `rollout status`, [`crate::worker::plan_power`]).
+    /// sampled (filled by `rollout status`, [`crate::commands::plan_power`]).
     pub power: Vec<crate::logic::gates::power::StagePower>,
 }
 
@@ -216,7 +218,7 @@ pub async fn rollout_status(
         owner: rollout.row.owner.clone(),
         baseline_target: rollout.row.baseline_target.clone(),
         canary_target: rollout.row.canary_target.clone(),
-        phase: state.phase.name().to_string(),
+        phase: state.phase.kind(),
         phase_reason: state.phase.reason().map(str::to_string),
         stage,
         approval_required: stage_opt.is_some_and(|spec| spec.approval_required),
@@ -358,9 +360,10 @@ pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
     ));
     let phase = match &status.phase_reason {
         Some(reason) => format!("{} ({reason})", status.phase),
-        None => status.phase.clone(),
+        None => status.phase.to_string(),
     };
-    let phase = phase.replacen(&status.phase, &style.phase(&status.phase), 1);
+    let name = status.phase.as_str();
+    let phase = phase.replacen(name, &style.phase(status.phase), 1);
     out.push_str(&format!("phase    {phase}\n"));
     let approval = if status.approval_required {
         ", approval required"
@@ -480,13 +483,12 @@ pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
 /// Everything `rollout status` and `rollout get` show for one rollout: [`rollout_status`] with
 /// the latest tick's window and, while it runs, what its stages can detect.
 pub async fn full_status(
-    ctx: &Context,
-    store: &Store,
-    sinks: &FlagSinks,
+    services: &Services,
     rollout: &LoadedRollout,
     now: Timestamp,
 ) -> anyhow::Result<RolloutStatus> {
-    let mut status = rollout_status(store, sinks, rollout, now).await?;
+    let (ctx, store) = (&services.ctx, &services.store);
+    let mut status = rollout_status(store, &services.sinks, rollout, now).await?;
     status.latest_window = latest_window(store, &ctx.config.sampling, rollout).await?;
     if !rollout.state.phase.is_terminal() {
         let sampled = status
@@ -500,7 +502,7 @@ pub async fn full_status(
             .find(|g| g.metric == "pass_rate")
             .and_then(|g| g.evidence.get("estimate_baseline"))
             .and_then(Value::as_f64);
-        status.power = crate::worker::plan_power::plan_power(
+        status.power = crate::commands::plan_power::plan_power(
             &ctx.config,
             &rollout.plan,
             rollout.state.stage_index,
@@ -512,7 +514,8 @@ pub async fn full_status(
 }
 
 /// Runs `evalgate rollout status [ID] [--json] [--wait [--timeout D]]`.
-pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdResult {
+pub async fn run(services: &Services, args: RolloutStatusArgs) -> CmdResult {
+    let (ctx, store) = (&services.ctx, &services.store);
     let outcome = match (&args.id, args.wait) {
         (Some(id), true) => Some(
             super::rollout_wait::wait_for(
@@ -526,7 +529,6 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
     };
     let code = outcome.map_or(ExitCode::SUCCESS, |o| ExitCode::from(o.code()));
     let now = ctx.clock.now();
-    let sinks = FlagSinks::from_config(&ctx.config.flags, store);
     let rows = match &args.id {
         Some(id) => vec![LoadedRollout::load(store, id).await?.row],
         None => store.list_active_rollouts().await?,
@@ -534,7 +536,7 @@ pub async fn run(ctx: &Context, store: &Store, args: RolloutStatusArgs) -> CmdRe
     let mut statuses = Vec::new();
     for row in rows {
         let rollout = LoadedRollout::from_row(row)?;
-        statuses.push(full_status(ctx, store, &sinks, &rollout, now).await?);
+        statuses.push(full_status(services, &rollout, now).await?);
     }
     if args.json {
         let text = if args.id.is_some() {

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::app::{CmdResult, Context};
 use crate::cli::{EvalsCheckArgs, EvalsRunArgs};
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::evaluators::{self, AssertionKind};
 
 /// The suites directory: the flag, else `[evals].dir` of the config (whose default is
@@ -69,7 +70,7 @@ pub async fn check(ctx: &Context, args: EvalsCheckArgs) -> CmdResult {
     }
 }
 
-/// Runs `evalgate evals run` (built in `worker::evals_run`).
+/// Runs `evalgate evals run` (built in `commands::evals_run`).
 pub async fn run(ctx: &Context, args: EvalsRunArgs) -> CmdResult {
     super::evals_run::run(ctx, args).await
 }

@@ -19,11 +19,12 @@ use super::evals_output::{RowWriter, RunSummary};
 use super::evals_stream::{
     JUDGE_CHUNK_LINES, RULE_CHUNK_LINES, StreamSettings, stream_judged, stream_rules,
 };
-use super::scoring::{ScoringEngine, judge_http_client};
 use crate::adapters::jsonl::ParseLimits;
-use crate::app::{CmdResult, Context};
 use crate::cli::EvalsRunArgs;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::evaluators::{Suite, load_valid_suites};
+use crate::worker::scoring::{ScoringEngine, judge_http_client};
 
 /// The exit code when `--fail-under` is not reached.
 pub const EXIT_BELOW_FAIL_UNDER: u8 = 3;

@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use crate::app::{CmdResult, Context};
 use crate::cli::GatebenchArgs;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::logic::gatebench::{Preset, render_json, render_table, run_seeds, summary};
 
 /// Runs `evalgate gatebench`.

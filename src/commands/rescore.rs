@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use crate::adapters::judge_tick::TickBudget;
 use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, RolloutRow, Store};
-use crate::app::{CmdResult, Context};
 use crate::cli::RescoreArgs;
 use crate::clock::parse_time;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::domain::{Arm, Outcome, Request, Timestamp};
 use crate::evaluators::Suite;
 use crate::evaluators::versions::judge_of;

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::app::{CmdResult, Context};
 use crate::cli::RouteArgs;
+use crate::commands::CmdResult;
+use crate::context::Context;
 use crate::domain::flag::SplitRecord;
 use crate::domain::rollout::FULL_BASIS_POINTS;
 use crate::logic::routing::{BUCKETS, FlagRouting, RouteDecision, route};

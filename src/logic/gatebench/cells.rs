@@ -4,7 +4,9 @@
 
 use super::generator::{Effect, Scenario, evaluator_name};
 use super::runner::Rule;
+use crate::domain::Role;
 use crate::logic::gates::budget;
+use crate::logic::gates::metric;
 use crate::logic::gates::settings::{GateSettings, MetricOverride};
 
 /// What a check measures over the replicates of its cell.
@@ -68,7 +70,7 @@ pub struct Cell {
     pub checks: Vec<Check>,
 }
 
-fn gates(metrics: &[&'static str], config: GateSettings) -> Rule {
+fn gates(metrics: &[&str], config: GateSettings) -> Rule {
     let metrics: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
     Rule::Gates {
         family: metrics.clone(),
@@ -95,7 +97,7 @@ fn product_gates(k: usize) -> Rule {
     .iter()
     .map(|m| m.to_string())
     .collect();
-    metrics.extend(evaluators.iter().map(|e| format!("pass_rate:{e}")));
+    metrics.extend(evaluators.iter().map(|e| metric::evaluator_metric(e)));
     Rule::Gates {
         metrics,
         family: budget::family_names(&config, &evaluators),
@@ -503,9 +505,56 @@ pub fn all_cells() -> Vec<Cell> {
             )],
         ),
     ];
+    cells.extend(registry_cells());
     cells.extend(family_cells());
     cells.extend(late_onset_cells());
     cells.extend(negative_controls());
+    cells
+}
+
+/// The generic cells of every registry metric that declares [`metric::BenchCells`]: an A/A false-halt
+/// cell and a slowdown detection cell over its own telemetry field (200 requests per arm per
+/// tick), the gate opted in with role `rollback` and the whole budget, like LAT-1 and LAT-2.
+fn registry_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for def in metric::BUILTIN {
+        let (Some(bench), Some(field)) = (def.bench, def.telemetry_field()) else {
+            continue;
+        };
+        let scenario = |effect| Scenario {
+            fields: vec![field],
+            ..telemetry(200, effect)
+        };
+        let opted_in = || {
+            let over = MetricOverride {
+                role: Some(Role::Rollback),
+                ..MetricOverride::default()
+            };
+            gates(
+                &[def.name],
+                GateSettings::default().with_override(def.name, over),
+            )
+        };
+        cells.push(cell(
+            bench.false_halt_id,
+            CellKind::FalseHalt,
+            scenario(Effect::None),
+            opted_in(),
+            vec![fh(bench.false_halt_id)],
+        ));
+        cells.push(cell(
+            bench.detection_id,
+            CellKind::Detection,
+            scenario(Effect::FieldScale(field, bench.slowdown)),
+            opted_in(),
+            vec![by(
+                bench.detection_id,
+                bench.detection_target,
+                bench.detect_by,
+                0.95,
+            )],
+        ));
+    }
     cells
 }
 

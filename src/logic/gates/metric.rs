@@ -223,8 +223,12 @@ pub type SynthHook = fn(&crate::domain::Request, f64, f64) -> Option<f64>;
 /// cell, both over the metric's own telemetry field (`logic::gatebench`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BenchCells {
-    /// The cell id prefix (`TTFT-95` → `TTFT-95-AA`, `TTFT-95-det`).
-    pub id: &'static str,
+    /// The id of the A/A cell (and of its check).
+    pub false_halt_id: &'static str,
+    /// The id of the detection cell (and of its check).
+    pub detection_id: &'static str,
+    /// The detection check's target, as a sentence.
+    pub detection_target: &'static str,
     /// The canary slowdown of the detection cell.
     pub slowdown: f64,
     /// The tick by which the detection cell must have halted ≥ 95% of its replicates.

@@ -28,10 +28,9 @@
 //!   an extension).
 //! - Otherwise **Inconclusive(not yet proven)**. Never promote on inconclusive or missing data.
 //!
-//! Metrics (names as in `[gates.metrics.NAME]`): `pass_rate` and `pass_rate:EVALUATOR`,
-//! `unscorable_rate`, `thumbs_up_rate`, `regeneration_rate`, `escalation_rate`, `refund_rate`,
-//! `session_length`, `error_rate`, `cost_per_response`, `completion_tokens`, `latency_p95`,
-//! `latency_p99`. The rollout's false-halt budget Σα is reported with every evaluation.
+//! Metrics (names as in `[gates.metrics.NAME]`): the built-in ones of the registry
+//! ([`metric::BUILTIN`], each defined once) and `pass_rate:EVALUATOR`. The rollout's false-halt
+//! budget Σα is reported with every evaluation.
 
 pub mod budget;
 pub mod display;

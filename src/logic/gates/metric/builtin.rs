@@ -7,8 +7,8 @@
 //! breaks. They sum to 1 over the metrics that can halt (`session_length` only notifies).
 
 use super::{
-    Authority, Direction, Display, FeedbackField, MetricDef, MetricKind, MetricSettings,
-    PER_EVALUATOR_KEY, Reference, Scale, Source, TelemetryField,
+    Authority, BenchCells, Direction, Display, FeedbackField, MetricDef, MetricKind,
+    MetricSettings, PER_EVALUATOR_KEY, Reference, Scale, Source, TelemetryField,
 };
 use crate::domain::Role;
 
@@ -91,6 +91,47 @@ pub const BUILTIN: &[MetricDef] = &[
         reference: Reference::Tail,
         synth: None,
         bench: None,
+    },
+    MetricDef {
+        name: "ttft_p95",
+        kind: MetricKind::LatencyTail,
+        source: Source::Telemetry(TelemetryField::TtftMs),
+        defaults: || MetricSettings {
+            prior_rate: 0.05,
+            ..ttft(1_200)
+        },
+        weight: 0.03,
+        display: Display::SampleQuantile,
+        reference: Reference::Tail,
+        synth: Some(synth_ttft),
+        bench: Some(BenchCells {
+            false_halt_id: "TTFT-1",
+            detection_id: "TTFT-2",
+            detection_target: "1.2× slower first token: ≥ 95% by tick 11",
+            slowdown: 1.2,
+            detect_by: 11,
+        }),
+    },
+    MetricDef {
+        name: "ttft_p99",
+        kind: MetricKind::LatencyTail,
+        source: Source::Telemetry(TelemetryField::TtftMs),
+        defaults: || MetricSettings {
+            prior_rate: 0.01,
+            quantile: 0.99,
+            ..ttft(4_500)
+        },
+        weight: 0.0125,
+        display: Display::SampleQuantile,
+        reference: Reference::Tail,
+        synth: Some(synth_ttft),
+        bench: Some(BenchCells {
+            false_halt_id: "TTFT-3",
+            detection_id: "TTFT-4",
+            detection_target: "p99, 1.3× slower first token: ≥ 95% by tick 12",
+            slowdown: 1.3,
+            detect_by: 12,
+        }),
     },
     MetricDef {
         name: "cost_per_response",
@@ -238,6 +279,30 @@ pub const BUILTIN: &[MetricDef] = &[
         bench: None,
     },
 ];
+
+/// Time to first token, the latency a chat user feels first: the latency tail test on `ttft_ms`,
+/// with the weight latency has, but `notify` and without promotion authority by default, so
+/// adding it neither re-splits the false-halt budget of existing gates nor lets a deployment that
+/// logs no TTFT (nothing streams) hold up promotion. Opt in with
+/// `[gates.metrics.ttft_p95] role = "rollback"` (and `promotion_authority = "when_powered"`).
+/// Requests without a TTFT (not streamed) are missing, never 0.
+const fn ttft(n_min: u64) -> MetricSettings {
+    MetricSettings {
+        promotion_authority: Authority::Never,
+        ..tail(Role::Notify, n_min)
+    }
+}
+
+/// Synthetic TTFT: an error or an unstreamed response (15%) has none; a streamed one gets its
+/// first token after 15–40% of its latency (so a slower canary is slower to first token too).
+fn synth_ttft(request: &crate::domain::Request, streamed: f64, share: f64) -> Option<f64> {
+    if request.status == crate::domain::RequestStatus::Error || streamed < 0.15 {
+        return None;
+    }
+    let latency = request.latency_ms?;
+    let ttft = latency * (0.15 + 0.25 * share);
+    Some((ttft * 10.0).round() / 10.0)
+}
 
 /// A latency-tail metric's defaults: relative, lower is better, 1.2× must-catch and margin, p95.
 const fn tail(role: Role, n_min: u64) -> MetricSettings {

@@ -119,7 +119,7 @@ pub async fn replay(
         )
         .await?;
         let evaluation = gates::evaluate_tick(
-            &env.ctx().config.gates,
+            &env.ctx().config.gate_settings,
             &gathered.stage_plan,
             &gate_states,
             &gathered.input,

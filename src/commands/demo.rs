@@ -161,8 +161,7 @@ fn demo_config(base: &Config, suite_dir: &Path) -> anyhow::Result<Config> {
     config.judges.clear();
     config.flags = crate::config::FlagsConfig::default();
     config.notify = crate::config::NotifyConfig::default();
-    config.validate("demo")?;
-    Ok(config)
+    Ok(config.validated("demo")?)
 }
 
 async fn open_fresh_store(url: &str) -> anyhow::Result<Store> {

@@ -11,8 +11,8 @@ use crate::logic::gates::power::{StageDesign, StagePower, stage_power};
 /// on how many evaluators the suite has (they share one weight), so one stands for any number.
 /// `None` when the pass rate does not gate (disabled, or notify only).
 fn pass_rate_alpha(config: &Config) -> Option<f64> {
-    let names = budget::family_names(&config.gates, &["any".to_string()]);
-    let allocation = budget::allocate(&config.gates, &names);
+    let names = budget::family_names(&config.gate_settings, &["any".to_string()]);
+    let allocation = budget::allocate(&config.gate_settings, &names);
     allocation.alpha.get("pass_rate").copied()
 }
 
@@ -31,7 +31,7 @@ pub fn plan_power(
     };
     let window = config.sampling.window.as_secs().max(1);
     let n = f64::from(config.sampling.n_per_arm);
-    let Some(settings) = config.gates.settings("pass_rate") else {
+    let Some(settings) = config.gate_settings.settings("pass_rate") else {
         return Vec::new();
     };
     let p0 = p0
@@ -54,5 +54,5 @@ pub fn plan_power(
             baseline_multiplier: config.sampling.baseline_multiplier,
         })
         .collect();
-    stage_power(&config.gates, p0, alpha, &designs)
+    stage_power(&config.gate_settings, p0, alpha, &designs)
 }

@@ -14,6 +14,7 @@ use crate::adapters::http::{WebPage, WebPages};
 use crate::adapters::store::{GateTick, MetricRow, PassRateRow, RolloutEvent, RolloutRow};
 use crate::context::Services;
 use crate::domain::{Arm, Timestamp};
+use crate::logic::gates::metric::evaluator_of;
 use crate::logic::gates::series::OVERALL;
 use crate::logic::rollout::stage_clock;
 use crate::logic::stats::wilson::wilson_interval;
@@ -246,7 +247,7 @@ pub fn timeline(events: &[RolloutEvent], end: Timestamp) -> (Vec<Segment>, Vec<T
 fn metric_rank(metric: &str) -> (u8, &str) {
     if metric == "pass_rate" {
         (0, metric)
-    } else if metric.starts_with("pass_rate:") {
+    } else if evaluator_of(metric).is_some() {
         (1, metric)
     } else {
         (2, metric)
@@ -279,7 +280,7 @@ fn arms_from(points: impl Iterator<Item = (Arm, SeriesPoint)>) -> Vec<ArmSeries>
 }
 
 fn pass_rate_arms(metric: &str, rows: &[PassRateRow]) -> Vec<ArmSeries> {
-    let evaluator = metric.strip_prefix("pass_rate:").unwrap_or(OVERALL);
+    let evaluator = evaluator_of(metric).unwrap_or(OVERALL);
     arms_from(
         rows.iter()
             .filter(|row| row.point.evaluator == evaluator)
@@ -340,7 +341,7 @@ pub fn metric_panels(
         let Some(latest) = ticks.last() else {
             continue;
         };
-        let pass_rate = name == "pass_rate" || name.starts_with("pass_rate:");
+        let pass_rate = name == "pass_rate" || evaluator_of(name).is_some();
         let ratio = pass_rate || name.ends_with("_rate");
         let arms = if pass_rate {
             pass_rate_arms(name, pass_rates)

@@ -47,8 +47,12 @@ pub struct Config {
     pub evals: EvalsConfig,
     /// LLM judges by name.
     pub judges: BTreeMap<String, JudgeConfig>,
-    /// Gate metrics and error budgets.
+    /// Gate metrics and error budgets, as written.
     pub gates: GatesConfig,
+    /// The gate settings the engine runs with: `gates` resolved once, when the config is
+    /// validated ([`Config::validated`]).
+    #[serde(skip)]
+    pub gate_settings: GateSettings,
     /// Rollout plan defaults.
     pub rollout: RolloutConfig,
     /// Flag sinks that gateways read.
@@ -125,8 +129,7 @@ impl Config {
                 file: label.to_string(),
                 message: err.to_string(),
             })?;
-        config.validate(label)?;
-        Ok(config)
+        config.validated(label)
     }
 
     /// Loads from a TOML string (used by tests and the demo).
@@ -135,8 +138,14 @@ impl Config {
             file: label.to_string(),
             message: err.to_string(),
         })?;
-        config.validate(label)?;
-        Ok(config)
+        config.validated(label)
+    }
+
+    /// Validates the config and resolves what the engine runs with (the gate settings), once.
+    pub fn validated(mut self, file: &str) -> Result<Config, ConfigError> {
+        self.validate(file)?;
+        self.gate_settings = self.gates.resolve();
+        Ok(self)
     }
 
     /// The tick cadence and the sampling window must agree: ticks closer together than one

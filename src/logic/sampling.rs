@@ -14,7 +14,6 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SamplingConfig;
 use crate::domain::{Arm, HumanDuration, Timestamp};
 use crate::logic::hash::sha256_u64;
 
@@ -45,16 +44,6 @@ pub struct SamplePlan {
 }
 
 impl SamplePlan {
-    /// The plan of the `[sampling]` section.
-    pub fn of(config: &SamplingConfig) -> SamplePlan {
-        SamplePlan {
-            n_per_arm: config.n_per_arm,
-            baseline_multiplier: config.baseline_multiplier,
-            per_tenant_cap: config.per_tenant_cap,
-            seed: config.seed,
-        }
-    }
-
     /// The plan of one arm: the baseline's N is k·N. The order key does not depend on N, so the
     /// baseline's first N are the ones a 1:1 plan would have taken.
     pub fn for_arm(&self, arm: Arm) -> SamplePlan {

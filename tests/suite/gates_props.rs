@@ -2,8 +2,8 @@
 //! increases) and a short Monte-Carlo A/A check through the production gate code.
 
 use chrono::TimeZone;
-use evalgate::config::GatesConfig;
 use evalgate::domain::Outcome;
+use evalgate::logic::gates::GateSettings;
 use evalgate::logic::gates::{GateState, StagePlan, TickInput, update};
 use evalgate::logic::stats::betting::{
     Alternative, BettingParams, BettingState, Contrast, PairTally,
@@ -86,7 +86,7 @@ fn draws(rng: &mut ChaCha8Rng, n: usize, p: f64) -> Vec<Outcome> {
 
 #[test]
 fn a_short_monte_carlo_a_a_check_keeps_false_halts_under_alpha() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let settings = config.settings("pass_rate").expect("pass_rate");
     let plan = StagePlan::default();
     let now = chrono::Utc

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, TimeZone};
 use evalgate::adapters::store::{MetricRow, PassRateRow, Store};
-use evalgate::config::GatesConfig;
 use evalgate::domain::{Outcome, Role, Timestamp, Verdict};
+use evalgate::logic::gates::GateSettings;
 use evalgate::logic::gates::series::{metric_points, pass_rate_points};
 use evalgate::logic::gates::{StagePlan, TelemetryRow, TickInput, evaluate_tick};
 
@@ -43,7 +43,7 @@ fn tick(seed: u64, canary_pass: usize) -> TickInput {
 }
 
 async fn gate_states_continue_after_a_restart_and_a_redo_does_not_double_count(store: Store) {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let plan = StagePlan::default();
     let w1 = t0();
     let w2 = w1 + Duration::minutes(15);
@@ -113,7 +113,7 @@ contract_test!(
 );
 
 async fn a_large_pairing_seed_round_trips(store: Store) {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let eval = evaluate_tick(
         &config,
         &StagePlan::default(),
@@ -200,7 +200,7 @@ async fn series_rows_upsert_instead_of_duplicating(store: Store) {
 contract_test!(series_upsert, series_rows_upsert_instead_of_duplicating);
 
 async fn halt_signals_keep_role_reason_and_evidence(store: Store) {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut states = BTreeMap::new();
     let mut halted = None;
     for t in 0..8u32 {
@@ -251,7 +251,7 @@ async fn halt_signals_keep_role_reason_and_evidence(store: Store) {
 contract_test!(halt_signal_rows, halt_signals_keep_role_reason_and_evidence);
 
 async fn gate_history_lists_every_tick_with_its_e_value_and_threshold(store: Store) {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let plan = StagePlan::default();
     let mut states = BTreeMap::new();
     let mut saved = Vec::new();

@@ -57,4 +57,5 @@ mod tick_budgets;
 mod tick_crash;
 mod tick_report;
 mod ticks_store;
+mod ttft_gate;
 mod web_view;

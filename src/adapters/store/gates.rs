@@ -414,6 +414,7 @@ impl From<&super::TelemetryRow> for crate::logic::gates::TelemetryRow {
     fn from(row: &super::TelemetryRow) -> Self {
         crate::logic::gates::TelemetryRow {
             latency_ms: row.latency_ms,
+            ttft_ms: row.ttft_ms,
             cost_usd: row.cost_usd,
             completion_tokens: row.completion_tokens,
             error: row.status == crate::domain::RequestStatus::Error,

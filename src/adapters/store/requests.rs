@@ -67,6 +67,8 @@ pub struct TelemetryRow {
     pub status: RequestStatus,
     /// End-to-end latency in milliseconds, when logged.
     pub latency_ms: Option<f64>,
+    /// Time to first token in milliseconds, when logged (streamed responses).
+    pub ttft_ms: Option<f64>,
     /// Cost in US dollars, when logged.
     pub cost_usd: Option<f64>,
     /// Completion tokens, when logged.
@@ -87,7 +89,7 @@ const IDS_PER_LOOKUP: usize = 500;
 
 const CANDIDATES_SQL: &str = "SELECT request_id, tenant_id, status FROM requests \
      WHERE arm = $1 AND ts >= $2 AND ts < $3";
-const TELEMETRY_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, cost_usd, \
+const TELEMETRY_SQL: &str = "SELECT request_id, tenant_id, status, latency_ms, ttft_ms, cost_usd, \
      completion_tokens FROM requests WHERE arm = $1 AND ts >= $2 AND ts < $3";
 const TELEMETRY_ORDER: &str = " ORDER BY ts, request_id";
 const FEEDBACK_WINDOW_SQL: &str = "SELECT f.request_id, f.kind, f.at, f.value \
@@ -171,6 +173,7 @@ type TelemetryTuple = (
     String,
     String,
     String,
+    Option<f64>,
     Option<f64>,
     Option<f64>,
     Option<i64>,
@@ -428,12 +431,15 @@ impl Store {
             query.fetch_all(pool).await?
         });
         let mut telemetry = Vec::with_capacity(rows.len());
-        for (request_id, tenant_id, status, latency_ms, cost_usd, completion_tokens) in rows {
+        for (request_id, tenant_id, status, latency_ms, ttft_ms, cost_usd, completion_tokens) in
+            rows
+        {
             telemetry.push(TelemetryRow {
                 request_id,
                 tenant_id,
                 status: decode_status(&status)?,
                 latency_ms,
+                ttft_ms,
                 cost_usd,
                 completion_tokens,
             });

@@ -16,152 +16,21 @@
 //! enabled = false
 //! ```
 //!
-//! Metric names: `pass_rate`, `pass_rate:EVALUATOR` (defaults from `pass_rate_evaluator`),
-//! `thumbs_up_rate`, `regeneration_rate`, `escalation_rate`, `refund_rate`, `session_length`,
-//! `error_rate`, `cost_per_response`, `completion_tokens`, `latency_p95`, `latency_p99`,
-//! `unscorable_rate`. Every field of an override is optional and replaces the default.
+//! Metric names: the built-in ones of the registry (`logic::gates::metric::BUILTIN`: `pass_rate`,
+//! `error_rate`, `latency_p95`, …), `pass_rate_evaluator` (defaults of every per-evaluator gate)
+//! and `pass_rate:EVALUATOR`. Every field of an override is optional and replaces the default.
+//! The section is resolved once, at load, into the [`GateSettings`] the gates run with.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
-
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Higher is better (pass rate, thumbs-up).
-    Higher,
-    /// Lower is better (errors, cost, latency).
-    Lower,
-}
-
-/// Relative (ratio) or absolute (difference) comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scale {
-    /// pc vs r·pb.
-    Relative,
-    /// pc vs pb + δ.
-    Absolute,
-}
-
-/// When a metric may hold up promotion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Authority {
-    /// Always: the stage never promotes without this metric's proof.
-    Always,
-    /// Only when the stage expects at least `n_min` canary units; halt-only otherwise.
-    WhenPowered,
-    /// Never: a halt-only guardrail.
-    Never,
-}
-
-/// The statistical family of a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Eval pass rate from the scored sample (overall or one evaluator).
-    PassRate,
-    /// A binary feedback rate on matured cohorts.
-    FeedbackRate,
-    /// A mean over matured feedback (session length).
-    FeedbackMean,
-    /// Error rate over all requests (additive margin + ceiling).
-    ErrorRate,
-    /// A mean over all requests (cost, completion tokens).
-    TelemetryMean,
-    /// A latency tail via exceedances of a frozen quantile.
-    LatencyTail,
-    /// The evaluators' own unscorable rate.
-    Unscorable,
-}
-
-impl MetricSettings {
-    /// These settings with the stage's α per halting test, when one was allocated.
-    pub fn with_alpha(&self, alpha: Option<f64>) -> MetricSettings {
-        MetricSettings {
-            alpha_halt: alpha.unwrap_or(self.alpha_halt),
-            ..self.clone()
-        }
-    }
-}
-
-/// The resolved settings of one metric: defaults with overrides applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricSettings {
-    /// Gate this metric at all.
-    pub enabled: bool,
-    /// The statistical family.
-    pub kind: MetricKind,
-    /// Which way is better.
-    pub direction: Direction,
-    /// Ratio or difference.
-    pub scale: Scale,
-    /// Halting null boundary: r0 (relative) or δ0 (absolute).
-    pub tolerance: f64,
-    /// Must-catch size: r1 (relative, e.g. 0.8 or 1.2) or δ1 (absolute); sizes bet or τ.
-    pub must_catch: f64,
-    /// Promotion margin m (ratio, or absolute difference).
-    pub promotion_margin: f64,
-    /// α of the halting test when it is fixed (`alpha_fixed`); otherwise the stage's share of
-    /// `[gates].false_halt_budget` replaces it at stage start ([`crate::logic::gates::budget`]).
-    pub alpha_halt: f64,
-    /// Set when the config names `alpha_halt` for this metric: the α is spent as given, out of
-    /// the budget, instead of a weighted share of it.
-    #[serde(default)]
-    pub alpha_fixed: bool,
-    /// The metric's weight in the split of the false-halt budget (per-evaluator gates: the weight
-    /// of all of them together, split evenly).
-    #[serde(default)]
-    pub weight: f64,
-    /// α of the promotion test.
-    pub alpha_promote: f64,
-    /// What a halt does.
-    pub role: Role,
-    /// Minimum canary units per arm before promotion.
-    pub n_min: u64,
-    /// When the metric may hold up promotion.
-    pub promotion_authority: Authority,
-    /// Historical baseline rate or mean used as prior / bet sizing when no reference is given.
-    pub prior_rate: f64,
-    /// Observations per arm before the first decision of a mean test.
-    pub warmup: u64,
-    /// Winsorisation cap (frozen before the stage) for mean metrics.
-    pub winsorize_cap: Option<f64>,
-    /// The tail quantile q of a latency metric (0.95, 0.99).
-    pub quantile: f64,
-    /// Error-rate ceiling c_max.
-    pub ceiling_max: f64,
-    /// Error-rate ceiling alternative c_alt.
-    pub ceiling_alt: f64,
-}
-
-/// An override of some fields of one metric.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricOverride {
-    pub enabled: Option<bool>,
-    pub direction: Option<Direction>,
-    pub scale: Option<Scale>,
-    pub tolerance: Option<f64>,
-    pub must_catch: Option<f64>,
-    pub promotion_margin: Option<f64>,
-    pub alpha_halt: Option<f64>,
-    pub weight: Option<f64>,
-    pub alpha_promote: Option<f64>,
-    pub role: Option<Role>,
-    pub n_min: Option<u64>,
-    pub promotion_authority: Option<Authority>,
-    pub prior_rate: Option<f64>,
-    pub warmup: Option<u64>,
-    pub winsorize_cap: Option<f64>,
-    pub quantile: Option<f64>,
-    pub ceiling_max: Option<f64>,
-    pub ceiling_alt: Option<f64>,
-}
+use crate::logic::gates::metric::{self, BUILTIN};
+pub use crate::logic::gates::metric::{
+    Authority, Direction, MetricKind, MetricSettings, PER_EVALUATOR_KEY, Scale,
+};
+pub use crate::logic::gates::settings::{GateSettings, MetricOverride};
 
 /// The `[gates]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,75 +72,48 @@ pub struct GatesConfig {
 
 impl Default for GatesConfig {
     fn default() -> Self {
-        GatesConfig {
-            false_halt_budget: 0.01,
-            ticks_per_stage: 16,
-            first_start_weight: 0.7,
-            lambda_cap: 0.95,
-            prior_n: 20.0,
-            srm_alpha: 0.001,
-            srm_min_requests: 1000,
-            min_canary_fill: 1.0,
-            min_matured_fraction: 0.95,
-            per_evaluator: true,
-            recent_ticks: 8,
-            alpha_recent: 0.01,
-            metrics: BTreeMap::new(),
-        }
-    }
-}
-
-mod defaults;
-
-pub use defaults::{METRICS, PER_EVALUATOR_KEY, default_settings};
-
-impl MetricOverride {
-    fn apply(&self, s: &mut MetricSettings) {
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { s.$field = v; } )* };
-        }
-        set!(
-            enabled,
-            direction,
-            scale,
-            tolerance,
-            must_catch,
-            promotion_margin,
-            alpha_halt,
-            weight,
-            alpha_promote,
-            role,
-            n_min,
-            promotion_authority,
-            prior_rate,
-            warmup,
-            quantile,
-            ceiling_max,
-            ceiling_alt
-        );
-        if self.winsorize_cap.is_some() {
-            s.winsorize_cap = self.winsorize_cap;
-        }
-        if self.alpha_halt.is_some() {
-            s.alpha_fixed = true;
-        }
+        GatesConfig::from_settings(&GateSettings::default())
     }
 }
 
 impl GatesConfig {
-    /// The resolved settings of `name` (defaults, then `pass_rate_evaluator` for per-evaluator
-    /// metrics, then the metric's own override); `None` for an unknown name.
-    pub fn settings(&self, name: &str) -> Option<MetricSettings> {
-        let mut settings = default_settings(name)?;
-        if name.starts_with("pass_rate:")
-            && let Some(shared) = self.metrics.get(PER_EVALUATOR_KEY)
-        {
-            shared.apply(&mut settings);
+    /// The section with the globals of `settings` and no overrides (the defaults' one source is
+    /// [`GateSettings::default`]).
+    fn from_settings(settings: &GateSettings) -> GatesConfig {
+        GatesConfig {
+            false_halt_budget: settings.false_halt_budget,
+            ticks_per_stage: settings.ticks_per_stage,
+            first_start_weight: settings.first_start_weight,
+            lambda_cap: settings.lambda_cap,
+            prior_n: settings.prior_n,
+            srm_alpha: settings.srm_alpha,
+            srm_min_requests: settings.srm_min_requests,
+            min_canary_fill: settings.min_canary_fill,
+            min_matured_fraction: settings.min_matured_fraction,
+            per_evaluator: settings.per_evaluator,
+            recent_ticks: settings.recent_ticks,
+            alpha_recent: settings.alpha_recent,
+            metrics: BTreeMap::new(),
         }
-        if let Some(own) = self.metrics.get(name) {
-            own.apply(&mut settings);
-        }
-        Some(settings)
+    }
+
+    /// The settings the gates run with: these globals, every metric resolved once (defaults,
+    /// then `pass_rate_evaluator` for per-evaluator metrics, then the metric's own override).
+    pub fn resolve(&self) -> GateSettings {
+        let mut globals = GateSettings::default();
+        globals.false_halt_budget = self.false_halt_budget;
+        globals.ticks_per_stage = self.ticks_per_stage;
+        globals.first_start_weight = self.first_start_weight;
+        globals.lambda_cap = self.lambda_cap;
+        globals.prior_n = self.prior_n;
+        globals.srm_alpha = self.srm_alpha;
+        globals.srm_min_requests = self.srm_min_requests;
+        globals.min_canary_fill = self.min_canary_fill;
+        globals.min_matured_fraction = self.min_matured_fraction;
+        globals.per_evaluator = self.per_evaluator;
+        globals.recent_ticks = self.recent_ticks;
+        globals.alpha_recent = self.alpha_recent;
+        globals.with_overrides(&self.metrics)
     }
 
     /// Checks the global values and every override.
@@ -338,10 +180,11 @@ impl GatesConfig {
                 format!("is {}; allowed: (0, 1)", self.false_halt_budget),
             ));
         }
+        let resolved = self.resolve();
         let fixed: f64 = self
             .metrics
             .keys()
-            .filter_map(|name| self.settings(name))
+            .filter_map(|name| resolved.settings(name))
             .filter(|s| s.enabled && s.alpha_fixed && s.role != Role::Notify)
             .map(|s| s.alpha_halt)
             .sum();
@@ -356,19 +199,20 @@ impl GatesConfig {
             ));
         }
         for name in self.metrics.keys() {
-            let known = name == PER_EVALUATOR_KEY
-                || name.starts_with("pass_rate:")
-                || METRICS.contains(&name.as_str());
-            if !known {
+            if metric::def_of(name).is_none() {
                 return Err((
                     "gates.metrics",
                     format!(
                         "has unknown metric `{name}`; allowed: {}, {PER_EVALUATOR_KEY}, pass_rate:EVALUATOR",
-                        METRICS.join(", ")
+                        BUILTIN
+                            .iter()
+                            .map(|def| def.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
-            let Some(s) = self.settings(name) else {
+            let Some(s) = resolved.settings(name) else {
                 continue;
             };
             check_settings(&s).map_err(|msg| ("gates.metrics", format!("{name}: {msg}")))?;

@@ -16,8 +16,8 @@ mod store;
 pub use evals::EvalsConfig;
 pub use flags::{FlagsConfig, SinkKind};
 pub use gates::{
-    Authority, Direction, GatesConfig, METRICS, MetricKind, MetricOverride, MetricSettings,
-    PER_EVALUATOR_KEY, Scale, default_settings,
+    Authority, Direction, GateSettings, GatesConfig, MetricKind, MetricOverride, MetricSettings,
+    PER_EVALUATOR_KEY, Scale,
 };
 pub use ingest::IngestConfig;
 pub use judges::{JudgeConfig, MaxTokensField};

@@ -79,3 +79,15 @@ impl SamplingConfig {
         Ok(())
     }
 }
+
+impl crate::logic::sampling::SamplePlan {
+    /// The plan of the `[sampling]` section (defined here so `logic` never imports `config`).
+    pub fn of(config: &SamplingConfig) -> crate::logic::sampling::SamplePlan {
+        crate::logic::sampling::SamplePlan {
+            n_per_arm: config.n_per_arm,
+            baseline_multiplier: config.baseline_multiplier,
+            per_tenant_cap: config.per_tenant_cap,
+            seed: config.seed,
+        }
+    }
+}

@@ -4,8 +4,10 @@
 
 use super::generator::{Effect, Scenario, evaluator_name};
 use super::runner::Rule;
-use crate::config::{GatesConfig, MetricOverride};
+use crate::domain::Role;
 use crate::logic::gates::budget;
+use crate::logic::gates::metric;
+use crate::logic::gates::settings::{GateSettings, MetricOverride};
 
 /// What a check measures over the replicates of its cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,7 +70,7 @@ pub struct Cell {
     pub checks: Vec<Check>,
 }
 
-fn gates(metrics: &[&'static str], config: GatesConfig) -> Rule {
+fn gates(metrics: &[&str], config: GateSettings) -> Rule {
     let metrics: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
     Rule::Gates {
         family: metrics.clone(),
@@ -82,7 +84,7 @@ fn gates(metrics: &[&'static str], config: GatesConfig) -> Rule {
 /// over the whole default family of a k-evaluator suite (feedback and token gates included),
 /// exactly as `rollout start` does, so the suite pass rate runs at its production α.
 fn product_gates(k: usize) -> Rule {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let evaluators: Vec<String> = (0..k).map(evaluator_name).collect();
     let mut metrics: Vec<String> = [
         "pass_rate",
@@ -95,7 +97,7 @@ fn product_gates(k: usize) -> Rule {
     .iter()
     .map(|m| m.to_string())
     .collect();
-    metrics.extend(evaluators.iter().map(|e| format!("pass_rate:{e}")));
+    metrics.extend(evaluators.iter().map(|e| metric::evaluator_metric(e)));
     Rule::Gates {
         metrics,
         family: budget::family_names(&config, &evaluators),
@@ -117,13 +119,14 @@ fn product(n: usize, k: usize, effect: Effect) -> Scenario {
 }
 
 fn pass_rate() -> Rule {
-    gates(&["pass_rate"], GatesConfig::default())
+    gates(&["pass_rate"], GateSettings::default())
 }
 
 fn pass_rate_with(over: MetricOverride) -> Rule {
-    let mut config = GatesConfig::default();
-    config.metrics.insert("pass_rate".into(), over);
-    gates(&["pass_rate"], config)
+    gates(
+        &["pass_rate"],
+        GateSettings::default().with_override("pass_rate", over),
+    )
 }
 
 fn check(id: &'static str, target: &'static str, measure: Measure, criterion: Criterion) -> Check {
@@ -207,7 +210,7 @@ pub fn all_cells() -> Vec<Cell> {
         cost: true,
         ..telemetry(m, effect)
     };
-    let p95 = || gates(&["latency_p95"], GatesConfig::default());
+    let p95 = || gates(&["latency_p95"], GateSettings::default());
     let mut cells = vec![
         cell(
             "PR-1",
@@ -424,7 +427,7 @@ pub fn all_cells() -> Vec<Cell> {
             "LAT-4",
             Detection,
             lat(200, LatencyScale(1.3)),
-            gates(&["latency_p99"], GatesConfig::default()),
+            gates(&["latency_p99"], GateSettings::default()),
             vec![by(
                 "LAT-4",
                 "p99, 1.3× slowdown: ≥ 95% by tick 12",
@@ -436,42 +439,42 @@ pub fn all_cells() -> Vec<Cell> {
             "ERR-1",
             FalseHalt,
             err(1000, Effect::None),
-            gates(&["error_rate"], GatesConfig::default()),
+            gates(&["error_rate"], GateSettings::default()),
             vec![fh("ERR-1")],
         ),
         cell(
             "ERR-2",
             Detection,
             err(1000, ErrorAdd(0.01)),
-            gates(&["error_rate"], GatesConfig::default()),
+            gates(&["error_rate"], GateSettings::default()),
             vec![by("ERR-2", "+1 pp at M = 1000: ≥ 95% by tick 8", 8, 0.95)],
         ),
         cell(
             "ERR-3",
             Detection,
             err(200, ErrorAdd(0.02)),
-            gates(&["error_rate"], GatesConfig::default()),
+            gates(&["error_rate"], GateSettings::default()),
             vec![by("ERR-3", "+2 pp at M = 200: ≥ 95% by tick 12", 12, 0.95)],
         ),
         cell(
             "COST-1",
             FalseHalt,
             cost(200, Effect::None),
-            gates(&["cost_per_response"], GatesConfig::default()),
+            gates(&["cost_per_response"], GateSettings::default()),
             vec![fh("COST-1")],
         ),
         cell(
             "COST-2",
             Detection,
             cost(200, CostScale(1.2)),
-            gates(&["cost_per_response"], GatesConfig::default()),
+            gates(&["cost_per_response"], GateSettings::default()),
             vec![by("COST-2", "1.2× cost: ≥ 95% by tick 14", 14, 0.95)],
         ),
         cell(
             "COST-3",
             Detection,
             cost(200, CostScale(1.3)),
-            gates(&["cost_per_response"], GatesConfig::default()),
+            gates(&["cost_per_response"], GateSettings::default()),
             vec![by("COST-3", "1.3× cost: ≥ 95% by tick 8", 8, 0.95)],
         ),
         cell(
@@ -492,7 +495,7 @@ pub fn all_cells() -> Vec<Cell> {
                     "latency_p95",
                     "cost_per_response",
                 ],
-                GatesConfig::default(),
+                GateSettings::default(),
             ),
             vec![check(
                 "ROLL-1",
@@ -502,9 +505,56 @@ pub fn all_cells() -> Vec<Cell> {
             )],
         ),
     ];
+    cells.extend(registry_cells());
     cells.extend(family_cells());
     cells.extend(late_onset_cells());
     cells.extend(negative_controls());
+    cells
+}
+
+/// The generic cells of every registry metric that declares [`metric::BenchCells`]: an A/A false-halt
+/// cell and a slowdown detection cell over its own telemetry field (200 requests per arm per
+/// tick), the gate opted in with role `rollback` and the whole budget, like LAT-1 and LAT-2.
+fn registry_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for def in metric::BUILTIN {
+        let (Some(bench), Some(field)) = (def.bench, def.telemetry_field()) else {
+            continue;
+        };
+        let scenario = |effect| Scenario {
+            fields: vec![field],
+            ..telemetry(200, effect)
+        };
+        let opted_in = || {
+            let over = MetricOverride {
+                role: Some(Role::Rollback),
+                ..MetricOverride::default()
+            };
+            gates(
+                &[def.name],
+                GateSettings::default().with_override(def.name, over),
+            )
+        };
+        cells.push(cell(
+            bench.false_halt_id,
+            CellKind::FalseHalt,
+            scenario(Effect::None),
+            opted_in(),
+            vec![fh(bench.false_halt_id)],
+        ));
+        cells.push(cell(
+            bench.detection_id,
+            CellKind::Detection,
+            scenario(Effect::FieldScale(field, bench.slowdown)),
+            opted_in(),
+            vec![by(
+                bench.detection_id,
+                bench.detection_target,
+                bench.detect_by,
+                0.95,
+            )],
+        ));
+    }
     cells
 }
 

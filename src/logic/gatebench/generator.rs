@@ -7,6 +7,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::domain::Outcome;
+use crate::logic::gates::metric::{BUILTIN, MetricKind, TelemetryField};
 use crate::logic::gates::{LatencyReference, References, TelemetryRow, TickInput};
 use crate::logic::hash::sha256_u64;
 use crate::logic::stats::{normal_cdf, z_upper};
@@ -29,6 +30,8 @@ pub enum Effect {
     LatencyTail { fraction: f64, factor: f64 },
     /// Every canary cost × factor.
     CostScale(f64),
+    /// Every canary value of one extra telemetry field × factor ([`Scenario::fields`]).
+    FieldScale(TelemetryField, f64),
     /// Additive increase of the canary error rate.
     ErrorAdd(f64),
 }
@@ -68,6 +71,10 @@ pub struct Scenario {
     pub cost: bool,
     /// Generate error flags.
     pub errors: bool,
+    /// Extra telemetry fields to generate, each lognormal like the latency (σ =
+    /// [`LATENCY_SIGMA`], median 1), drawn after the other columns of a request: the registry's
+    /// generic tail cells ([`crate::logic::gates::metric::BenchCells`]).
+    pub fields: Vec<TelemetryField>,
     /// Evaluators in the suite (0: suite outcomes only). Each unit's k evaluator outcomes pass
     /// independently with q = p^(1/k), and the suite passes when all of them do (rate p).
     pub evaluators: usize,
@@ -94,6 +101,7 @@ impl Default for Scenario {
             latency: false,
             cost: false,
             errors: false,
+            fields: Vec::new(),
             evaluators: 0,
             extend_to: 0,
         }
@@ -130,7 +138,7 @@ pub fn references(scenario: &Scenario) -> References {
     refs.rates.insert("pass_rate".into(), scenario.p_hist);
     for i in 0..scenario.evaluators {
         refs.rates.insert(
-            format!("pass_rate:{}", evaluator_name(i)),
+            crate::logic::gates::metric::evaluator_metric(&evaluator_name(i)),
             scenario.p_hist.powf(1.0 / scenario.evaluators as f64),
         );
     }
@@ -139,19 +147,29 @@ pub fn references(scenario: &Scenario) -> References {
         "cost_per_response".into(),
         (COST_SIGMA * COST_SIGMA / 2.0).exp(),
     );
-    for (name, q) in [("latency_p95", 0.95), ("latency_p99", 0.99)] {
-        let z = z_upper(1.0 - q);
-        let shift = 1.2f64.ln() / LATENCY_SIGMA;
+    // Every tail metric of the registry: its field is lognormal with σ = LATENCY_SIGMA, median 1.
+    for def in BUILTIN
+        .iter()
+        .filter(|def| def.kind == MetricKind::LatencyTail)
+    {
         refs.latency.insert(
-            name.into(),
-            LatencyReference {
-                threshold_ms: (LATENCY_SIGMA * z).exp(),
-                exceed_at_must_catch: 1.0 - normal_cdf(z - shift),
-                exceed_at_margin: 1.0 - normal_cdf(z + shift),
-            },
+            def.name.into(),
+            lognormal_tail(def.default_settings().quantile),
         );
     }
     refs
+}
+
+/// The exact tail reference of a lognormal(0, [`LATENCY_SIGMA`]) at quantile `q`, for a 1.2×
+/// must-catch and margin.
+fn lognormal_tail(q: f64) -> LatencyReference {
+    let z = z_upper(1.0 - q);
+    let shift = 1.2f64.ln() / LATENCY_SIGMA;
+    LatencyReference {
+        threshold_ms: (LATENCY_SIGMA * z).exp(),
+        exceed_at_must_catch: 1.0 - normal_cdf(z - shift),
+        exceed_at_margin: 1.0 - normal_cdf(z + shift),
+    }
 }
 
 fn bernoulli(rng: &mut ChaCha8Rng, p: f64) -> bool {
@@ -219,7 +237,7 @@ pub fn tick_input(scenario: &Scenario, rng: &mut ChaCha8Rng, tick: u32) -> TickI
             );
         }
     }
-    if scenario.latency || scenario.cost || scenario.errors {
+    if scenario.latency || scenario.cost || scenario.errors || !scenario.fields.is_empty() {
         input.telemetry.canary = (0..scenario.m)
             .map(|_| row(scenario, rng, effect))
             .collect();
@@ -294,6 +312,15 @@ fn row(scenario: &Scenario, rng: &mut ChaCha8Rng, effect: Effect) -> TelemetryRo
             0.0
         };
         out.error = bernoulli(rng, scenario.error_rate + add);
+    }
+    for &field in &scenario.fields {
+        let mut value = (LATENCY_SIGMA * standard_normal(rng)).exp();
+        if let Effect::FieldScale(scaled, factor) = effect
+            && scaled == field
+        {
+            value *= factor;
+        }
+        field.set(&mut out, Some(value));
     }
     out
 }

@@ -21,8 +21,8 @@ use serde::Serialize;
 use cells::{Cell, CellKind, Criterion, Measure, all_cells};
 use runner::{RepOutcome, plan, run_replicate};
 
-use crate::config::GatesConfig;
 use crate::logic::gates::GateState;
+use crate::logic::gates::settings::GateSettings;
 use crate::logic::stats::wilson::wilson_interval;
 
 /// How many replicates to run.
@@ -216,7 +216,7 @@ fn evaluate(cell: &Cell, outcomes: &[RepOutcome], seed: u64) -> Vec<CheckResult>
 const UNDERPOWERED_ID: &str = "PR-13";
 
 fn underpowered_check(seed: u64) -> CheckResult {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let flagged = |n: usize, p0: f64| {
         let scenario = generator::Scenario {
             n_canary: n,

@@ -6,8 +6,8 @@
 use chrono::TimeZone;
 
 use super::generator::{Scenario, references, replicate_rng, tick_input};
-use crate::config::GatesConfig;
 use crate::domain::{Outcome, Timestamp};
+use crate::logic::gates::settings::GateSettings;
 use crate::logic::gates::{GateState, StagePlan, TickInput, budget, update};
 use crate::logic::stats::pairing::units_per_pair;
 use crate::logic::stats::z_upper;
@@ -21,7 +21,7 @@ pub enum Rule {
     Gates {
         metrics: Vec<String>,
         family: Vec<String>,
-        config: Box<GatesConfig>,
+        config: Box<GateSettings>,
     },
     /// A1: halt if this tick's canary pass rate < 0.8 × this tick's baseline rate.
     SeedRule,
@@ -99,7 +99,7 @@ pub fn run_replicate(
 }
 
 fn run_gates(
-    config: &GatesConfig,
+    config: &GateSettings,
     metrics: &[String],
     family: &[String],
     scenario: &Scenario,
@@ -163,14 +163,10 @@ fn ratio(x: u64, n: u64) -> f64 {
     if n == 0 { 0.0 } else { x as f64 / n as f64 }
 }
 
+/// The naive rule's per-tick sample p95 (0 without latencies: the rule then sees no slowdown).
 fn sample_p95(rows: &[crate::logic::gates::TelemetryRow]) -> f64 {
-    let mut xs: Vec<f64> = rows.iter().filter_map(|r| r.latency_ms).collect();
-    if xs.is_empty() {
-        return 0.0;
-    }
-    xs.sort_by(f64::total_cmp);
-    let index = ((0.95 * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1;
-    xs[index]
+    let xs: Vec<f64> = rows.iter().filter_map(|r| r.latency_ms).collect();
+    crate::logic::stats::summary::quantile(&xs, 0.95).unwrap_or(0.0)
 }
 
 impl NaiveState {

@@ -14,7 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{GatesConfig, METRICS, MetricSettings};
+use super::metric::{self, MetricSettings};
+use super::settings::{GateSettings, MetricOverride};
 use crate::domain::Role;
 
 /// The per-test α of each metric of the family, frozen at stage start.
@@ -28,10 +29,10 @@ pub struct Allocation {
 
 /// The metric names of a stage whose suite declares `evaluators`: every built-in metric and, when
 /// `[gates].per_evaluator`, one `pass_rate:EVALUATOR` each.
-pub fn family_names(config: &GatesConfig, evaluators: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = METRICS.iter().map(|m| m.to_string()).collect();
+pub fn family_names(config: &GateSettings, evaluators: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = metric::builtin_names().map(str::to_string).collect();
     if config.per_evaluator {
-        names.extend(evaluators.iter().map(|e| format!("pass_rate:{e}")));
+        names.extend(evaluators.iter().map(|e| metric::evaluator_metric(e)));
     }
     names
 }
@@ -43,7 +44,7 @@ pub fn in_family(settings: &MetricSettings) -> bool {
 
 /// Splits the budget over `names` (the stage's metrics: built-in ones and one
 /// `pass_rate:EVALUATOR` per evaluator of the suite). Unknown names are skipped.
-pub fn allocate(config: &GatesConfig, names: &[String]) -> Allocation {
+pub fn allocate(config: &GateSettings, names: &[String]) -> Allocation {
     let family: Vec<(&String, MetricSettings)> = names
         .iter()
         .filter_map(|name| config.settings(name).map(|s| (name, s)))
@@ -51,17 +52,17 @@ pub fn allocate(config: &GatesConfig, names: &[String]) -> Allocation {
         .collect();
     let per_evaluator = family
         .iter()
-        .filter(|(name, _)| name.starts_with("pass_rate:"))
+        .filter(|(name, _)| metric::evaluator_of(name).is_some())
         .count()
         .max(1) as f64;
     // A per-evaluator weight or fixed α set on `pass_rate_evaluator` (or left at its default) is
     // the family's, split evenly over its k gates; one set on `pass_rate:EVALUATOR` itself is
     // that gate's own.
-    let own = |name: &str, field: fn(&crate::config::MetricOverride) -> bool| {
-        config.metrics.get(name).is_some_and(field)
+    let own = |name: &str, field: fn(&MetricOverride) -> bool| {
+        config.own_override(name).is_some_and(field)
     };
-    let share = |name: &str, value: f64, field: fn(&crate::config::MetricOverride) -> bool| {
-        if name.starts_with("pass_rate:") && !own(name, field) {
+    let share = |name: &str, value: f64, field: fn(&MetricOverride) -> bool| {
+        if metric::evaluator_of(name).is_some() && !own(name, field) {
             value / per_evaluator
         } else {
             value
@@ -98,16 +99,15 @@ pub fn allocate(config: &GatesConfig, names: &[String]) -> Allocation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MetricOverride;
 
     fn names(evaluators: usize) -> Vec<String> {
         let evaluators: Vec<String> = (0..evaluators).map(|i| format!("e{i}")).collect();
-        family_names(&GatesConfig::default(), &evaluators)
+        family_names(&GateSettings::default(), &evaluators)
     }
 
     #[test]
     fn the_default_family_spends_exactly_the_budget_whatever_the_number_of_evaluators() {
-        let config = GatesConfig::default();
+        let config = GateSettings::default();
         for k in [0, 1, 4, 8, 40] {
             let a = allocate(&config, &names(k));
             assert!((a.spent - 0.01).abs() < 1e-12, "k = {k}: {}", a.spent);
@@ -127,9 +127,9 @@ mod tests {
 
     #[test]
     fn a_fixed_alpha_is_spent_as_given_and_the_rest_is_shared() {
-        let mut config = GatesConfig::default();
-        config.metrics.insert(
-            "latency_p99".into(),
+        let mut config = GateSettings::default();
+        config = config.with_override(
+            "latency_p99",
             MetricOverride {
                 alpha_halt: Some(0.002),
                 ..MetricOverride::default()
@@ -143,10 +143,10 @@ mod tests {
 
     #[test]
     fn a_single_gated_metric_gets_the_whole_budget() {
-        let mut config = GatesConfig::default();
-        for name in METRICS.iter().filter(|m| **m != "pass_rate") {
-            config.metrics.insert(
-                name.to_string(),
+        let mut config = GateSettings::default();
+        for name in metric::builtin_names().filter(|m| *m != "pass_rate") {
+            config = config.with_override(
+                name,
                 MetricOverride {
                     enabled: Some(false),
                     ..MetricOverride::default()
@@ -160,9 +160,9 @@ mod tests {
 
     #[test]
     fn an_evaluator_s_own_fixed_alpha_is_not_split() {
-        let mut config = GatesConfig::default();
-        config.metrics.insert(
-            "pass_rate:e1".into(),
+        let mut config = GateSettings::default();
+        config = config.with_override(
+            "pass_rate:e1",
             MetricOverride {
                 alpha_halt: Some(0.001),
                 ..MetricOverride::default()
@@ -175,9 +175,9 @@ mod tests {
 
     #[test]
     fn a_fixed_per_evaluator_alpha_is_the_family_total() {
-        let mut config = GatesConfig::default();
-        config.metrics.insert(
-            crate::config::PER_EVALUATOR_KEY.into(),
+        let mut config = GateSettings::default();
+        config = config.with_override(
+            metric::PER_EVALUATOR_KEY,
             MetricOverride {
                 alpha_halt: Some(0.001),
                 ..MetricOverride::default()

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Outcome, Score, Timestamp};
+use crate::logic::stats::summary::{nearest_rank, sorted_finite};
 
 /// A value per arm.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,9 @@ pub struct EvalSample {
 pub struct TelemetryRow {
     /// End-to-end latency, when logged.
     pub latency_ms: Option<f64>,
+    /// Time to first token, when logged (streamed responses only).
+    #[serde(default)]
+    pub ttft_ms: Option<f64>,
     /// Cost, when logged.
     pub cost_usd: Option<f64>,
     /// Completion tokens, when logged.
@@ -159,17 +163,8 @@ impl LatencyReference {
         must_catch: f64,
         margin: f64,
     ) -> Option<LatencyReference> {
-        let mut sorted: Vec<f64> = latencies
-            .iter()
-            .copied()
-            .filter(|x| x.is_finite())
-            .collect();
-        if sorted.is_empty() {
-            return None;
-        }
-        sorted.sort_by(f64::total_cmp);
-        let index = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-        let threshold = sorted[index];
+        let sorted = sorted_finite(latencies);
+        let threshold = nearest_rank(&sorted, quantile)?;
         let survival = |x: f64| {
             let above = sorted.len() - sorted.partition_point(|&v| v <= x);
             above as f64 / sorted.len() as f64

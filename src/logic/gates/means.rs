@@ -7,33 +7,13 @@
 
 use super::display::{fmt_opt, ratio_text, sig};
 use super::input::TickInput;
+use super::metric::{Direction, MetricSettings};
 use super::state::{GateState, TestState};
 use super::step::{Promotion, Step};
-use crate::config::{Direction, MetricSettings};
 use crate::domain::InconclusiveReason;
 use crate::logic::stats::mixture::{MeanContrast, ln_lambda_one_sided};
 use crate::logic::stats::noninferiority::mean_z;
 use crate::logic::stats::{always_valid_p, ln_threshold, z_upper};
-
-/// Per-arm values of a mean metric this tick, or `None` without data (immature feedback).
-pub fn values(metric: &str, input: &TickInput) -> Option<(Vec<f64>, Vec<f64>)> {
-    let telemetry = |pick: fn(&super::input::TelemetryRow) -> Option<f64>| {
-        let arm = |rows: &[super::input::TelemetryRow]| rows.iter().filter_map(pick).collect();
-        Some((arm(&input.telemetry.canary), arm(&input.telemetry.baseline)))
-    };
-    match metric {
-        "cost_per_response" => telemetry(|r| r.cost_usd),
-        "completion_tokens" => telemetry(|r| r.completion_tokens.map(|t| t as f64)),
-        "session_length" => {
-            let cohort = input.feedback.as_ref()?;
-            let arm = |units: &[super::input::FeedbackUnit]| {
-                units.iter().filter_map(|u| u.session_length).collect()
-            };
-            Some((arm(&cohort.arms.canary), arm(&cohort.arms.baseline)))
-        }
-        _ => None,
-    }
-}
 
 /// The halting and the mirrored promotion contrasts.
 fn contrasts(s: &MetricSettings) -> (MeanContrast, MeanContrast) {
@@ -52,7 +32,8 @@ fn contrasts(s: &MetricSettings) -> (MeanContrast, MeanContrast) {
 /// One tick of a mean metric.
 pub fn update_mean(s: &MetricSettings, state: &mut GateState, input: &TickInput) -> Step {
     let mut step = Step::default();
-    let data = values(&state.metric, input);
+    let data =
+        super::metric::def_of(&state.metric).and_then(|def| super::metric::values(def, input));
     let ticks_min = state.ticks_min;
     let TestState::Mean {
         canary,

@@ -28,19 +28,20 @@
 //!   an extension).
 //! - Otherwise **Inconclusive(not yet proven)**. Never promote on inconclusive or missing data.
 //!
-//! Metrics (names as in `[gates.metrics.NAME]`): `pass_rate` and `pass_rate:EVALUATOR`,
-//! `unscorable_rate`, `thumbs_up_rate`, `regeneration_rate`, `escalation_rate`, `refund_rate`,
-//! `session_length`, `error_rate`, `cost_per_response`, `completion_tokens`, `latency_p95`,
-//! `latency_p99`. The rollout's false-halt budget Σα is reported with every evaluation.
+//! Metrics (names as in `[gates.metrics.NAME]`): the built-in ones of the registry
+//! ([`metric::BUILTIN`], each defined once) and `pass_rate:EVALUATOR`. The rollout's false-halt
+//! budget Σα is reported with every evaluation.
 
 pub mod budget;
 pub mod display;
 pub mod input;
 pub mod means;
+pub mod metric;
 pub mod paired;
 pub mod power;
 pub mod recent;
 pub mod series;
+pub mod settings;
 pub mod state;
 pub mod step;
 
@@ -52,10 +53,11 @@ pub use input::{
     ArmScores, EvalSample, FeedbackCohort, FeedbackUnit, LatencyReference, PerArm, References,
     StagePlan, TelemetryRow, TickInput,
 };
+pub use metric::{MetricDef, MetricKind, MetricSettings};
+pub use settings::{GateSettings, MetricOverride};
 pub use state::{Counts, GateState, TestState, Underpowered};
 pub use step::Step;
 
-use crate::config::{GatesConfig, METRICS, MetricKind, MetricSettings};
 use crate::domain::{Evidence, InconclusiveReason, MetricVerdict, Timestamp, Verdict};
 use crate::logic::stats::{ln_threshold, normal_cdf};
 
@@ -99,11 +101,11 @@ pub struct TickEvaluation {
 /// The metric names a tick evaluates: the built-in ones that are enabled, plus one
 /// `pass_rate:EVALUATOR` per evaluator seen in the sample or already holding a state.
 pub fn metric_names(
-    config: &GatesConfig,
+    config: &GateSettings,
     input: &TickInput,
     states: &BTreeMap<String, GateState>,
 ) -> Vec<String> {
-    let mut names: BTreeSet<String> = METRICS.iter().map(|m| m.to_string()).collect();
+    let mut names: BTreeSet<String> = metric::builtin_names().map(str::to_string).collect();
     if config.per_evaluator {
         let arms = &input.eval.arms;
         for evaluator in arms
@@ -112,12 +114,12 @@ pub fn metric_names(
             .keys()
             .chain(arms.baseline.per_evaluator.keys())
         {
-            names.insert(format!("pass_rate:{evaluator}"));
+            names.insert(metric::evaluator_metric(evaluator));
         }
         names.extend(
             states
                 .keys()
-                .filter(|k| k.starts_with("pass_rate:"))
+                .filter(|k| metric::evaluator_of(k).is_some())
                 .cloned(),
         );
     }
@@ -130,7 +132,7 @@ pub fn metric_names(
 /// Evaluates every configured metric for one tick. States missing from `states` start fresh;
 /// states of an earlier stage move into `plan.stage` first.
 pub fn evaluate_tick(
-    config: &GatesConfig,
+    config: &GateSettings,
     plan: &StagePlan,
     states: &BTreeMap<String, GateState>,
     input: &TickInput,
@@ -181,7 +183,7 @@ pub fn evaluate_tick(
 
 /// One metric's tick: ingest the data, test, and turn the findings into a verdict with evidence.
 pub fn update(
-    config: &GatesConfig,
+    config: &GateSettings,
     settings: &MetricSettings,
     state: &GateState,
     input: &TickInput,
@@ -233,7 +235,7 @@ pub fn verdict_kind(verdict: &Verdict) -> &'static str {
 }
 
 fn decide(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     state: &GateState,
     input: &TickInput,
@@ -305,7 +307,7 @@ fn decide(
 
 /// Chi-square (1 df) sample-ratio check of ALL requests against the configured canary share.
 pub fn sample_ratio_mismatch(
-    config: &GatesConfig,
+    config: &GateSettings,
     input: &TickInput,
 ) -> Option<InconclusiveReason> {
     let share = input.canary_share?;

@@ -7,70 +7,16 @@
 
 use super::display::fmt_opt;
 use super::input::{LatencyReference, TickInput};
+use super::metric::{Direction, MetricSettings, Scale};
 use super::recent;
+use super::settings::GateSettings;
 use super::state::{Counts, GateState, TestState};
 use super::step::{Promotion, Step};
-use crate::config::{Direction, GatesConfig, MetricKind, MetricSettings, Scale};
-use crate::domain::{InconclusiveReason, Outcome};
+use crate::domain::InconclusiveReason;
 use crate::logic::stats::betting::{Alternative, BettingParams, BettingState, Contrast, PairTally};
 use crate::logic::stats::noninferiority::{difference_z, farrington_manning_z};
 use crate::logic::stats::pairing::{metric_seed, pair_units};
 use crate::logic::stats::{ln_threshold, z_upper};
-
-/// Per-arm indicators of a binary metric, or `None` when this tick has no data for it.
-pub fn indicators(
-    metric: &str,
-    settings: &MetricSettings,
-    input: &TickInput,
-) -> Option<(Vec<bool>, Vec<bool>)> {
-    let arms = &input.eval.arms;
-    let graded = |o: &[Outcome]| -> Vec<bool> {
-        o.iter()
-            .filter_map(|x| match x {
-                Outcome::Pass => Some(true),
-                Outcome::Fail => Some(false),
-                Outcome::Unscorable => None,
-            })
-            .collect()
-    };
-    if settings.kind == MetricKind::Unscorable {
-        let flag = |o: &[Outcome]| o.iter().map(|x| *x == Outcome::Unscorable).collect();
-        return Some((flag(&arms.canary.overall), flag(&arms.baseline.overall)));
-    }
-    if metric == "pass_rate" {
-        return Some((graded(&arms.canary.overall), graded(&arms.baseline.overall)));
-    }
-    if let Some(evaluator) = metric.strip_prefix("pass_rate:") {
-        let get = |a: &super::input::ArmScores| {
-            a.per_evaluator
-                .get(evaluator)
-                .map(|o| graded(o))
-                .unwrap_or_default()
-        };
-        return Some((get(&arms.canary), get(&arms.baseline)));
-    }
-    if settings.kind == MetricKind::ErrorRate {
-        let flag = |rows: &[super::input::TelemetryRow]| rows.iter().map(|r| r.error).collect();
-        return Some((
-            flag(&input.telemetry.canary),
-            flag(&input.telemetry.baseline),
-        ));
-    }
-    let cohort = input.feedback.as_ref()?;
-    let pick = |units: &[super::input::FeedbackUnit]| -> Vec<bool> {
-        units
-            .iter()
-            .filter_map(|u| match metric {
-                "thumbs_up_rate" => u.thumbs_up,
-                "regeneration_rate" => Some(u.regenerated),
-                "escalation_rate" => Some(u.escalated),
-                "refund_rate" => Some(u.refunded),
-                _ => None,
-            })
-            .collect()
-    };
-    Some((pick(&cohort.arms.canary), pick(&cohort.arms.baseline)))
-}
 
 /// The halting contrast and alternative of a binary rate metric.
 fn halt_design(s: &MetricSettings) -> (Contrast, Alternative) {
@@ -120,7 +66,7 @@ fn promote_contrast(s: &MetricSettings) -> Contrast {
 /// Betting parameters: start-time mixture for sampled and feedback rates, single start for the
 /// telemetry families (as STATS.md's benchmark simulates them), single start for promotion.
 pub fn params(
-    config: &GatesConfig,
+    config: &GateSettings,
     state: &GateState,
     contrast: Contrast,
     alternative: Alternative,
@@ -155,7 +101,7 @@ fn add_counts(counts: &mut Counts, tally: &PairTally) {
 }
 
 /// Adds a tick to the stage counts and to the trailing window.
-fn add_tick(config: &GatesConfig, state: &mut GateState, tally: &PairTally) {
+fn add_tick(config: &GateSettings, state: &mut GateState, tally: &PairTally) {
     add_counts(&mut state.counts, tally);
     recent::push(&mut state.recent, tally_counts(tally), config.recent_ticks);
 }
@@ -196,7 +142,7 @@ pub fn planned_look(s: &MetricSettings, c: &Counts) -> Option<f64> {
 /// T_min, the mirrored e-process's current value after an extension), and from the planned look
 /// on the trailing-window test ([`super::recent`]). Nothing is proven before the planned look.
 fn promotion(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     state: &GateState,
     promote: &BettingState,
@@ -266,13 +212,14 @@ fn halt_message(metric: &str, ln_e: f64, alpha: f64, counts: &Counts) -> String 
 
 /// Pass rates, feedback rates and the unscorable guardrail.
 pub fn update_paired(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     state: &mut GateState,
     input: &TickInput,
 ) -> Step {
     let mut step = Step::default();
-    let data = indicators(&state.metric, s, input);
+    let data = super::metric::def_of(&state.metric)
+        .and_then(|def| super::metric::indicators(def, &state.metric, input));
     let seed = metric_seed(input.pairing_seed, &state.metric);
     let (contrast, alternative) = halt_design(s);
     let halt_params = params(config, state, contrast, alternative, true);
@@ -325,7 +272,7 @@ fn finish_counts(step: &mut Step, c: &Counts) {
 
 /// Error rate: the additive-margin e-process and the one-sample ceiling; halt if either fires.
 pub fn update_error(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     state: &mut GateState,
     input: &TickInput,
@@ -341,8 +288,9 @@ pub fn update_error(
         Alternative::Ratio { r: 1.0 },
         false,
     );
-    let canary: Vec<bool> = input.telemetry.canary.iter().map(|r| r.error).collect();
-    let baseline: Vec<bool> = input.telemetry.baseline.iter().map(|r| r.error).collect();
+    let data = super::metric::def_of(&state.metric)
+        .and_then(|def| super::metric::indicators(def, &state.metric, input));
+    let (canary, baseline) = data.unwrap_or_default();
     let tally = pair_units(&canary, &baseline, seed);
     state.ticks += 1;
     add_tick(config, state, &tally);
@@ -448,16 +396,15 @@ impl ErrorEvidence {
 
 /// Latency tail: exceedances of the frozen c_q, paired; one-sample promotion at m·c_q.
 pub fn update_latency(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     state: &mut GateState,
     input: &TickInput,
 ) -> Step {
     let mut step = Step::default();
-    let lat = |rows: &[super::input::TelemetryRow]| -> Vec<f64> {
-        rows.iter().filter_map(|r| r.latency_ms).collect()
-    };
-    let (canary, baseline) = (lat(&input.telemetry.canary), lat(&input.telemetry.baseline));
+    let data =
+        super::metric::def_of(&state.metric).and_then(|def| super::metric::values(def, input));
+    let (canary, baseline) = data.unwrap_or_default();
     let TestState::Latency { reference, .. } = &mut state.test else {
         return step;
     };

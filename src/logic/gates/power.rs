@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::config::GatesConfig;
+use super::settings::GateSettings;
 use crate::logic::stats::power::{PairedDesign, min_detectable_drop};
 
 /// What one stage can detect.
@@ -75,7 +75,7 @@ pub struct StageDesign {
 
 /// The power of each stage for the pass-rate gate at baseline rate `p0` and halting α `alpha`.
 pub fn stage_power(
-    config: &GatesConfig,
+    config: &GateSettings,
     p0: f64,
     alpha: f64,
     stages: &[StageDesign],
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn an_over_sampled_baseline_detects_a_smaller_drop_and_says_so() {
-        let config = GatesConfig::default();
+        let config = GateSettings::default();
         let one = &stage_power(&config, 0.9, 0.007, &[design(4, 20.0)])[0];
         let four = &stage_power(
             &config,
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_short_thin_stage_warns_and_a_full_one_does_not() {
-        let config = GatesConfig::default();
+        let config = GateSettings::default();
         let out = stage_power(&config, 0.9, 0.007, &[design(16, 50.0), design(4, 5.0)]);
         assert!(!out[0].warn, "{out:?}");
         assert!(out[0].min_detectable_drop.unwrap() < 0.2);

@@ -16,8 +16,9 @@
 
 use serde::Serialize;
 
+use super::metric::{MetricKind, MetricSettings};
+use super::settings::GateSettings;
 use super::state::Counts;
-use crate::config::{GatesConfig, MetricKind, MetricSettings};
 use crate::logic::stats::z_upper;
 
 /// What the trailing-window test found at one look.
@@ -68,7 +69,7 @@ pub fn applies(s: &MetricSettings) -> bool {
 /// for metrics it does not apply to. `z_of` is the family's planned-look statistic applied to the
 /// window's counts.
 pub fn check(
-    config: &GatesConfig,
+    config: &GateSettings,
     s: &MetricSettings,
     (ticks, ticks_min, ticks_max): (u32, u32, u32),
     recent: &[Counts],
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn no_look_before_the_planned_one() {
-        let config = GatesConfig::default();
+        let config = GateSettings::default();
         let s = config.settings("pass_rate").unwrap();
         let z = |_: &MetricSettings, _: &Counts| Some(10.0);
         assert!(check(&config, &s, (15, 16, 32), &[], z).is_none());

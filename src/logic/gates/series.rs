@@ -4,7 +4,6 @@
 //! evaluator versions (`pass_rate_series`, `metric_series`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::input::{ArmScores, TickInput};
 use crate::domain::{Arm, Outcome};
@@ -104,113 +103,8 @@ pub struct MetricPoint {
     pub extra: serde_json::Value,
 }
 
-fn mean(xs: &[f64]) -> Option<f64> {
-    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
-}
-
-fn sample_quantile(xs: &[f64], q: f64) -> Option<f64> {
-    let mut sorted: Vec<f64> = xs.to_vec();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let index = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    Some(sorted[index])
-}
-
-/// Per-arm telemetry and feedback points of a tick (display values; decisions use the tests).
+/// Per-arm telemetry and feedback points of a tick, one per registered metric with a series
+/// (display values; decisions use the tests).
 pub fn metric_points(input: &TickInput) -> Vec<MetricPoint> {
-    let mut out = Vec::new();
-    for arm in Arm::ALL {
-        let rows = match arm {
-            Arm::Baseline => &input.telemetry.baseline,
-            Arm::Canary => &input.telemetry.canary,
-        };
-        let errors = rows.iter().filter(|r| r.error).count() as u64;
-        let n = rows.len() as u64;
-        let mut push = |metric: &str, n: u64, value: Option<f64>, extra: serde_json::Value| {
-            out.push(MetricPoint {
-                arm,
-                metric: metric.to_string(),
-                n,
-                value,
-                extra,
-            });
-        };
-        push(
-            "error_rate",
-            n,
-            (n > 0).then(|| errors as f64 / n as f64),
-            json!({ "errors": errors }),
-        );
-        let latency: Vec<f64> = rows.iter().filter_map(|r| r.latency_ms).collect();
-        let cost: Vec<f64> = rows.iter().filter_map(|r| r.cost_usd).collect();
-        let tokens: Vec<f64> = rows
-            .iter()
-            .filter_map(|r| r.completion_tokens.map(|t| t as f64))
-            .collect();
-        push(
-            "latency_p95",
-            latency.len() as u64,
-            sample_quantile(&latency, 0.95),
-            json!({ "kind": "sample-quantile" }),
-        );
-        push(
-            "latency_p99",
-            latency.len() as u64,
-            sample_quantile(&latency, 0.99),
-            json!({ "kind": "sample-quantile" }),
-        );
-        push(
-            "cost_per_response",
-            cost.len() as u64,
-            mean(&cost),
-            json!({ "total_usd": cost.iter().sum::<f64>() }),
-        );
-        push(
-            "completion_tokens",
-            tokens.len() as u64,
-            mean(&tokens),
-            json!({}),
-        );
-        if let Some(cohort) = &input.feedback {
-            let units = match arm {
-                Arm::Baseline => &cohort.arms.baseline,
-                Arm::Canary => &cohort.arms.canary,
-            };
-            let rated: Vec<bool> = units.iter().filter_map(|u| u.thumbs_up).collect();
-            let rate = |flags: Vec<bool>| {
-                let n = flags.len() as u64;
-                (
-                    n,
-                    (n > 0).then(|| flags.iter().filter(|&&f| f).count() as f64 / n as f64),
-                )
-            };
-            let extra = json!({ "matured_fraction": cohort.matured_fraction });
-            let (n_rated, thumbs) = rate(rated);
-            push("thumbs_up_rate", n_rated, thumbs, extra.clone());
-            let (n_units, regen) = rate(units.iter().map(|u| u.regenerated).collect());
-            push("regeneration_rate", n_units, regen, extra.clone());
-            push(
-                "escalation_rate",
-                n_units,
-                rate(units.iter().map(|u| u.escalated).collect()).1,
-                extra.clone(),
-            );
-            push(
-                "refund_rate",
-                n_units,
-                rate(units.iter().map(|u| u.refunded).collect()).1,
-                extra.clone(),
-            );
-            let sessions: Vec<f64> = units.iter().filter_map(|u| u.session_length).collect();
-            push(
-                "session_length",
-                sessions.len() as u64,
-                mean(&sessions),
-                extra,
-            );
-        }
-    }
-    out
+    super::metric::metric_points(input)
 }

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::input::{LatencyReference, StagePlan};
-use crate::config::{Authority, GatesConfig, MetricKind, MetricSettings};
+use super::metric::{Authority, Direction, MetricKind, MetricSettings};
+use super::settings::GateSettings;
 use crate::logic::stats::betting::BettingState;
 use crate::logic::stats::mixture::RunningMoments;
 use crate::logic::stats::power::{PairedDesign, min_expected_pairs, required_stage_units};
@@ -121,7 +122,7 @@ pub struct GateState {
 impl GateState {
     /// A fresh state for `metric` at the start of the plan's stage.
     pub fn start(
-        config: &GatesConfig,
+        config: &GateSettings,
         settings: &MetricSettings,
         metric: &str,
         plan: &StagePlan,
@@ -197,7 +198,7 @@ impl GateState {
     /// restart their start-time mixture; promotion tests and per-stage counts start afresh.
     pub fn next_stage(
         &self,
-        config: &GatesConfig,
+        config: &GateSettings,
         settings: &MetricSettings,
         plan: &StagePlan,
     ) -> GateState {
@@ -257,7 +258,7 @@ fn underpowered(
     let expected = expected_units(settings, plan, ticks_min);
     let bound = match settings.kind {
         MetricKind::PassRate | MetricKind::FeedbackRate
-            if settings.direction == crate::config::Direction::Higher =>
+            if settings.direction == Direction::Higher =>
         {
             // Only the eval sample over-samples the baseline; feedback is paired 1:1.
             let k = if settings.kind == MetricKind::PassRate {

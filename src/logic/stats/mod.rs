@@ -21,6 +21,7 @@ pub mod noninferiority;
 pub mod pairing;
 pub mod power;
 pub mod sprt;
+pub mod summary;
 pub mod wilson;
 
 use statrs::function::erf::{erfc, erfc_inv};

@@ -12,6 +12,8 @@ use super::dist::{ZipfTable, exponential, lognormal};
 use super::feedback::Quality;
 use super::spec::{DefectRates, SynthSpec, SynthSpecError};
 use crate::domain::{Arm, FeedbackEvent, Request, RequestStatus, Timestamp};
+use crate::logic::gates::metric::synthesize;
+use crate::logic::hash::sha256_u64;
 
 /// Popularity skew of tenants: rank k is chosen with weight 1/(k+1)^1.1.
 const TENANT_ZIPF_EXPONENT: f64 = 1.1;
@@ -206,7 +208,13 @@ impl SynthStream {
             }));
         }
 
-        Request {
+        // The registry's generated telemetry (e.g. time to first token) draws from a stream of
+        // the request's own, so it never shifts the draws above.
+        let mut extra = ChaCha8Rng::seed_from_u64(sha256_u64(&[
+            &self.spec.seed.to_be_bytes(),
+            request_id.as_bytes(),
+        ]));
+        let mut request = Request {
             request_id,
             ts,
             tenant_id,
@@ -228,7 +236,9 @@ impl SynthStream {
             completion_tokens: Some(completion_tokens),
             cost_usd: Some((cost * 1e8).round() / 1e8),
             metadata: serde_json::json!({"synth": {"defects": defects}}),
-        }
+        };
+        synthesize(&mut request, || extra.random::<f64>());
+        request
     }
 }
 

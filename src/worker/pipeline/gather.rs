@@ -105,15 +105,8 @@ async fn arm_telemetry(
         .with_context(|| format!("cannot read the {arm} telemetry of {}", owner.rollout_id))
 }
 
-fn to_gate_rows(rows: &[TelemetryRow]) -> Vec<gates::TelemetryRow> {
-    rows.iter()
-        .map(|row| gates::TelemetryRow {
-            latency_ms: row.latency_ms,
-            cost_usd: row.cost_usd,
-            completion_tokens: row.completion_tokens,
-            error: row.status == RequestStatus::Error,
-        })
-        .collect()
+pub(super) fn to_gate_rows(rows: &[TelemetryRow]) -> Vec<gates::TelemetryRow> {
+    rows.iter().map(gates::TelemetryRow::from).collect()
 }
 
 /// The matured feedback cohort: every ok response of each arm's window moved back by the
@@ -223,6 +216,7 @@ mod tests {
             tenant_id: "t".to_string(),
             status,
             latency_ms: None,
+            ttft_ms: None,
             cost_usd: None,
             completion_tokens: None,
         }

@@ -363,8 +363,14 @@ pub async fn gather_tick(
                     .as_ref()
                     .map_or(0, |cohort| cohort.arms.canary.len()),
             };
-            references::stage_plan(env.store(), &config.gates, &owner, &facts, needs_references)
-                .await?
+            references::stage_plan(
+                env.store(),
+                &config.gate_settings,
+                &owner,
+                &facts,
+                needs_references,
+            )
+            .await?
         }
         None => gates::StagePlan::default(),
     };
@@ -379,8 +385,8 @@ pub async fn gather_tick(
         .collect();
     let stage_plan = gates::StagePlan {
         alpha: gates::budget::allocate(
-            &config.gates,
-            &gates::budget::family_names(&config.gates, &evaluators),
+            &config.gate_settings,
+            &gates::budget::family_names(&config.gate_settings, &evaluators),
         )
         .alpha,
         ..stage_plan
@@ -450,7 +456,7 @@ async fn evaluate(
     .await?;
     failpoint::hit("tick_after_scoring");
     let evaluation = gates::evaluate_tick(
-        &env.ctx().config.gates,
+        &env.ctx().config.gate_settings,
         &gathered.stage_plan,
         &states,
         &gathered.input,

@@ -5,11 +5,11 @@
 use anyhow::Context as _;
 
 use crate::adapters::store::{Store, TelemetryRow};
-use crate::config::GatesConfig;
 use crate::domain::plan::StageSpec;
-use crate::domain::{Arm, HumanDuration, RequestStatus, Timestamp};
+use crate::domain::{Arm, HumanDuration, Timestamp};
 use crate::logic::attribution::RolloutTargets;
-use crate::logic::gates::{LatencyReference, References, StagePlan};
+use crate::logic::gates::GateSettings;
+use crate::logic::gates::{References, StagePlan};
 
 /// How much baseline history the references look at.
 const HISTORY: chrono::Duration = chrono::Duration::hours(24);
@@ -37,7 +37,7 @@ pub struct StageFacts<'a> {
 /// Builds the stage plan; reads history only when `with_references` (at stage start).
 pub async fn stage_plan(
     store: &Store,
-    gates: &GatesConfig,
+    gates: &GateSettings,
     owner: &RolloutTargets,
     facts: &StageFacts<'_>,
     with_references: bool,
@@ -74,75 +74,16 @@ pub async fn stage_plan(
     })
 }
 
-/// The references of baseline history (empty history → none: the gates freeze from the stage's
-/// first tick or fall back to their configured priors).
-pub fn references(gates: &GatesConfig, rows: &[TelemetryRow]) -> References {
-    let mut refs = References::default();
-    if rows.is_empty() {
-        return refs;
-    }
-    let errors = rows
-        .iter()
-        .filter(|row| row.status == RequestStatus::Error)
-        .count();
-    refs.rates
-        .insert("error_rate".to_string(), errors as f64 / rows.len() as f64);
-    let ok = || rows.iter().filter(|row| row.status == RequestStatus::Ok);
-    let latencies: Vec<f64> = ok().filter_map(|row| row.latency_ms).collect();
-    for metric in ["latency_p95", "latency_p99"] {
-        let Some(settings) = gates.settings(metric) else {
-            continue;
-        };
-        let reference = LatencyReference::from_history(
-            &latencies,
-            settings.quantile,
-            settings.must_catch,
-            settings.promotion_margin,
-        );
-        if let Some(reference) = reference {
-            refs.latency.insert(metric.to_string(), reference);
-        }
-    }
-    let costs: Vec<f64> = ok().filter_map(|row| row.cost_usd).collect();
-    if let Some(mean) = mean(&costs) {
-        refs.means.insert("cost_per_response".to_string(), mean);
-    }
-    if let Some(cap) = quantile(&costs, 0.995) {
-        refs.caps.insert("cost_per_response".to_string(), cap);
-    }
-    let tokens: Vec<f64> = ok()
-        .filter_map(|row| row.completion_tokens)
-        .map(|t| t as f64)
-        .collect();
-    if let Some(mean) = mean(&tokens) {
-        refs.means.insert("completion_tokens".to_string(), mean);
-    }
-    if let Some(cap) = quantile(&tokens, 0.995) {
-        refs.caps.insert("completion_tokens".to_string(), cap);
-    }
-    refs
-}
-
-fn mean(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    Some(values.iter().sum::<f64>() / values.len() as f64)
-}
-
-fn quantile(values: &[f64], q: f64) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+/// The references of baseline history, one per registered metric that freezes one (empty
+/// history → none: the gates freeze from the stage's first tick or fall back to their priors).
+pub fn references(gates: &GateSettings, rows: &[TelemetryRow]) -> References {
+    crate::logic::gates::metric::history_references(gates, &super::gather::to_gate_rows(rows))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RequestStatus;
 
     fn row(status: RequestStatus, latency: f64, cost: f64) -> TelemetryRow {
         TelemetryRow {
@@ -150,6 +91,7 @@ mod tests {
             tenant_id: "t".to_string(),
             status,
             latency_ms: Some(latency),
+            ttft_ms: None,
             cost_usd: Some(cost),
             completion_tokens: Some(100),
         }
@@ -161,7 +103,7 @@ mod tests {
             .map(|i| row(RequestStatus::Ok, f64::from(i) * 10.0, 0.01))
             .collect();
         rows.push(row(RequestStatus::Error, 99_999.0, 5.0));
-        let refs = references(&GatesConfig::default(), &rows);
+        let refs = references(&GateSettings::default(), &rows);
         assert!((refs.rates["error_rate"] - 1.0 / 101.0).abs() < 1e-12);
         assert_eq!(refs.latency["latency_p95"].threshold_ms, 950.0);
         assert_eq!(refs.latency["latency_p99"].threshold_ms, 990.0);
@@ -171,7 +113,7 @@ mod tests {
 
     #[test]
     fn empty_history_gives_no_references() {
-        let refs = references(&GatesConfig::default(), &[]);
+        let refs = references(&GateSettings::default(), &[]);
         assert!(refs.rates.is_empty() && refs.latency.is_empty() && refs.means.is_empty());
     }
 }

@@ -1,15 +1,12 @@
 //! Tests of the `[gates]` section: defaults, overrides, validation, budget.
 
-use super::defaults::*;
 use super::*;
 
 #[test]
 fn every_named_metric_has_valid_defaults() {
-    for name in METRICS
-        .iter()
-        .chain([&PER_EVALUATOR_KEY, &"pass_rate:json"])
-    {
-        let s = default_settings(name).unwrap();
+    let settings = GateSettings::default();
+    for name in metric::builtin_names().chain([PER_EVALUATOR_KEY, "pass_rate:json"]) {
+        let s = settings.settings(name).unwrap();
         check_settings(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     assert!(GatesConfig::default().validate().is_ok());
@@ -26,7 +23,7 @@ fn an_override_replaces_only_its_fields() {
             ..Default::default()
         },
     );
-    let s = config.settings("latency_p99").unwrap();
+    let s = config.resolve().settings("latency_p99").unwrap();
     assert_eq!(s.role, Role::Rollback);
     assert_eq!(s.alpha_halt, 0.005);
     assert_eq!(s.quantile, 0.99);
@@ -49,10 +46,10 @@ fn per_evaluator_defaults_apply_before_the_evaluators_own_override() {
             ..Default::default()
         },
     );
-    let s = config.settings("pass_rate:json").unwrap();
+    let s = config.resolve().settings("pass_rate:json").unwrap();
     assert_eq!((s.alpha_halt, s.role), (0.002, Role::Notify));
     assert_eq!(
-        config.settings("pass_rate:other").unwrap().role,
+        config.resolve().settings("pass_rate:other").unwrap().role,
         Role::Freeze
     );
 }

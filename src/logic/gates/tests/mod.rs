@@ -7,8 +7,8 @@ mod telemetry;
 use chrono::TimeZone;
 
 use super::*;
-use crate::config::GatesConfig;
 use crate::domain::{Outcome, Role};
+use crate::logic::gates::settings::GateSettings;
 
 pub(super) fn now() -> Timestamp {
     chrono::Utc
@@ -49,6 +49,7 @@ pub(super) fn rows(
     (0..n)
         .map(|i| TelemetryRow {
             latency_ms: Some(latency(i)),
+            ttft_ms: None,
             cost_usd: Some(cost * (1.0 + (i % 7) as f64 / 10.0)),
             completion_tokens: Some(100 + (i % 13) as i64),
             error: i < errors,
@@ -58,7 +59,7 @@ pub(super) fn rows(
 
 /// Runs `metric` over the inputs and returns the last state and verdict.
 pub(super) fn run(
-    config: &GatesConfig,
+    config: &GateSettings,
     plan: &StagePlan,
     metric: &str,
     inputs: &[TickInput],
@@ -83,7 +84,7 @@ pub(super) fn reason(v: &MetricVerdict) -> &InconclusiveReason {
 
 #[test]
 fn a_30_percent_pass_rate_drop_halts_with_the_rollback_role_and_evidence() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..6)
         .map(|t| eval_tick((31, 19, 0), (45, 5, 0), 50, t))
         .collect();
@@ -109,7 +110,7 @@ fn a_30_percent_pass_rate_drop_halts_with_the_rollback_role_and_evidence() {
 
 #[test]
 fn a_halt_is_sticky_even_when_later_ticks_look_healthy() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut inputs: Vec<_> = (0..6)
         .map(|t| eval_tick((25, 25, 0), (45, 5, 0), 50, t))
         .collect();
@@ -120,7 +121,7 @@ fn a_halt_is_sticky_even_when_later_ticks_look_healthy() {
 
 #[test]
 fn equal_pass_rates_are_promote_ready_at_the_planned_look() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..16)
         .map(|t| eval_tick((45, 5, 0), (45, 5, 0), 50, t))
         .collect();
@@ -131,7 +132,7 @@ fn equal_pass_rates_are_promote_ready_at_the_planned_look() {
 
 #[test]
 fn the_first_tick_has_too_few_samples_for_promotion() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (_, v) = run(
         &config,
         &StagePlan::default(),
@@ -149,7 +150,7 @@ fn the_first_tick_has_too_few_samples_for_promotion() {
 
 #[test]
 fn a_canary_shortfall_is_inconclusive_not_a_pass() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (_, v) = run(
         &config,
         &StagePlan::default(),
@@ -167,7 +168,7 @@ fn a_canary_shortfall_is_inconclusive_not_a_pass() {
 
 #[test]
 fn unscorable_units_are_missing_never_passes() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (state, v) = run(
         &config,
         &StagePlan::default(),
@@ -181,7 +182,7 @@ fn unscorable_units_are_missing_never_passes() {
 
 #[test]
 fn a_sample_ratio_mismatch_is_inconclusive() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut input = eval_tick((45, 5, 0), (45, 5, 0), 50, 1);
     input.canary_share = Some(0.01);
     input.telemetry.canary = rows(500, 0, |_| 100.0, 0.01);
@@ -195,7 +196,7 @@ fn a_sample_ratio_mismatch_is_inconclusive() {
 
 #[test]
 fn a_matching_sample_ratio_is_not_flagged() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut input = TickInput {
         canary_share: Some(0.1),
         ..TickInput::default()
@@ -207,7 +208,7 @@ fn a_matching_sample_ratio_is_not_flagged() {
 
 #[test]
 fn feedback_without_a_matured_cohort_is_inconclusive() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (_, v) = run(
         &config,
         &StagePlan::default(),
@@ -243,7 +244,7 @@ fn feedback_without_a_matured_cohort_is_inconclusive() {
 
 #[test]
 fn a_stage_too_small_for_its_design_is_flagged_underpowered_at_start() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut plan = StagePlan {
         eval_per_tick: 10.0,
         ..StagePlan::default()
@@ -273,7 +274,7 @@ fn a_stage_too_small_for_its_design_is_flagged_underpowered_at_start() {
 
 #[test]
 fn a_slightly_worse_canary_is_not_yet_proven() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..3)
         .map(|t| eval_tick((41, 9, 0), (45, 5, 0), 50, t))
         .collect();
@@ -283,7 +284,7 @@ fn a_slightly_worse_canary_is_not_yet_proven() {
 
 #[test]
 fn a_per_evaluator_pass_rate_halts_with_the_freeze_role() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut inputs = Vec::new();
     for t in 0..8 {
         let mut input = eval_tick((45, 5, 0), (45, 5, 0), 50, t);
@@ -317,7 +318,7 @@ fn a_per_evaluator_pass_rate_halts_with_the_freeze_role() {
 
 #[test]
 fn a_rising_unscorable_rate_on_the_canary_halts_the_guardrail() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..8)
         .map(|t| eval_tick((30, 5, 15), (45, 5, 0), 50, t))
         .collect();

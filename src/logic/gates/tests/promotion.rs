@@ -26,7 +26,7 @@ fn ticks(healthy: u64, bad: u64) -> Vec<TickInput> {
 
 #[test]
 fn a_healthy_stage_promotes_at_the_planned_look_and_says_why() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (_, v) = run(&config, &plan(16), "pass_rate", &ticks(16, 0));
     let Verdict::PromoteReady { reason } = &v.verdict else {
         panic!("{v:?}");
@@ -38,7 +38,7 @@ fn a_healthy_stage_promotes_at_the_planned_look_and_says_why() {
 
 #[test]
 fn a_regression_from_mid_stage_holds_promotion_though_the_stage_clears_the_margin() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     // Ten units a tick: eight healthy ticks, then eight at 7/10 against 9/10 (a 22% drop), too
     // few for the halting test to fire yet.
     let mut inputs = Vec::new();
@@ -71,14 +71,14 @@ fn a_regression_from_mid_stage_holds_promotion_though_the_stage_clears_the_margi
 
 #[test]
 fn nothing_promotes_before_the_planned_look() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let (_, v) = run(&config, &plan(16), "pass_rate", &ticks(15, 0));
     assert!(!v.verdict.is_promote_ready(), "{v:?}");
 }
 
 #[test]
 fn after_an_extension_the_current_e_value_decides_not_an_early_maximum() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let settings = config.settings("pass_rate").unwrap();
     // Very healthy early ticks push the mirrored e-process high; then the canary turns.
     let mut inputs = Vec::new();
@@ -108,7 +108,7 @@ fn after_an_extension_the_current_e_value_decides_not_an_early_maximum() {
 
 #[test]
 fn a_halt_is_new_evidence_once_and_not_again_on_every_later_tick() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut states = BTreeMap::new();
     let mut fired_at = Vec::new();
     for t in 0..12u64 {

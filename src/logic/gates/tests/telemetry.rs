@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::super::*;
 use super::{eval_tick, now, outcomes, reason, rows, run};
-use crate::config::GatesConfig;
 use crate::domain::Role;
+use crate::logic::gates::settings::GateSettings;
 
 fn telemetry_tick(seed: u64, canary: Vec<TelemetryRow>, baseline: Vec<TelemetryRow>) -> TickInput {
     let mut input = TickInput {
@@ -18,7 +18,7 @@ fn telemetry_tick(seed: u64, canary: Vec<TelemetryRow>, baseline: Vec<TelemetryR
 
 #[test]
 fn an_error_rate_rise_of_four_points_halts_with_rollback() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..6)
         .map(|t| {
             telemetry_tick(
@@ -43,7 +43,7 @@ fn an_error_rate_rise_of_four_points_halts_with_rollback() {
 
 #[test]
 fn the_error_ceiling_halts_even_when_the_baseline_is_equally_broken() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..10)
         .map(|t| {
             telemetry_tick(
@@ -62,7 +62,7 @@ fn the_error_ceiling_halts_even_when_the_baseline_is_equally_broken() {
 
 #[test]
 fn equal_low_error_rates_do_not_halt() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..16)
         .map(|t| {
             telemetry_tick(
@@ -78,7 +78,7 @@ fn equal_low_error_rates_do_not_halt() {
 
 #[test]
 fn a_latency_slowdown_halts_p95_after_freezing_the_threshold_from_the_first_tick() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let base = |i: usize| 100.0 + (i * 37 % 200) as f64;
     let slow = |i: usize| 1.5 * (100.0 + (i * 37 % 200) as f64);
     let inputs: Vec<_> = (0..8)
@@ -104,7 +104,7 @@ fn a_latency_slowdown_halts_p95_after_freezing_the_threshold_from_the_first_tick
 
 #[test]
 fn a_latency_metric_without_history_waits_one_tick_to_freeze() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let input = telemetry_tick(
         1,
         rows(200, 0, |i| i as f64, 0.01),
@@ -120,7 +120,7 @@ fn a_latency_metric_without_history_waits_one_tick_to_freeze() {
 
 #[test]
 fn cost_waits_for_the_warm_up_then_halts_on_a_50_percent_increase() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let first = telemetry_tick(1, rows(50, 0, |_| 1.0, 0.015), rows(50, 0, |_| 1.0, 0.01));
     let (_, v) = run(
         &config,
@@ -153,7 +153,7 @@ fn cost_waits_for_the_warm_up_then_halts_on_a_50_percent_increase() {
 
 #[test]
 fn equal_token_counts_do_not_halt() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..8)
         .map(|t| telemetry_tick(t, rows(300, 0, |_| 1.0, 0.01), rows(300, 0, |_| 1.0, 0.01)))
         .collect();
@@ -187,7 +187,7 @@ fn units(n: usize, up: usize, regenerated: usize, session: f64) -> Vec<FeedbackU
 
 #[test]
 fn feedback_rates_and_session_length_halt_on_matured_cohorts() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let inputs: Vec<_> = (0..8)
         .map(|t| feedback_tick(t, units(200, 100, 40, 9.0), units(200, 150, 10, 5.0)))
         .collect();
@@ -206,7 +206,7 @@ fn feedback_rates_and_session_length_halt_on_matured_cohorts() {
 
 #[test]
 fn low_volume_feedback_metrics_are_halt_only_guardrails() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let plan = StagePlan {
         feedback_per_tick: 20.0,
         ..StagePlan::default()
@@ -222,7 +222,7 @@ fn low_volume_feedback_metrics_are_halt_only_guardrails() {
 
 #[test]
 fn a_state_restored_from_json_continues_the_same_test() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let settings = config.settings("pass_rate").unwrap();
     let inputs: Vec<_> = (0..6)
         .map(|t| eval_tick((38, 12, 0), (45, 5, 0), 50, t))
@@ -240,7 +240,7 @@ fn a_state_restored_from_json_continues_the_same_test() {
 
 #[test]
 fn evaluating_a_tick_covers_every_metric_and_reports_the_budget() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     let mut input = eval_tick((45, 5, 0), (45, 5, 0), 50, 9);
     input
         .eval
@@ -255,8 +255,10 @@ fn evaluating_a_tick_covers_every_metric_and_reports_the_budget() {
         &input,
         now(),
     );
-    assert_eq!(eval.verdicts.len(), 13);
-    assert_eq!(eval.states.len(), 13);
+    // Every built-in metric of the registry, plus the evaluator's own pass rate.
+    let metrics = crate::logic::gates::metric::BUILTIN.len() + 1;
+    assert_eq!(eval.verdicts.len(), metrics);
+    assert_eq!(eval.states.len(), metrics);
     assert!(eval.verdicts.iter().any(|v| v.metric == "pass_rate:json"));
     // One budget for the whole family, however many evaluators (docs/STATISTICS.md §2).
     assert!((eval.false_halt_budget - 0.01).abs() < 1e-12);
@@ -273,10 +275,10 @@ fn evaluating_a_tick_covers_every_metric_and_reports_the_budget() {
 
 #[test]
 fn disabled_metrics_are_not_evaluated() {
-    let mut config = GatesConfig::default();
-    config.metrics.insert(
-        "session_length".into(),
-        crate::config::MetricOverride {
+    let mut config = GateSettings::default();
+    config = config.with_override(
+        "session_length",
+        crate::logic::gates::settings::MetricOverride {
             enabled: Some(false),
             ..Default::default()
         },
@@ -289,7 +291,11 @@ fn disabled_metrics_are_not_evaluated() {
         &TickInput::default(),
         now(),
     );
-    assert_eq!(eval.verdicts.len(), 11);
+    assert_eq!(
+        eval.verdicts.len(),
+        crate::logic::gates::metric::BUILTIN.len() - 1
+    );
+    assert!(!eval.verdicts.iter().any(|v| v.metric == "session_length"));
 }
 
 #[test]
@@ -337,7 +343,7 @@ fn the_merged_error_e_value_is_never_weaker_than_the_split_it_replaces() {
 
 #[test]
 fn a_relative_error_rise_under_the_ceiling_names_the_relative_test() {
-    let config = GatesConfig::default();
+    let config = GateSettings::default();
     // 0.5% → 1.5% of 1,000 requests per tick: three times the baseline, under the 2% ceiling.
     let inputs: Vec<_> = (0..16)
         .map(|t| {

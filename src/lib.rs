@@ -4,6 +4,8 @@
 //! - [`domain`]: plain types (requests, scores, verdicts, rollout state).
 //! - [`logic`]: pure, synchronous decisions: sampling, statistics, gates, the rollout state
 //!   machine, routing. No I/O, no clock reads, no unseeded randomness.
+//! - [`sim`]: simulation, pure like `logic`: synthetic traffic (`synth`) and the decision-quality
+//!   benchmark (`gatebench`), driving `logic` with a seeded RNG in simulated time.
 //! - [`evaluators`]: rule assertions and the pure half of the LLM judge (prompt, parse).
 //! - [`adapters`]: everything that touches the outside: the store, the judge HTTP client, flag
 //!   sinks, notifications, the HTTP server.
@@ -33,6 +35,7 @@ pub mod evaluators;
 pub mod logic;
 pub mod metrics;
 pub mod out;
+pub mod sim;
 pub mod telemetry;
 pub mod web;
 pub mod worker;

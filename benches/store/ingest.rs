@@ -10,7 +10,7 @@ use evalgate::commands::ingest::{IngestOptions, ingest_stream};
 use evalgate::commands::synth::write_jsonl;
 use evalgate::config::IngestConfig;
 use evalgate::domain::HumanDuration;
-use evalgate::logic::synth::{SynthSpec, SynthStream};
+use evalgate::sim::synth::{SynthSpec, SynthStream};
 
 use crate::{Backend, BenchConfig, BenchStore};
 

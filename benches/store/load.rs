@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use evalgate::adapters::store::Store;
 use evalgate::domain::{HumanDuration, Request, Timestamp};
-use evalgate::logic::synth::{FeedbackModel, ReactionRates, SynthEvent, SynthSpec, SynthStream};
+use evalgate::sim::synth::{FeedbackModel, ReactionRates, SynthEvent, SynthSpec, SynthStream};
 
 /// The rollout id every background row carries.
 pub const ROLLOUT: &str = "bench-rollout";

@@ -1,5 +1,5 @@
 //! Store benchmark (`cargo bench --bench store`): ingest throughput and sampling latency on
-//! SQLite and PostgreSQL, with synthetic traffic from `logic::synth`. See BENCHMARKS.md.
+//! SQLite and PostgreSQL, with synthetic traffic from `sim::synth`. See BENCHMARKS.md.
 //!
 //! Sizes come from the environment so a quick run is possible:
 //! - `EVALGATE_BENCH_BACKENDS`   `sqlite,postgres` (default both)

@@ -67,7 +67,7 @@ pub async fn bench(config: &BenchConfig, backend: Backend) -> anyhow::Result<Vec
 
 /// The rollout the bench's rows are tagged with, started before the history.
 fn bench_rollout(state: &LoadState) -> RolloutTargets {
-    let spec = evalgate::logic::synth::SynthSpec::default();
+    let spec = evalgate::sim::synth::SynthSpec::default();
     RolloutTargets {
         rollout_id: ROLLOUT.to_string(),
         baseline_model: spec.baseline.model,

@@ -23,7 +23,7 @@ use crate::domain::plan::Plan;
 use crate::domain::rollout::{Command, Input, PhaseName, RolloutState};
 use crate::domain::{Arm, MetricVerdict, Timestamp, Verdict};
 use crate::evaluators::load_suite_text;
-use crate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
+use crate::sim::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 use crate::worker::controller::{LoadedRollout, control_once};
 use crate::worker::pipeline::RolloutTick;
 use crate::worker::scoring::{ScoringEngine, judge_http_client};

@@ -1,4 +1,4 @@
-//! `evalgate gatebench`: runs the pure benchmark of `logic::gatebench` and prints the table (or
+//! `evalgate gatebench`: runs the pure benchmark of `sim::gatebench` and prints the table (or
 //! one JSON object per check with `--json`). Exit 1 when any check fails.
 
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::cli::GatebenchArgs;
 use crate::commands::CmdResult;
 use crate::context::Context;
-use crate::logic::gatebench::{Preset, render_json, render_table, run_seeds, summary};
+use crate::sim::gatebench::{Preset, render_json, render_table, run_seeds, summary};
 
 /// Runs `evalgate gatebench`.
 pub async fn run(_ctx: &Context, args: GatebenchArgs) -> CmdResult {

@@ -16,7 +16,7 @@ use crate::clock::parse_time;
 use crate::commands::CmdResult;
 use crate::context::Context;
 use crate::domain::{Arm, FeedbackEvent, HumanDuration, Request, Timestamp};
-use crate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
+use crate::sim::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 
 /// What one `synth` run produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -3,7 +3,6 @@
 //! the demo, backtests and `gatebench` run the production code in simulated time.
 
 pub mod attribution;
-pub mod gatebench;
 pub mod gates;
 pub mod hash;
 pub mod rollout;
@@ -12,5 +11,4 @@ pub mod sampling;
 pub mod schedule;
 pub mod similarity;
 pub mod stats;
-pub mod synth;
 pub mod unattributed;

@@ -12,7 +12,7 @@ use evalgate::domain::{Arm, HumanDuration, Outcome, RequestStatus};
 use evalgate::evaluators::{load_suites, suite_outcome};
 use evalgate::logic::attribution::RolloutTargets;
 use evalgate::logic::sampling::{self, SamplePlan};
-use evalgate::logic::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
+use evalgate::sim::synth::{Regression, SynthEvent, SynthSpec, SynthStream};
 
 fn spec() -> SynthSpec {
     SynthSpec {

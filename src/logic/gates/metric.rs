@@ -220,7 +220,7 @@ pub enum Reference {
 pub type SynthHook = fn(&crate::domain::Request, f64, f64) -> Option<f64>;
 
 /// A benchmark cell pair for a tail metric: an A/A false-halt cell and a slowdown detection
-/// cell, both over the metric's own telemetry field (`logic::gatebench`).
+/// cell, both over the metric's own telemetry field (`sim::gatebench`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BenchCells {
     /// The id of the A/A cell (and of its check).

@@ -330,7 +330,7 @@ fn synthetic_traffic_streams_most_ok_responses_and_errors_never() {
 
 #[test]
 fn gatebench_has_ttft_cells_over_the_ttft_field() {
-    let cells = crate::logic::gatebench::cells::all_cells();
+    let cells = crate::sim::gatebench::cells::all_cells();
     for id in ["TTFT-1", "TTFT-2", "TTFT-3", "TTFT-4"] {
         let cell = cells.iter().find(|c| c.id == id).unwrap();
         assert_eq!(cell.scenario.fields, vec![TelemetryField::TtftMs], "{id}");

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::domain::{FeedbackKind, HumanDuration};
-use crate::logic::synth::spec::Regression;
+use crate::sim::synth::spec::Regression;
 
 fn spec(seed: u64, hours: i64, rpm: f64) -> SynthSpec {
     SynthSpec {

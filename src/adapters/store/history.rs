@@ -37,7 +37,7 @@ const COUNT: &str = "SELECT COUNT(*) FROM requests \
      WHERE ts >= $1 AND ts < $2 AND status = 'ok' AND ($3 IS NULL OR arm = $3)";
 const PAGE: &str = "SELECT ts, request_id FROM requests \
      WHERE ts >= $1 AND ts < $2 AND status = 'ok' AND ($3 IS NULL OR arm = $3) \
-       AND (ts > $4 OR (ts = $4 AND request_id > $5))";
+       AND (ts, request_id) > ($4, $5)";
 const PAGE_ORDER: &str = " ORDER BY ts, request_id LIMIT $6";
 
 /// `select`, of the filter's rollout when it has one (its `OwnerBinds` from `$first`).

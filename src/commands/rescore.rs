@@ -15,12 +15,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::adapters::judge_tick::TickBudget;
-use crate::adapters::store::{HistoryCursor, HistoryFilter, PassRateRow, RolloutRow, Store};
+use crate::adapters::store::{
+    HistoryCursor, HistoryFilter, PassRateRow, RolloutRow, ScoredHistoryEntry, Store,
+};
 use crate::cli::RescoreArgs;
 use crate::clock::parse_time;
 use crate::commands::CmdResult;
 use crate::context::Context;
-use crate::domain::{Arm, Outcome, Request, Timestamp};
+use crate::domain::{Arm, Outcome, Timestamp};
 use crate::evaluators::Suite;
 use crate::evaluators::versions::judge_of;
 use crate::logic::attribution::{self, RolloutTargets};
@@ -35,8 +37,8 @@ const PROMPT_OVERHEAD_TOKENS: f64 = 250.0;
 /// Completion tokens a judge reply is assumed to spend.
 const REPLY_TOKENS: f64 = 150.0;
 
-/// Counts per (rollout, arm, window start, evaluator): pass, fail, unscorable.
-type SeriesCounts = BTreeMap<(String, Arm, Timestamp, String), [u64; 3]>;
+/// Counts per (rollout, arm, window start), then evaluator: pass, fail, unscorable.
+type SeriesCounts = BTreeMap<(String, Arm, Timestamp), BTreeMap<String, [u64; 3]>>;
 
 /// Runs `evalgate rescore`.
 pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
@@ -220,34 +222,23 @@ pub async fn rescore(
     let mut outcome = RescoreOutcome::default();
     let mut counts = SeriesCounts::new();
     let mut cursor: Option<HistoryCursor> = None;
+    let versions = current_versions(engine, suite);
     loop {
         let page = store
-            .history_page(filter, cursor.as_ref(), PAGE)
+            .history_page_scored(filter, cursor.as_ref(), PAGE, &versions)
             .await
             .context("cannot read history")?;
-        let Some(last) = page.last().cloned() else {
+        let Some(last) = page.last().map(|entry| entry.cursor.clone()) else {
             break;
         };
-        let ids: Vec<String> = page.into_iter().map(|entry| entry.request_id).collect();
-        let requests = store
-            .get_requests(&ids)
-            .await
-            .context("cannot read requests")?;
         let budgets = remaining_budgets(engine, budget_opt, outcome.judge_cost_usd);
-        let report = engine.score(suite, &requests, &budgets).await?;
-        outcome.requests += requests.len() as u64;
-        outcome.inserted += report.inserted;
-        outcome.reused += report.reused as u64;
-        outcome.judge_cost_usd += report.judge_cost_usd;
-        accumulate(
-            ctx,
-            &mut counts,
-            &requests,
-            &report.scores,
-            suite,
-            scope.rollouts,
-        );
-        bar.inc(requests.len() as u64);
+        let scored = engine.score_history_page(suite, page, &budgets).await?;
+        outcome.requests += scored.requests.len() as u64;
+        outcome.inserted += scored.inserted;
+        outcome.reused += scored.reused;
+        outcome.judge_cost_usd += scored.judge_cost_usd;
+        accumulate(ctx, &mut counts, &scored.requests, suite, scope.rollouts);
+        bar.inc(scored.requests.len() as u64);
         tracing::debug!(done = outcome.requests, total, "rescore page");
         cursor = Some(last);
     }
@@ -292,29 +283,42 @@ fn remaining_budgets(
         .collect()
 }
 
+/// The suite's current evaluator versions, each once (what a page reads stored scores of).
+fn current_versions(engine: &ScoringEngine, suite: &Suite) -> Vec<String> {
+    let mut versions: Vec<String> = engine
+        .evaluators(suite)
+        .into_iter()
+        .map(|id| id.version)
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// Counts each request's outcomes in the series of its window for every rollout it belongs
+/// to (window and owners decided once per request).
 fn accumulate(
     ctx: &Context,
     counts: &mut SeriesCounts,
-    requests: &[Request],
-    scores: &[crate::domain::Score],
+    requests: &[ScoredHistoryEntry],
     suite: &Suite,
     rollouts: &[RolloutTargets],
 ) {
-    let by_id: BTreeMap<&str, &Request> = requests
-        .iter()
-        .map(|r| (r.request_id.as_str(), r))
-        .collect();
     let sampling_cfg = &ctx.config.sampling;
-    for score in scores {
-        let Some(request) = by_id.get(score.request_id.as_str()) else {
-            continue;
-        };
-        let owners = attribution::owners(request, rollouts);
+    for request in requests {
+        let ts = request.cursor.ts;
+        let owners = attribution::owners_of(
+            request.rollout_id.as_deref(),
+            ts,
+            request.arm,
+            &request.model,
+            rollouts,
+        );
         if owners.is_empty() {
             continue;
         }
         let Some(tick_at) = crate::logic::sampling::tick_at_for(
-            request.ts,
+            ts,
             sampling_cfg.window,
             sampling_cfg.readiness_delay,
         ) else {
@@ -325,23 +329,24 @@ fn accumulate(
             sampling_cfg.window,
             sampling_cfg.readiness_delay,
         );
-        let evaluator = if score.evaluator == suite.name {
-            OVERALL.to_string()
-        } else {
-            score.evaluator.clone()
-        };
         for rollout_id in owners {
-            let key = (
-                rollout_id.to_string(),
-                request.arm,
-                window_start,
-                evaluator.clone(),
-            );
-            let entry = counts.entry(key).or_default();
-            match score.outcome {
-                Outcome::Pass => entry[0] += 1,
-                Outcome::Fail => entry[1] += 1,
-                Outcome::Unscorable => entry[2] += 1,
+            let key = (rollout_id.to_string(), request.arm, window_start);
+            let per_evaluator = counts.entry(key).or_default();
+            for score in &request.outcomes {
+                let evaluator = if score.evaluator == suite.name {
+                    OVERALL
+                } else {
+                    score.evaluator.as_str()
+                };
+                let entry = match per_evaluator.get_mut(evaluator) {
+                    Some(entry) => entry,
+                    None => per_evaluator.entry(evaluator.to_string()).or_default(),
+                };
+                match score.outcome {
+                    Outcome::Pass => entry[0] += 1,
+                    Outcome::Fail => entry[1] += 1,
+                    Outcome::Unscorable => entry[2] += 1,
+                }
             }
         }
     }
@@ -361,7 +366,14 @@ async fn write_series(
         .collect();
     let window = ctx.config.sampling.window.to_chrono();
     let mut by_rollout: BTreeMap<String, Vec<PassRateRow>> = BTreeMap::new();
-    for ((rollout_id, arm, window_start, evaluator), [passes, fails, unscorable]) in counts {
+    let flat = counts
+        .into_iter()
+        .flat_map(|((rollout_id, arm, window_start), per_evaluator)| {
+            per_evaluator.into_iter().map(move |(evaluator, tally)| {
+                ((rollout_id.clone(), arm, window_start, evaluator), tally)
+            })
+        });
+    for ((rollout_id, arm, window_start, evaluator), [passes, fails, unscorable]) in flat {
         let name = if evaluator == OVERALL {
             suite.name.as_str()
         } else {

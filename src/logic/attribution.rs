@@ -81,12 +81,30 @@ pub fn belongs_to(request: &Request, targets: &RolloutTargets) -> bool {
 /// The rollouts `request` belongs to: the one it names (known or not), else every rollout of
 /// `rollouts` it [`belongs_to`].
 pub fn owners<'a>(request: &'a Request, rollouts: &'a [RolloutTargets]) -> Vec<&'a str> {
-    if let Some(rollout_id) = request.rollout_id.as_deref() {
+    owners_of(
+        request.rollout_id.as_deref(),
+        request.ts,
+        request.arm,
+        &request.model,
+        rollouts,
+    )
+}
+
+/// [`owners`] of a request known by the fields the rule reads (its named rollout, time, arm
+/// and served model), for callers that did not read the whole request (`rescore`).
+pub fn owners_of<'a>(
+    rollout_id_opt: Option<&'a str>,
+    ts: Timestamp,
+    arm: Arm,
+    model: &str,
+    rollouts: &'a [RolloutTargets],
+) -> Vec<&'a str> {
+    if let Some(rollout_id) = rollout_id_opt {
         return vec![rollout_id];
     }
     rollouts
         .iter()
-        .filter(|targets| belongs_to(request, targets))
+        .filter(|targets| ts >= targets.started_at && model == targets.model_on(arm))
         .map(|targets| targets.rollout_id.as_str())
         .collect()
 }

@@ -9,6 +9,7 @@
 //! Without a store (`evals run`) nothing is persisted and nothing is skipped, but the
 //! in-memory judgment cache still avoids paying twice for identical content.
 
+mod history_page;
 mod judging;
 mod report;
 mod sink;
@@ -31,6 +32,7 @@ use crate::domain::{Arm, Outcome, Request, Score};
 use crate::evaluators::versions::{self, EvaluatorId};
 use crate::evaluators::{Suite, suite_outcome};
 
+pub use history_page::PageScores;
 pub use judging::unscorable_reason;
 pub use report::{OutcomeCounts, ScoringReport};
 

@@ -235,3 +235,140 @@ async fn inserting_a_score_twice_keeps_one_row(store: Store) {
     );
 }
 contract_test!(insert_twice, inserting_a_score_twice_keeps_one_row);
+
+/// The outcomes of each request of a scored page, sorted, by request id.
+fn outcomes_by_request(
+    page: &[evalgate::adapters::store::ScoredHistoryEntry],
+) -> BTreeMap<String, Vec<(String, String, Outcome)>> {
+    page.iter()
+        .map(|entry| {
+            let mut outcomes: Vec<(String, String, Outcome)> = entry
+                .outcomes
+                .iter()
+                .map(|o| (o.evaluator.clone(), o.evaluator_version.clone(), o.outcome))
+                .collect();
+            outcomes.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            (entry.cursor.request_id.clone(), outcomes)
+        })
+        .collect()
+}
+
+async fn a_history_page_carries_stored_outcomes_and_only_unfinished_requests_are_scored(
+    store: Store,
+) {
+    use evalgate::adapters::store::HistoryFilter;
+    use evalgate::logic::attribution::RolloutTargets;
+
+    let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
+    let engine = engine(&store, &fake.base_url);
+    let suite = suite();
+    let evaluators = engine.evaluators(&suite);
+    let versions: Vec<String> = evaluators.iter().map(|e| e.version.clone()).collect();
+    store.insert_requests(&rows()).await.unwrap();
+    // A crash left r1's judge score stored, nothing else.
+    let judge = &evaluators[1];
+    let stored = Score {
+        request_id: "r1".to_string(),
+        evaluator: judge.name.clone(),
+        evaluator_version: judge.version.clone(),
+        outcome: Outcome::Fail,
+        score: Some(0.2),
+        reason: "stored before the crash".to_string(),
+        latency_ms: 1.0,
+        prompt_tokens: 10,
+        completion_tokens: 2,
+        cost_usd: 0.0,
+    };
+    let ts = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    store
+        .insert_scores(std::slice::from_ref(&stored), ts)
+        .await
+        .unwrap();
+    let filter = HistoryFilter {
+        from: ts - chrono::Duration::seconds(1),
+        to: ts + chrono::Duration::seconds(1),
+        rollout: None,
+        arm: None,
+    };
+
+    let page = store
+        .history_page_scored(&filter, None, 10, &versions)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.iter().map(|e| e.cursor.request_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3", "r4"]);
+    assert_eq!(page[0].outcomes.len(), 1, "r1's stored judge score");
+    assert_eq!(page[0].outcomes[0].outcome, Outcome::Fail);
+    assert!(page[1..].iter().all(|e| e.outcomes.is_empty()));
+    assert_eq!(
+        (page[1].arm, page[1].model.as_str()),
+        (Arm::Canary, "bot@v1")
+    );
+    assert_eq!(page[1].rollout_id, None);
+
+    let budgets = engine.default_budgets();
+    let first = engine
+        .score_history_page(&suite, page, &budgets)
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.reused), (11, 1));
+    assert_eq!(fake.call_count(), 3, "r1's judgment is not redone");
+    assert!(first.requests.iter().all(|e| e.outcomes.len() == 3));
+
+    // Rerun: every outcome comes from the page; nothing is written or paid again.
+    let again_page = store
+        .history_page_scored(&filter, None, 10, &versions)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes_by_request(&again_page),
+        outcomes_by_request(&first.requests)
+    );
+    let again = engine
+        .score_history_page(&suite, again_page, &budgets)
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.reused), (0, 12));
+    assert_eq!(fake.call_count(), 3);
+    assert_eq!(
+        outcomes_by_request(&again.requests),
+        outcomes_by_request(&first.requests)
+    );
+
+    // Other versions are not reported; a rollout and arm filter keep the page's binds apart.
+    let other = store
+        .history_page_scored(&filter, None, 10, &["other".to_string()])
+        .await
+        .unwrap();
+    assert!(other.iter().all(|e| e.outcomes.is_empty()));
+    let owned = HistoryFilter {
+        rollout: Some(RolloutTargets {
+            rollout_id: "r-9".to_string(),
+            baseline_model: "bot@v0".to_string(),
+            canary_model: "bot@v1".to_string(),
+            started_at: ts - chrono::Duration::seconds(10),
+        }),
+        arm: Some(Arm::Canary),
+        ..filter
+    };
+    let canary = store
+        .history_page_scored(&owned, None, 10, &versions)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = canary
+        .iter()
+        .map(|e| e.cursor.request_id.as_str())
+        .collect();
+    assert_eq!(ids, ["r2", "r4"]);
+    assert!(canary.iter().all(|e| e.outcomes.len() == 3));
+    let after_first = store
+        .history_page_scored(&owned, Some(&canary[0].cursor), 10, &versions)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].cursor.request_id, "r4");
+}
+contract_test!(
+    history_page_scored,
+    a_history_page_carries_stored_outcomes_and_only_unfinished_requests_are_scored
+);

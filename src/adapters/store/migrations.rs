@@ -29,6 +29,7 @@ macro_rules! migrations {
             (7, "integrity", "0007_integrity.sql"),
             (8, "tick budgets", "0008_tick_budgets.sql"),
             (9, "ttft", "0009_ttft.sql"),
+            (10, "history index", "0010_history_index.sql"),
         )
     };
     (@files $dir:literal: $(($version:literal, $description:literal, $file:literal)),+ $(,)?) => {

@@ -121,7 +121,7 @@ pub mod tick_budgets;
 mod ticks;
 
 pub use gates::{HaltSignal, MetricRow, PassRateRow};
-pub use history::{HistoryCursor, HistoryFilter};
+pub use history::{HistoryCursor, HistoryFilter, ScoredHistoryEntry, StoredOutcome};
 pub use ticks::{LatestTick, QueueItem, TickClaim, TickKey, TickStart, TickStatus};
 
 /// The log store and everything evalgate writes, on SQLite or PostgreSQL.

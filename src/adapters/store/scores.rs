@@ -53,11 +53,14 @@ impl ScoreKey {
 }
 
 impl Store {
-    /// Appends `scores` in one transaction; rows that exist are skipped. Returns how many rows
-    /// were new.
+    /// Appends `scores` in one transaction (on PostgreSQL, one statement); rows that exist are
+    /// skipped. Returns how many rows were new.
     pub async fn insert_scores(&self, scores: &[Score], scored_at: Timestamp) -> StoreResult<u64> {
         if scores.is_empty() {
             return Ok(0);
+        }
+        if let Store::Postgres(pool) = self {
+            return insert_scores_unnest(pool, scores, scored_at).await;
         }
         let style = self.placeholders();
         with_pool!(self, pool => {
@@ -142,6 +145,64 @@ impl Store {
         });
         Ok(count > 0)
     }
+}
+
+/// PostgreSQL: one statement per transaction whatever the row count, the columns bound as 10
+/// arrays (`UNNEST`), so the statement text is the same every time (prepared once per
+/// connection) and there is no bind limit to chunk around.
+const INSERT_SCORES_UNNEST: &str = "INSERT INTO eval_scores (request_id, evaluator, \
+     evaluator_version, outcome, score, reason, latency_ms, prompt_tokens, completion_tokens, \
+     cost_usd, scored_at) \
+     SELECT request_id, evaluator, evaluator_version, outcome, score, reason, latency_ms, \
+       prompt_tokens, completion_tokens, cost_usd, $11 \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], \
+       $7::float8[], $8::int8[], $9::int8[], $10::float8[]) \
+       AS t(request_id, evaluator, evaluator_version, outcome, score, reason, latency_ms, \
+       prompt_tokens, completion_tokens, cost_usd) \
+     ON CONFLICT (request_id, evaluator, evaluator_version) DO NOTHING";
+
+async fn insert_scores_unnest(
+    pool: &sqlx::PgPool,
+    scores: &[Score],
+    scored_at: Timestamp,
+) -> StoreResult<u64> {
+    let mut request_ids = Vec::with_capacity(scores.len());
+    let mut evaluators = Vec::with_capacity(scores.len());
+    let mut versions = Vec::with_capacity(scores.len());
+    let mut outcomes = Vec::with_capacity(scores.len());
+    let mut values = Vec::with_capacity(scores.len());
+    let mut reasons = Vec::with_capacity(scores.len());
+    let mut latencies = Vec::with_capacity(scores.len());
+    let mut prompt_tokens = Vec::with_capacity(scores.len());
+    let mut completion_tokens = Vec::with_capacity(scores.len());
+    let mut costs = Vec::with_capacity(scores.len());
+    for score in scores {
+        request_ids.push(score.request_id.as_str());
+        evaluators.push(score.evaluator.as_str());
+        versions.push(score.evaluator_version.as_str());
+        outcomes.push(score.outcome.as_str());
+        values.push(score.score);
+        reasons.push(score.reason.as_str());
+        latencies.push(score.latency_ms);
+        prompt_tokens.push(score.prompt_tokens);
+        completion_tokens.push(score.completion_tokens);
+        costs.push(score.cost_usd);
+    }
+    let result = sqlx::query(INSERT_SCORES_UNNEST)
+        .bind(request_ids)
+        .bind(evaluators)
+        .bind(versions)
+        .bind(outcomes)
+        .bind(values)
+        .bind(reasons)
+        .bind(latencies)
+        .bind(prompt_tokens)
+        .bind(completion_tokens)
+        .bind(costs)
+        .bind(scored_at)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
 }
 
 fn read_score<R>(row: &R) -> StoreResult<Score>

@@ -190,51 +190,44 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every section's values; the error names the file and the key.
+    /// Checks every section's values, in file order; the first error names the file and the
+    /// key (a judge's keys under `judges.NAME.`).
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        self.store
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.sampling
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.ingest
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.evals
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        for (name, judge) in &self.judges {
+        fn keyed(result: Result<(), sections::Invalid>) -> Result<(), (String, String)> {
+            result.map_err(|(key, message)| (key.to_string(), message))
+        }
+        let judges = self.judges.iter().map(|(name, judge)| {
             judge
                 .validate()
-                .map_err(|(key, msg)| invalid(&format!("judges.{name}.{key}"), msg))?;
+                .map_err(|(key, message)| (format!("judges.{name}.{key}"), message))
+        });
+        let first_error = [
+            keyed(self.store.validate()),
+            keyed(self.sampling.validate()),
+            keyed(self.ingest.validate()),
+            keyed(self.evals.validate()),
+        ]
+        .into_iter()
+        .chain(judges)
+        .chain([
+            keyed(self.flags.validate()),
+            keyed(self.notify.validate()),
+            keyed(self.schedule.validate()),
+            keyed(self.server.validate()),
+            keyed(self.gates.validate()),
+            self.rollout.validate(),
+            self.check_cadences()
+                .map_err(|message| ("schedule.ticks".to_string(), message)),
+        ])
+        .find_map(Result::err);
+        match first_error {
+            Some((key, message)) => Err(ConfigError::Invalid {
+                file: file.to_string(),
+                key,
+                message,
+            }),
+            None => Ok(()),
         }
-        self.flags
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.notify
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.schedule
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.server
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.gates
-            .validate()
-            .map_err(|(key, msg)| invalid(key, msg))?;
-        self.rollout
-            .validate()
-            .map_err(|(key, msg)| invalid(&key, msg))?;
-        self.check_cadences()
-            .map_err(|msg| invalid("schedule.ticks", msg))?;
-        Ok(())
     }
 }
 

@@ -105,11 +105,6 @@ impl Services {
             notifier,
         }
     }
-
-    /// The validated configuration.
-    pub fn config(&self) -> &Config {
-        &self.ctx.config
-    }
 }
 
 /// Hides a password in a database URL before it reaches a log or an error.

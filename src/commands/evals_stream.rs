@@ -210,18 +210,8 @@ pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request)
         let result = check.evaluate_row(&row);
         let evaluator = &evaluators[index];
         per_assertion.push((index, result.outcome, result.score));
-        assertions.push(Score {
-            request_id: request.request_id.clone(),
-            evaluator: evaluator.name.clone(),
-            evaluator_version: evaluator.version.clone(),
-            outcome: result.outcome,
-            score: Some(result.score),
-            reason: result.reason,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-        });
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        assertions.push(evaluator.rule_score(&request.request_id, result, latency_ms));
     }
     let (outcome, score, reason) = suite_outcome(suite, &per_assertion);
     RowResult {

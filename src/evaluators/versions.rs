@@ -9,8 +9,10 @@
 use std::collections::BTreeMap;
 
 use super::judge_prompt::PROMPT_VERSION;
+use super::rules::RuleResult;
 use super::suite::{Assertion, AssertionKind, Suite};
 use crate::config::JudgeConfig;
+use crate::domain::Score;
 use crate::logic::hash::sha256_hex;
 
 /// One evaluator of a suite as `eval_scores` names it.
@@ -22,6 +24,25 @@ pub struct EvaluatorId {
     pub name: String,
     /// The version hash.
     pub version: String,
+}
+
+impl EvaluatorId {
+    /// The score row of this rule evaluator's `result` on `request_id`, which took `latency_ms`
+    /// (rules spend no tokens and cost nothing).
+    pub fn rule_score(&self, request_id: &str, result: RuleResult, latency_ms: f64) -> Score {
+        Score {
+            request_id: request_id.to_string(),
+            evaluator: self.name.clone(),
+            evaluator_version: self.version.clone(),
+            outcome: result.outcome,
+            score: Some(result.score),
+            reason: result.reason,
+            latency_ms,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+        }
+    }
 }
 
 /// The judge an assertion calls, if it is a judge assertion.

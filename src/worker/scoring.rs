@@ -314,18 +314,8 @@ impl ScoringEngine {
                 let Some(result) = suite.assertions[index].evaluate_rule(request) else {
                     return;
                 };
-                let score = Score {
-                    request_id: request.request_id.clone(),
-                    evaluator: evaluator.name.clone(),
-                    evaluator_version: evaluator.version.clone(),
-                    outcome: result.outcome,
-                    score: Some(result.score),
-                    reason: result.reason,
-                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
-                    cost_usd: 0.0,
-                };
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let score = evaluator.rule_score(&request.request_id, result, latency_ms);
                 // The receiver only goes away if the tick was abandoned.
                 let _ = sender.send(score);
             });

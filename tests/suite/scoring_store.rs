@@ -16,6 +16,7 @@ use evalgate::adapters::store::{ScoreKey, Store};
 use evalgate::clock::SystemClock;
 use evalgate::config::JudgeConfig;
 use evalgate::domain::{Arm, Outcome, Request, Score};
+use evalgate::evaluators::versions::EvaluatorId;
 use evalgate::evaluators::{Suite, load_suite_text};
 use evalgate::worker::scoring::ScoringEngine;
 
@@ -109,13 +110,9 @@ contract_test!(
     a_redone_tick_reuses_stored_scores_and_pays_nothing_twice
 );
 
-async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
-    let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
-    let engine = engine(&store, &fake.base_url);
-    let evaluators = engine.evaluators(&suite());
-    let judge = &evaluators[1];
-    // A crash left the judge score of r1 stored, nothing else.
-    let stored = Score {
+/// r1's judge score as a crash left it stored: a fail the engine must reuse, not pay for again.
+fn stored_judge_score(judge: &EvaluatorId) -> Score {
+    Score {
         request_id: "r1".to_string(),
         evaluator: judge.name.clone(),
         evaluator_version: judge.version.clone(),
@@ -126,7 +123,16 @@ async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
         prompt_tokens: 10,
         completion_tokens: 2,
         cost_usd: 0.0,
-    };
+    }
+}
+
+async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
+    let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
+    let engine = engine(&store, &fake.base_url);
+    let evaluators = engine.evaluators(&suite());
+    let judge = &evaluators[1];
+    // A crash left the judge score of r1 stored, nothing else.
+    let stored = stored_judge_score(judge);
     let now = chrono::Utc.timestamp_opt(1_700_000_100, 0).unwrap();
     assert_eq!(
         store
@@ -267,18 +273,7 @@ async fn a_history_page_carries_stored_outcomes_and_only_unfinished_requests_are
     store.insert_requests(&rows()).await.unwrap();
     // A crash left r1's judge score stored, nothing else.
     let judge = &evaluators[1];
-    let stored = Score {
-        request_id: "r1".to_string(),
-        evaluator: judge.name.clone(),
-        evaluator_version: judge.version.clone(),
-        outcome: Outcome::Fail,
-        score: Some(0.2),
-        reason: "stored before the crash".to_string(),
-        latency_ms: 1.0,
-        prompt_tokens: 10,
-        completion_tokens: 2,
-        cost_usd: 0.0,
-    };
+    let stored = stored_judge_score(judge);
     let ts = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
     store
         .insert_scores(std::slice::from_ref(&stored), ts)

@@ -30,6 +30,7 @@ macro_rules! migrations {
             (8, "tick budgets", "0008_tick_budgets.sql"),
             (9, "ttft", "0009_ttft.sql"),
             (10, "history index", "0010_history_index.sql"),
+            (11, "drop score evaluator index", "0011_drop_score_evaluator_index.sql"),
         )
     };
     (@files $dir:literal: $(($version:literal, $description:literal, $file:literal)),+ $(,)?) => {

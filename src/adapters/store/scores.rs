@@ -11,9 +11,24 @@ use crate::domain::{Outcome, Score, Timestamp};
 use crate::with_pool;
 
 const SCORE_COLUMNS: usize = 11;
-/// Score rows per INSERT statement (2,200 parameters): one statement per row made rescore
-/// round-trip-bound (BENCHMARKS.md, rescore).
-const SCORES_PER_STATEMENT: usize = 200;
+/// Most score rows per INSERT statement (2,816 parameters; a power of two): one statement per
+/// row made rescore round-trip-bound (BENCHMARKS.md, rescore).
+const SCORES_PER_STATEMENT: usize = 256;
+
+/// The row counts of the statements that insert `rows` rows: full statements, then the rest
+/// as its binary digits (e.g. 700 → 256, 256, 128, 32, 16, 8, 4). Only nine statement texts
+/// exist, so each is prepared once and stays in sqlx's statement cache; cutting the rest as
+/// one statement of its own size gave up to 200 texts, more than the cache holds, and a batch
+/// of whatever had arrived re-prepared a 2,000-parameter statement most of the time.
+fn statement_sizes(rows: usize) -> impl Iterator<Item = usize> {
+    let full = std::iter::repeat_n(SCORES_PER_STATEMENT, rows / SCORES_PER_STATEMENT);
+    let rest = rows % SCORES_PER_STATEMENT;
+    let digits = (0..SCORES_PER_STATEMENT.trailing_zeros())
+        .rev()
+        .map(|bit| 1usize << bit)
+        .filter(move |size| rest & size != 0);
+    full.chain(digits)
+}
 
 fn insert_scores_sql(style: Placeholders, rows: usize) -> String {
     format!(
@@ -66,7 +81,10 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut inserted = 0u64;
-            for chunk in scores.chunks(SCORES_PER_STATEMENT) {
+            let mut rest = scores;
+            for size in statement_sizes(scores.len()) {
+                let (chunk, after) = rest.split_at(size);
+                rest = after;
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_scores_sql(style, chunk.len())));
                 for score in chunk {
                     query = query
@@ -203,6 +221,28 @@ async fn insert_scores_unnest(
         .execute(pool)
         .await?;
     Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_sizes_cover_the_rows_with_few_distinct_texts() {
+        let mut texts = HashSet::new();
+        for rows in 0..2_000 {
+            let sizes: Vec<usize> = statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}: {sizes:?}");
+            assert!(sizes.iter().all(|size| size.is_power_of_two()), "{sizes:?}");
+            assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
+            texts.extend(sizes);
+        }
+        assert_eq!(texts.len(), 9, "{texts:?}");
+        assert_eq!(
+            statement_sizes(700).collect::<Vec<_>>(),
+            [256, 256, 128, 32, 16, 8, 4]
+        );
+    }
 }
 
 fn read_score<R>(row: &R) -> StoreResult<Score>

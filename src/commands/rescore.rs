@@ -27,11 +27,13 @@ use crate::evaluators::Suite;
 use crate::evaluators::versions::judge_of;
 use crate::logic::attribution::{self, RolloutTargets};
 use crate::logic::gates::series::{OVERALL, point_from_counts};
-use crate::worker::scoring::{ScoringEngine, judge_http_client};
+use crate::worker::scoring::{ReadPage, ScoringEngine, judge_http_client};
 use crate::worker::tick::load_suite_map;
 
 /// Requests per page.
 const PAGE: i64 = 500;
+/// Pages read ahead of the one being scored (memory: this many pages more).
+const PAGES_AHEAD: usize = 1;
 /// Tokens a judge call is assumed to spend beyond the request's own text.
 const PROMPT_OVERHEAD_TOKENS: f64 = 250.0;
 /// Completion tokens a judge reply is assumed to spend.
@@ -208,7 +210,10 @@ async fn rollouts_to_rescore(
     Ok(vec![row.targets()])
 }
 
-/// Streams the scope's requests through the engine and writes the series.
+/// Streams the scope's requests through the engine and writes the series. The next page is
+/// read (with the requests it must score, in full) while the current one is scored and
+/// written: two futures of this task joined by a channel of [`PAGES_AHEAD`] pages, so memory
+/// stays a few pages whatever the range. A failure on either side stops both.
 pub async fn rescore(
     ctx: &Context,
     store: &Store,
@@ -221,27 +226,43 @@ pub async fn rescore(
     let bar = progress_bar(total);
     let mut outcome = RescoreOutcome::default();
     let mut counts = SeriesCounts::new();
-    let mut cursor: Option<HistoryCursor> = None;
     let versions = current_versions(engine, suite);
-    loop {
-        let page = store
-            .history_page_scored(filter, cursor.as_ref(), PAGE, &versions)
-            .await
-            .context("cannot read history")?;
-        let Some(last) = page.last().map(|entry| entry.cursor.clone()) else {
-            break;
-        };
-        let budgets = remaining_budgets(engine, budget_opt, outcome.judge_cost_usd);
-        let scored = engine.score_history_page(suite, page, &budgets).await?;
-        outcome.requests += scored.requests.len() as u64;
-        outcome.inserted += scored.inserted;
-        outcome.reused += scored.reused;
-        outcome.judge_cost_usd += scored.judge_cost_usd;
-        accumulate(ctx, &mut counts, &scored.requests, suite, scope.rollouts);
-        bar.inc(scored.requests.len() as u64);
-        tracing::debug!(done = outcome.requests, total, "rescore page");
-        cursor = Some(last);
-    }
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadPage>(PAGES_AHEAD);
+    let read = async move {
+        let mut cursor: Option<HistoryCursor> = None;
+        loop {
+            let page = store
+                .history_page_scored(filter, cursor.as_ref(), PAGE, &versions)
+                .await
+                .context("cannot read history")?;
+            let Some(last) = page.last().map(|entry| entry.cursor.clone()) else {
+                return anyhow::Ok(());
+            };
+            let read = engine.read_history_page(suite, page).await?;
+            if sender.send(read).await.is_err() {
+                // The scoring side stopped; its error is the one to report.
+                return Ok(());
+            }
+            cursor = Some(last);
+        }
+    };
+    let score = async {
+        while let Some(read) = receiver.recv().await {
+            let budgets = remaining_budgets(engine, budget_opt, outcome.judge_cost_usd);
+            let scored = engine.score_read_page(suite, read, &budgets).await?;
+            outcome.requests += scored.requests.len() as u64;
+            outcome.inserted += scored.inserted;
+            outcome.reused += scored.reused;
+            outcome.judge_cost_usd += scored.judge_cost_usd;
+            accumulate(ctx, &mut counts, &scored.requests, suite, scope.rollouts);
+            bar.inc(scored.requests.len() as u64);
+            tracing::debug!(done = outcome.requests, total, "rescore page");
+            // A page is stored and the next one is (being) read: the crash test's point.
+            crate::worker::failpoint::hit("rescore_after_page");
+        }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(read, score)?;
     bar.finish_and_clear();
     outcome.series_points = write_series(ctx, store, engine, suite, counts).await?;
     Ok(outcome)

@@ -32,7 +32,7 @@ use crate::domain::{Arm, Outcome, Request, Score};
 use crate::evaluators::versions::{self, EvaluatorId};
 use crate::evaluators::{Suite, suite_outcome};
 
-pub use history_page::PageScores;
+pub use history_page::{PageScores, ReadPage};
 pub use judging::unscorable_reason;
 pub use report::{OutcomeCounts, ScoringReport};
 

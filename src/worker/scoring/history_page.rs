@@ -2,7 +2,9 @@
 //! version already has a stored score is not read or scored again; its outcomes come from the
 //! page itself (`Store::history_page_scored`, one row per request). Only the others are read
 //! in full and go through [`ScoringEngine::score`], which reuses whatever part of them is
-//! stored. A rerun over finished history therefore reads one row per request and writes
+//! stored. Reading ([`ScoringEngine::read_history_page`]) and scoring
+//! ([`ScoringEngine::score_read_page`]) are separate steps so `rescore` can read the next page
+//! while the current one is scored and written. A rerun over finished history therefore reads one row per request and writes
 //! nothing (BENCHMARKS.md, "Rescore, issue 14, structural change").
 
 use std::collections::{HashMap, HashSet};
@@ -11,6 +13,7 @@ use anyhow::Context as _;
 
 use super::{ScoringEngine, TickBudgets};
 use crate::adapters::store::{ScoredHistoryEntry, StoredOutcome};
+use crate::domain::Request;
 use crate::evaluators::Suite;
 use crate::evaluators::versions::EvaluatorId;
 
@@ -28,6 +31,21 @@ pub struct PageScores {
     pub judge_cost_usd: f64,
 }
 
+/// A page of history with what scoring it needs already read: each entry's outcomes reduced to
+/// the current evaluator versions, and the requests that miss one, in full. Reading the next
+/// page this far while the current one is scored and written is what `rescore` overlaps.
+#[derive(Debug, Clone, Default)]
+pub struct ReadPage {
+    /// Every request of the page, in page order, with its current stored outcomes.
+    entries: Vec<ScoredHistoryEntry>,
+    /// The ids of the entries that miss a current score.
+    unfinished: HashSet<String>,
+    /// Those requests, read in full (one gone from the store since the page was read is not).
+    requests: Vec<Request>,
+    /// Current scores the finished entries already have.
+    reused: u64,
+}
+
 impl ScoringEngine {
     /// Scores the requests of `page` that miss a score of a current evaluator version of
     /// `suite`, under `budgets`; the others keep their stored outcomes. Needs a store.
@@ -37,33 +55,64 @@ impl ScoringEngine {
         page: Vec<ScoredHistoryEntry>,
         budgets: &TickBudgets,
     ) -> anyhow::Result<PageScores> {
+        let read = self.read_history_page(suite, page).await?;
+        self.score_read_page(suite, read, budgets).await
+    }
+
+    /// The reading half of [`ScoringEngine::score_history_page`]: which requests of `page` miss
+    /// a current score, read in full. Writes nothing.
+    pub async fn read_history_page(
+        &self,
+        suite: &Suite,
+        page: Vec<ScoredHistoryEntry>,
+    ) -> anyhow::Result<ReadPage> {
         let Some(store) = &self.store_opt else {
             anyhow::bail!("scoring stored history needs a store");
         };
         let evaluators = self.evaluators(suite);
-        let mut scores = PageScores::default();
-        let mut entries = Vec::with_capacity(page.len());
+        let mut read = ReadPage {
+            entries: Vec::with_capacity(page.len()),
+            ..ReadPage::default()
+        };
         let mut unfinished: Vec<String> = Vec::new();
         for mut entry in page {
             entry.outcomes = current_outcomes(entry.outcomes, &evaluators);
             if entry.outcomes.len() == evaluators.len() {
-                scores.reused += entry.outcomes.len() as u64;
+                read.reused += entry.outcomes.len() as u64;
             } else {
                 unfinished.push(entry.cursor.request_id.clone());
             }
-            entries.push(entry);
+            read.entries.push(entry);
         }
-        let mut rescored: HashMap<String, Vec<StoredOutcome>> = HashMap::new();
         if !unfinished.is_empty() {
-            let requests = store
+            read.requests = store
                 .get_requests(&unfinished)
                 .await
                 .context("cannot read requests")?;
-            let report = self.score(suite, &requests, budgets).await?;
+        }
+        read.unfinished = unfinished.into_iter().collect();
+        Ok(read)
+    }
+
+    /// The scoring half of [`ScoringEngine::score_history_page`]: scores (and stores) the
+    /// requests `read` holds in full under `budgets`.
+    pub async fn score_read_page(
+        &self,
+        suite: &Suite,
+        read: ReadPage,
+        budgets: &TickBudgets,
+    ) -> anyhow::Result<PageScores> {
+        let mut scores = PageScores {
+            reused: read.reused,
+            ..PageScores::default()
+        };
+        let mut rescored: HashMap<String, Vec<StoredOutcome>> = HashMap::new();
+        if !read.requests.is_empty() {
+            let report = self.score(suite, &read.requests, budgets).await?;
             scores.inserted += report.inserted;
             scores.reused += report.reused as u64;
             scores.judge_cost_usd += report.judge_cost_usd;
-            for request in &requests {
+            for request in &read.requests {
                 rescored.insert(request.request_id.clone(), Vec::new());
             }
             for score in report.scores {
@@ -76,9 +125,8 @@ impl ScoringEngine {
                 }
             }
         }
-        let unfinished: HashSet<String> = unfinished.into_iter().collect();
-        for mut entry in entries {
-            if !unfinished.contains(&entry.cursor.request_id) {
+        for mut entry in read.entries {
+            if !read.unfinished.contains(&entry.cursor.request_id) {
                 scores.requests.push(entry);
                 continue;
             }

@@ -223,28 +223,6 @@ async fn insert_scores_unnest(
     Ok(result.rows_affected())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statement_sizes_cover_the_rows_with_few_distinct_texts() {
-        let mut texts = HashSet::new();
-        for rows in 0..2_000 {
-            let sizes: Vec<usize> = statement_sizes(rows).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}: {sizes:?}");
-            assert!(sizes.iter().all(|size| size.is_power_of_two()), "{sizes:?}");
-            assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
-            texts.extend(sizes);
-        }
-        assert_eq!(texts.len(), 9, "{texts:?}");
-        assert_eq!(
-            statement_sizes(700).collect::<Vec<_>>(),
-            [256, 256, 128, 32, 16, 8, 4]
-        );
-    }
-}
-
 fn read_score<R>(row: &R) -> StoreResult<Score>
 where
     R: Row,
@@ -272,4 +250,26 @@ where
         completion_tokens: row.try_get("completion_tokens")?,
         cost_usd: row.try_get("cost_usd")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_sizes_cover_the_rows_with_few_distinct_texts() {
+        let mut texts = HashSet::new();
+        for rows in 0..2_000 {
+            let sizes: Vec<usize> = statement_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}: {sizes:?}");
+            assert!(sizes.iter().all(|size| size.is_power_of_two()), "{sizes:?}");
+            assert!(sizes.windows(2).all(|pair| pair[0] >= pair[1]), "{sizes:?}");
+            texts.extend(sizes);
+        }
+        assert_eq!(texts.len(), 9, "{texts:?}");
+        assert_eq!(
+            statement_sizes(700).collect::<Vec<_>>(),
+            [256, 256, 128, 32, 16, 8, 4]
+        );
+    }
 }

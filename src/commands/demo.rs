@@ -217,7 +217,7 @@ fn demo_pipeline(services: &Services) -> anyhow::Result<Pipeline> {
         judge_http_client()?,
         ctx.clock.clone(),
     );
-    let suites = BTreeMap::from([(suite.name.clone(), suite)]);
+    let suites = BTreeMap::from([(suite.name.clone(), engine.versioned(suite))]);
     Ok(Pipeline {
         suites,
         engine,

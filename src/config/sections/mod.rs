@@ -56,3 +56,17 @@ impl Invalid {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Invalid;
+
+    #[test]
+    fn an_invalid_value_names_its_key_and_nests_under_a_prefix() {
+        let err = Invalid::new("model", "is empty");
+        assert_eq!(err.to_string(), "`model` is empty");
+        let nested = err.under("judges.default");
+        assert_eq!(nested.key, "judges.default.model");
+        assert_eq!(nested.message, "is empty");
+    }
+}

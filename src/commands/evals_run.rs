@@ -96,10 +96,11 @@ pub async fn run_to<W: Write + Send>(
             ctx.clock.clone(),
         );
         let ticks = engine.ticks(&engine.default_budgets());
+        let versioned = engine.versioned(suite.clone());
         let streamed = stream_judged(
             &engine,
             &ticks,
-            &suite,
+            &versioned,
             &mut reader,
             &mut writer,
             &settings,

@@ -23,7 +23,7 @@ use crate::adapters::judge_tick::JudgeTick;
 use crate::cli::EvalsFormat;
 use crate::domain::{Outcome, Request, Score};
 use crate::evaluators::rules::Row;
-use crate::evaluators::versions::{self, EvaluatorId};
+use crate::evaluators::versions::{self, EvaluatorId, VersionedSuite};
 use crate::evaluators::{AssertionKind, Suite, suite_outcome};
 use crate::worker::scoring::ScoringEngine;
 
@@ -261,7 +261,7 @@ pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request)
 pub async fn stream_judged<W: Write>(
     engine: &ScoringEngine,
     ticks: &BTreeMap<String, Arc<JudgeTick>>,
-    suite: &Suite,
+    suite: &VersionedSuite,
     reader: &mut impl BufRead,
     writer: &mut RowWriter<W>,
     settings: &StreamSettings,

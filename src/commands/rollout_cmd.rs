@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::display::Style;
 use super::{rollout_day2, rollout_retry, rollout_review, rollout_status};
-use crate::adapters::store::{NewRollout, Store};
+use crate::adapters::store::{NewRollout, Store, rollout_format};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
 use crate::commands::CmdResult;
 use crate::context::{Context, Services};
@@ -302,8 +302,8 @@ async fn start(services: &Services, args: RolloutStartArgs) -> CmdResult {
         salt: ctx.config.rollout.salt_for(&flag_key, Some(&id)),
         always_tenants: ctx.config.rollout.always_canary.clone(),
         never_tenants: ctx.config.rollout.never_canary.clone(),
-        plan: serde_json::to_value(&plan).context("cannot encode the plan")?,
-        state: serde_json::to_value(&state).context("cannot encode the state")?,
+        plan: rollout_format::encode_plan(&plan)?,
+        state: rollout_format::encode_state(&state)?,
         phase: state.phase.kind(),
         created_at: now,
     };

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 
@@ -15,7 +14,7 @@ use super::rollout_cmd::{
     actor_from_flag, check_sinks, check_suite, exit_code, print_report,
     refuse_second_rollout_on_flag,
 };
-use crate::adapters::store::{NewRollout, RolloutEvent, Store};
+use crate::adapters::store::{NewRollout, RolloutEvent, Store, rollout_format};
 use crate::cli::RolloutRetryArgs;
 use crate::commands::CmdResult;
 use crate::context::Services;
@@ -256,8 +255,8 @@ async fn create_attempt(
         salt: ctx.config.rollout.salt_for(&flag_key, Some(&new_id)),
         always_tenants: old.row.always_tenants.clone(),
         never_tenants: old.row.never_tenants.clone(),
-        plan: old.row.plan.clone(),
-        state: serde_json::to_value(&state).context("cannot encode the state")?,
+        plan: rollout_format::encode_plan(&old.plan)?,
+        state: rollout_format::encode_state(&state)?,
         phase: state.phase.kind(),
         created_at: now,
     };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::compile::{template, text_value};
+use super::compile_values::{template, text_value};
 use super::load::{RawAssertion, Sink};
 use super::suite::{AssertionKind, PairwiseSpec, RubricSpec};
 

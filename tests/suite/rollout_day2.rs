@@ -8,6 +8,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use evalgate::adapters::http::RolloutSummary;
 use evalgate::adapters::store::Store;
 use serde_json::Value;
 
@@ -244,6 +245,11 @@ async fn list_shows_finished_rollouts_and_filters_them(cli: Cli) {
     assert_eq!(live["min_duration"], "4h", "{live}");
     assert_eq!(live["stage"], "1/4 (1%)");
     assert_eq!(live["split_bp"], 100);
+    // The same typed summaries as `GET /api/v1/rollouts`.
+    let typed: Vec<RolloutSummary> = serde_json::from_value(all.clone()).expect("API summaries");
+    assert_eq!(typed[0].stage_index, Some(0));
+    assert!(typed[0].active && typed[1].finished_at.is_some(), "{all}");
+    assert!(typed[1].phase_reason.is_some(), "{all}");
 
     let list = |extra: &[&str]| cli.json(&[&["rollout", "list", "--json"][..], extra].concat());
     assert_eq!(ids(&list(&["--active"])), ["live"]);

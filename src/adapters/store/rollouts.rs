@@ -2,7 +2,8 @@
 //! version so two writers cannot both apply a transition), `rollout_events` (the audit trail),
 //! `traffic_splits` (what gateways read, with a generation counter); `drills` are in
 //! [`super::drills`]. Plans and
-//! states are stored as JSON values; the controller owns their shape.
+//! states are stored as JSON values in a versioned format that [`super::rollout_format`] alone
+//! encodes and decodes.
 
 use serde::Serialize;
 use serde_json::Value;

@@ -11,8 +11,7 @@ use anyhow::Context as _;
 
 use super::{ScoringEngine, TickBudgets};
 use crate::adapters::store::{ScoredHistoryEntry, StoredOutcome};
-use crate::evaluators::Suite;
-use crate::evaluators::versions::EvaluatorId;
+use crate::evaluators::versions::{EvaluatorId, VersionedSuite};
 
 /// What [`ScoringEngine::score_history_page`] did.
 #[derive(Debug, Clone, Default)]
@@ -33,19 +32,19 @@ impl ScoringEngine {
     /// `suite`, under `budgets`; the others keep their stored outcomes. Needs a store.
     pub async fn score_history_page(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         page: Vec<ScoredHistoryEntry>,
         budgets: &TickBudgets,
     ) -> anyhow::Result<PageScores> {
         let Some(store) = &self.store_opt else {
             anyhow::bail!("scoring stored history needs a store");
         };
-        let evaluators = self.evaluators(suite);
+        let evaluators = suite.evaluators();
         let mut scores = PageScores::default();
         let mut entries = Vec::with_capacity(page.len());
         let mut unfinished: Vec<String> = Vec::new();
         for mut entry in page {
-            entry.outcomes = current_outcomes(entry.outcomes, &evaluators);
+            entry.outcomes = current_outcomes(entry.outcomes, evaluators);
             if entry.outcomes.len() == evaluators.len() {
                 scores.reused += entry.outcomes.len() as u64;
             } else {

@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::json;
 

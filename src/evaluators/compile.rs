@@ -12,7 +12,7 @@ use super::compile_values::{
     with_file_value,
 };
 use super::definition_hash::definition_hash;
-use super::load::{RawAssertion, Sink};
+use super::raw::{RawAssertion, Sink};
 use super::rule_type::RuleType;
 use super::rules::text::Expected;
 use super::rules::{ContainsMode, Needle, RefusalList, RuleCheck, RuleKind, js_regex};

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::compile_values::{template, text_value};
-use super::load::{RawAssertion, Sink};
+use super::raw::{RawAssertion, Sink};
 use super::suite::{AssertionKind, PairwiseSpec, RubricSpec};
 
 pub(crate) fn judge_kind(

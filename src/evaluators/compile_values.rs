@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::load::{RawAssertion, Sink};
+use super::raw::{RawAssertion, Sink};
 use super::rules::{Bounds, Needle, RuleKind, Schema};
 use super::template::Template;
 

@@ -102,7 +102,8 @@ async fn run(server: &tokio::runtime::Runtime, scenario: &Scenario, count: usize
     let clients = BTreeMap::from([("default".to_string(), Arc::new(client))]);
     let engine = ScoringEngine::with_clients(None, clients, Arc::new(SystemClock));
     let names = BTreeSet::from(["default".to_string()]);
-    let suite = load_suite_text(Path::new("bench.yaml"), SUITE, &names).expect("suite");
+    let suite =
+        engine.versioned(load_suite_text(Path::new("bench.yaml"), SUITE, &names).expect("suite"));
     let rows = requests(count, scenario.name);
 
     let started = Instant::now();

@@ -11,12 +11,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::adapters::store::{RolloutRow, TickKey};
+use crate::adapters::store::{RolloutRow, TickKey, rollout_format};
 use crate::cli::BacktestArgs;
 use crate::clock::parse_time;
 use crate::commands::CmdResult;
 use crate::context::Context;
-use crate::domain::plan::Plan;
 use crate::domain::rollout::{Command, Input, RolloutState, TransitionKind};
 use crate::domain::{MetricVerdict, Timestamp};
 use crate::logic::{gates, rollout, sampling};
@@ -86,7 +85,7 @@ pub async fn replay(
     from: Timestamp,
     to: Timestamp,
 ) -> anyhow::Result<Vec<Decision>> {
-    let plan = Plan::from_stored(&row.plan).context("cannot read the rollout plan")?;
+    let plan = rollout_format::decode_plan(&row.id, &row.plan)?;
     let owner = row.owner.clone().unwrap_or_default();
     let fresh = RolloutState::new(&row.id, &row.flag_key, &owner, from);
     let start = Input::commands(vec![Command::Start {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{Duration, TimeZone, Utc};
 
-use crate::adapters::store::{HistoryFilter, NewRollout, Store};
+use crate::adapters::store::{HistoryFilter, NewRollout, Store, rollout_format};
 use crate::cli::DemoArgs;
 use crate::clock::ManualClock;
 use crate::commands::CmdResult;
@@ -217,7 +217,7 @@ fn demo_pipeline(services: &Services) -> anyhow::Result<Pipeline> {
         judge_http_client()?,
         ctx.clock.clone(),
     );
-    let suites = BTreeMap::from([(suite.name.clone(), suite)]);
+    let suites = BTreeMap::from([(suite.name.clone(), engine.versioned(suite))]);
     Ok(Pipeline {
         suites,
         engine,
@@ -244,8 +244,8 @@ async fn start_rollout(
         salt: rollout.flag.to_string(),
         always_tenants: Vec::new(),
         never_tenants: Vec::new(),
-        plan: serde_json::to_value(&plan)?,
-        state: serde_json::to_value(&state)?,
+        plan: rollout_format::encode_plan(&plan)?,
+        state: rollout_format::encode_state(&state)?,
         phase: state.phase.kind(),
         created_at: now,
     };

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::evals_seen::LateRepeat;
 use crate::cli::EvalsFormat;
 use crate::domain::{Outcome, Score};
 use crate::worker::scoring::OutcomeCounts;
@@ -39,6 +40,17 @@ pub struct RejectedLine {
     pub reason: String,
 }
 
+/// A conflict found when the input ended (its result line was written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LateConflict {
+    /// The request id.
+    pub request_id: String,
+    /// The line of the later row.
+    pub line: u64,
+    /// The line of the first row, the one that counts.
+    pub first_line: u64,
+}
+
 /// What `evals run` found, printed last.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
@@ -60,8 +72,14 @@ pub struct RunSummary {
     pub duplicates: u64,
     /// Rows repeating an earlier request id with different content (dropped; the first kept).
     pub conflicts: u64,
-    /// The first [`MAX_LISTED`] conflicting ids, in input order.
+    /// The first [`MAX_LISTED`] conflicting ids, in input order (those found late last).
     pub conflicting_ids: Vec<String>,
+    /// Rows whose result line was written before they were found, at the end of the input, to
+    /// repeat an id kept long before (evals/README.md, "Repeated request ids"): counted in
+    /// `duplicates` or `conflicts`, not in `scored` or `summary`.
+    pub late_repeats: u64,
+    /// The first [`MAX_LISTED`] conflicts found at the end, with the lines of both rows.
+    pub late_conflicts: Vec<LateConflict>,
     /// Judge calls made.
     pub judge_calls: u64,
     /// Judge tokens used.
@@ -90,6 +108,25 @@ impl RunSummary {
         self.conflicts += 1;
         if self.conflicting_ids.len() < MAX_LISTED {
             self.conflicting_ids.push(request_id.to_string());
+        }
+    }
+
+    /// Takes a row found to repeat an id at the end of the input back out of the counts.
+    pub fn late_repeat(&mut self, repeat: LateRepeat) {
+        self.scored = self.scored.saturating_sub(1);
+        self.summary.remove(repeat.outcome);
+        self.late_repeats += 1;
+        if !repeat.conflict {
+            self.duplicates += 1;
+            return;
+        }
+        self.conflict(&repeat.request_id);
+        if self.late_conflicts.len() < MAX_LISTED {
+            self.late_conflicts.push(LateConflict {
+                request_id: repeat.request_id,
+                line: repeat.line,
+                first_line: repeat.first_line,
+            });
         }
     }
 
@@ -230,6 +267,14 @@ fn write_human_summary(out: &mut impl Write, summary: &RunSummary) -> std::io::R
             out,
             "{} duplicate row(s) dropped (same request_id and content as an earlier row)",
             summary.duplicates
+        )?;
+    }
+    if summary.late_repeats > 0 {
+        writeln!(
+            out,
+            "{} row(s) were written before they were found to repeat an earlier request_id \
+             (not counted above; see stderr for conflicts)",
+            summary.late_repeats
         )?;
     }
     if summary.conflicts > 0 {

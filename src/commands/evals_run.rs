@@ -16,6 +16,7 @@ use anyhow::Context as _;
 
 use super::evals_cmd::{judge_names, suites_dir};
 use super::evals_output::{RowWriter, RunSummary};
+use super::evals_seen::TABLE_IDS;
 use super::evals_stream::{
     JUDGE_CHUNK_LINES, RULE_CHUNK_LINES, StreamSettings, stream_judged, stream_rules,
 };
@@ -53,7 +54,7 @@ pub fn exit_code(summary: &RunSummary) -> u8 {
 
 /// Loads the suite, streams the input through it into `out`, and returns the summary (which
 /// was also written to `out`). Tests call this with a `Vec<u8>`.
-pub async fn run_to<W: Write>(
+pub async fn run_to<W: Write + Send>(
     ctx: &Context,
     args: &EvalsRunArgs,
     out: W,
@@ -82,6 +83,7 @@ pub async fn run_to<W: Write>(
         },
         format,
         chunk_lines: RULE_CHUNK_LINES,
+        seen_table_ids: TABLE_IDS,
     };
     if suite.assertions.iter().all(|assertion| assertion.is_rule()) {
         stream_rules(&suite, &mut reader, &mut writer, &settings, &mut summary)?;
@@ -94,10 +96,11 @@ pub async fn run_to<W: Write>(
             ctx.clock.clone(),
         );
         let ticks = engine.ticks(&engine.default_budgets());
+        let versioned = engine.versioned(suite.clone());
         let streamed = stream_judged(
             &engine,
             &ticks,
-            &suite,
+            &versioned,
             &mut reader,
             &mut writer,
             &settings,

@@ -1,6 +1,7 @@
 //! The streaming loop of `evals run`: read a bounded chunk of lines, score it, write its rows
-//! in input order, repeat. Memory is one chunk plus the duplicate-id set (see
-//! [`super::evals_lines`]), whatever the input size.
+//! in input order, repeat; then the repeats of request ids found at the end of the input
+//! ([`super::evals_seen`]). Memory is one chunk plus the bounded duplicate-id table, whatever
+//! the input size.
 //!
 //! * Rule-only suites: each chunk is parsed, scored and rendered on rayon in one parallel pass
 //!   (order kept by `par_iter().map().collect()`) while a reader thread fetches the next one;
@@ -14,14 +15,15 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::evals_lines::{self, Parsed, RawLine, Seen, SeenIds};
+use super::evals_lines::{self, Parsed, RawLine};
 use super::evals_output::{RowResult, RowWriter, RunSummary, render_row};
+use super::evals_seen::{self, Seen, SeenIds};
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use crate::adapters::judge_tick::JudgeTick;
 use crate::cli::EvalsFormat;
 use crate::domain::{Outcome, Request, Score};
 use crate::evaluators::rules::Row;
-use crate::evaluators::versions::{self, EvaluatorId};
+use crate::evaluators::versions::{self, EvaluatorId, VersionedSuite};
 use crate::evaluators::{AssertionKind, Suite, suite_outcome};
 use crate::worker::scoring::ScoringEngine;
 
@@ -42,6 +44,8 @@ pub struct StreamSettings {
     pub format: EvalsFormat,
     /// Lines per chunk.
     pub chunk_lines: usize,
+    /// Kept request ids held in memory by the duplicate check ([`evals_seen::TABLE_IDS`]).
+    pub seen_table_ids: usize,
 }
 
 /// One line of a rule-only chunk after the parallel pass.
@@ -58,8 +62,10 @@ enum Done {
 }
 
 /// Scores a rule-only suite over `reader`, writing rows to `writer`; counts go to `summary`.
-/// A reader thread fetches the next chunk while this one is scored (one chunk in flight).
-pub fn stream_rules<W: Write>(
+/// Three stages, one chunk in flight between each: a reader thread fetches the next chunk, this
+/// thread scores the current one on rayon, and a writer thread checks the ids of the one before
+/// and writes its rows (so the pool never waits for the output).
+pub fn stream_rules<W: Write + Send>(
     suite: &Suite,
     reader: &mut (impl BufRead + Send),
     writer: &mut RowWriter<W>,
@@ -88,40 +94,65 @@ pub fn stream_rules<W: Write>(
                 }
             }
         });
-        let mut seen = SeenIds::default();
-        for chunk in chunks {
-            let lines = chunk?;
-            if lines.is_empty() {
-                break;
+        // A rendezvous: a scored chunk waits for the writer, so at most three chunks are held.
+        let (scored_sender, scored) = std::sync::mpsc::sync_channel::<(Vec<RawLine>, Vec<Done>)>(0);
+        let writing = scope.spawn(move || -> anyhow::Result<()> {
+            let mut seen = SeenIds::with_table(settings.seen_table_ids);
+            for (lines, done) in scored {
+                write_chunk(&lines, done, &mut seen, writer, summary)?;
             }
-            score_chunk(
-                suite,
-                &evaluators,
-                &lines,
-                settings,
-                &mut seen,
-                writer,
-                summary,
-            )?;
-        }
-        Ok(())
+            late_repeats(seen, summary)
+        });
+        let scoring = (|| -> anyhow::Result<()> {
+            for chunk in chunks {
+                let lines = chunk?;
+                if lines.is_empty() {
+                    break;
+                }
+                let done: Vec<Done> = lines
+                    .par_iter()
+                    .map(|line| score_line(suite, &evaluators, line, settings))
+                    .collect();
+                if scored_sender.send((lines, done)).is_err() {
+                    // The writer stopped on an error, returned below.
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(scored_sender);
+        let written = writing
+            .join()
+            .map_err(|_| anyhow::anyhow!("the evals run writer thread panicked"))?;
+        scoring.and(written)
     })
 }
 
-/// Scores one chunk in parallel and writes its rows in order.
-fn score_chunk<W: Write>(
-    suite: &Suite,
-    evaluators: &[EvaluatorId],
+/// Merges the duplicate check's spilled runs and takes the repeats found back out of the counts.
+fn late_repeats(seen: SeenIds, summary: &mut RunSummary) -> anyhow::Result<()> {
+    seen.finish(|repeat| {
+        if repeat.conflict {
+            crate::errln!(
+                "line {}: request_id `{}` conflicts with line {} (same id, different content; \
+                 found at the end of the input, after its result was written)",
+                repeat.line,
+                repeat.request_id.escape_debug(),
+                repeat.first_line
+            );
+        }
+        summary.late_repeat(repeat);
+    })
+    .map_err(|error| anyhow::anyhow!("the duplicate check's temporary file failed: {error}"))
+}
+
+/// Checks the ids of one scored chunk and writes its rows in order.
+fn write_chunk<W: Write>(
     lines: &[RawLine],
-    settings: &StreamSettings,
+    done: Vec<Done>,
     seen: &mut SeenIds,
     writer: &mut RowWriter<W>,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    let done: Vec<Done> = lines
-        .par_iter()
-        .map(|line| score_line(suite, evaluators, line, settings))
-        .collect();
     for (line, result) in lines.iter().zip(done) {
         match result {
             Done::Feedback => summary.feedback_lines += 1,
@@ -132,8 +163,9 @@ fn score_chunk<W: Write>(
                 content_hash,
                 outcome,
                 rendered,
-            } => match seen.check_hashed(id_hash, content_hash) {
+            } => match seen.check(id_hash, content_hash, line.number, &request_id) {
                 Seen::First => {
+                    seen.scored(id_hash, outcome);
                     writer.row(&rendered)?;
                     summary.scored += 1;
                     summary.summary.add(outcome);
@@ -143,6 +175,7 @@ fn score_chunk<W: Write>(
             },
         }
     }
+    seen.end_chunk()?;
     Ok(())
 }
 
@@ -189,8 +222,8 @@ fn score_line(
     };
     let row = score_rules(suite, evaluators, &request);
     Done::Row {
-        id_hash: evals_lines::id_hash(&request.request_id),
-        content_hash: evals_lines::content_hash(&request),
+        id_hash: evals_seen::id_hash(&request.request_id),
+        content_hash: evals_seen::content_hash(&request),
         outcome: row.outcome,
         rendered: render_row(settings.format, &suite.name, &row),
         request_id: row.request_id.clone(),
@@ -228,13 +261,13 @@ pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request)
 pub async fn stream_judged<W: Write>(
     engine: &ScoringEngine,
     ticks: &BTreeMap<String, Arc<JudgeTick>>,
-    suite: &Suite,
+    suite: &VersionedSuite,
     reader: &mut impl BufRead,
     writer: &mut RowWriter<W>,
     settings: &StreamSettings,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    let mut seen = SeenIds::default();
+    let mut seen = SeenIds::with_table(settings.seen_table_ids);
     let mut line_number = 0;
     loop {
         // Blocking reads of a local file between async judge batches: a CLI command, and the
@@ -246,7 +279,7 @@ pub async fn stream_judged<W: Write>(
             settings.max_line_bytes,
         )?;
         if lines.is_empty() {
-            return Ok(());
+            return late_repeats(seen, summary);
         }
         let parsed =
             evals_lines::parse_chunk(&lines, &settings.parse_limits, settings.max_line_bytes);
@@ -255,22 +288,28 @@ pub async fn stream_judged<W: Write>(
             match item {
                 Parsed::Feedback => summary.feedback_lines += 1,
                 Parsed::Rejected(reason) => report_rejected(summary, line.number, reason),
-                Parsed::Request(request) => match seen.check(&request) {
+                Parsed::Request(request) => match seen.check(
+                    evals_seen::id_hash(&request.request_id),
+                    evals_seen::content_hash(&request),
+                    line.number,
+                    &request.request_id,
+                ) {
                     Seen::First => requests.push(*request),
                     Seen::Duplicate => summary.duplicates += 1,
                     Seen::Conflict => summary.conflict(&request.request_id),
                 },
             }
         }
-        if requests.is_empty() {
-            continue;
+        if !requests.is_empty() {
+            let report = engine.score_with_ticks(suite, &requests, ticks).await?;
+            for row in rows_of(&report.suite, &requests, report.scores) {
+                seen.scored(evals_seen::id_hash(&row.request_id), row.outcome);
+                writer.row(&render_row(settings.format, &suite.name, &row))?;
+                summary.scored += 1;
+                summary.summary.add(row.outcome);
+            }
         }
-        let report = engine.score_with_ticks(suite, &requests, ticks).await?;
-        for row in rows_of(&report.suite, &requests, report.scores) {
-            writer.row(&render_row(settings.format, &suite.name, &row))?;
-            summary.scored += 1;
-            summary.summary.add(row.outcome);
-        }
+        seen.end_chunk()?;
     }
 }
 

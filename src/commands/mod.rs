@@ -18,6 +18,7 @@ pub mod evals_cmd;
 pub mod evals_lines;
 pub mod evals_output;
 pub mod evals_run;
+pub mod evals_seen;
 pub mod evals_stream;
 pub mod gatebench;
 pub mod ingest;

@@ -24,6 +24,7 @@ use crate::commands::CmdResult;
 use crate::context::Context;
 use crate::domain::{Arm, Outcome, Timestamp};
 use crate::evaluators::Suite;
+use crate::evaluators::versions::VersionedSuite;
 use crate::evaluators::versions::judge_of;
 use crate::logic::attribution::{self, RolloutTargets};
 use crate::logic::gates::series::{OVERALL, point_from_counts};
@@ -75,6 +76,7 @@ pub async fn run(ctx: &Context, args: RescoreArgs) -> CmdResult {
         judge_http_client()?,
         ctx.clock.clone(),
     );
+    let suite = engine.versioned(suite);
     let estimate = estimate_cost(ctx, &store, &filter, &suite, total).await?;
     let mut report = RescoreJson {
         from,
@@ -218,7 +220,7 @@ pub async fn rescore(
     ctx: &Context,
     store: &Store,
     engine: &ScoringEngine,
-    suite: &Suite,
+    suite: &VersionedSuite,
     scope: &RescoreScope<'_>,
     budget_opt: Option<f64>,
 ) -> anyhow::Result<RescoreOutcome> {
@@ -226,7 +228,7 @@ pub async fn rescore(
     let bar = progress_bar(total);
     let mut outcome = RescoreOutcome::default();
     let mut counts = SeriesCounts::new();
-    let versions = current_versions(engine, suite);
+    let versions = suite.versions();
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<ReadPage>(PAGES_AHEAD);
     let read = async move {
         let mut cursor: Option<HistoryCursor> = None;
@@ -264,7 +266,7 @@ pub async fn rescore(
     };
     tokio::try_join!(read, score)?;
     bar.finish_and_clear();
-    outcome.series_points = write_series(ctx, store, engine, suite, counts).await?;
+    outcome.series_points = write_series(ctx, store, suite, counts).await?;
     Ok(outcome)
 }
 
@@ -302,18 +304,6 @@ fn remaining_budgets(
             )
         })
         .collect()
-}
-
-/// The suite's current evaluator versions, each once (what a page reads stored scores of).
-fn current_versions(engine: &ScoringEngine, suite: &Suite) -> Vec<String> {
-    let mut versions: Vec<String> = engine
-        .evaluators(suite)
-        .into_iter()
-        .map(|id| id.version)
-        .collect();
-    versions.sort();
-    versions.dedup();
-    versions
 }
 
 /// Counts each request's outcomes in the series of its window for every rollout it belongs
@@ -376,15 +366,10 @@ fn accumulate(
 async fn write_series(
     ctx: &Context,
     store: &Store,
-    engine: &ScoringEngine,
-    suite: &Suite,
+    suite: &VersionedSuite,
     counts: SeriesCounts,
 ) -> anyhow::Result<usize> {
-    let versions: BTreeMap<String, String> = engine
-        .evaluators(suite)
-        .into_iter()
-        .map(|id| (id.name, id.version))
-        .collect();
+    let versions = suite.version_by_name();
     let window = ctx.config.sampling.window.to_chrono();
     let mut by_rollout: BTreeMap<String, Vec<PassRateRow>> = BTreeMap::new();
     let flat = counts

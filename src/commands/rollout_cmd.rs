@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use super::display::Style;
 use super::{rollout_day2, rollout_retry, rollout_review, rollout_status};
-use crate::adapters::store::{NewRollout, Store};
+use crate::adapters::store::{NewRollout, Store, rollout_format};
 use crate::cli::{RolloutActionArgs, RolloutCommand, RolloutPromoteArgs, RolloutStartArgs};
 use crate::commands::CmdResult;
 use crate::context::{Context, Services};
-use crate::domain::rollout::{Command, Input, Plan, RolloutState, TransitionKind};
+use crate::domain::rollout::{Command, Input, PhaseName, Plan, RolloutState, TransitionKind};
 use crate::worker::controller::{ApplyReport, control_once};
 
 /// The actor recorded when neither `--actor`, `$USER` nor `$LOGNAME` names one.
@@ -278,7 +278,15 @@ async fn start(services: &Services, args: RolloutStartArgs) -> CmdResult {
         anyhow::bail!("--webhook is not an http:// or https:// URL");
     }
     let id = args.id.clone().unwrap_or_else(|| flag_key.clone());
-    refuse_second_rollout_on_flag(store, &flag_key).await?;
+    // A start that crashed after creating the rollout (before starting it) left it pending on
+    // the flag: the same command again starts it instead of refusing because the flag is taken.
+    let unstarted = store
+        .get_rollout(&id)
+        .await?
+        .filter(|row| row.phase == PhaseName::Pending && row.flag_key == flag_key);
+    if unstarted.is_none() {
+        refuse_second_rollout_on_flag(store, &flag_key).await?;
+    }
     let plan = check_before_start(services, &args, plan, &flag_key).await?;
     let now = ctx.clock.now();
     let owner = args.owner.clone();
@@ -294,13 +302,28 @@ async fn start(services: &Services, args: RolloutStartArgs) -> CmdResult {
         salt: ctx.config.rollout.salt_for(&flag_key, Some(&id)),
         always_tenants: ctx.config.rollout.always_canary.clone(),
         never_tenants: ctx.config.rollout.never_canary.clone(),
-        plan: serde_json::to_value(&plan).context("cannot encode the plan")?,
-        state: serde_json::to_value(&state).context("cannot encode the state")?,
+        plan: rollout_format::encode_plan(&plan)?,
+        state: rollout_format::encode_state(&state)?,
         phase: state.phase.kind(),
         created_at: now,
     };
-    if !store.create_rollout(&rollout).await? {
-        anyhow::bail!("a rollout with id `{id}` already exists; pass another --id");
+    match unstarted {
+        Some(row) => {
+            anyhow::ensure!(
+                row.baseline_target == rollout.baseline_target
+                    && row.canary_target == rollout.canary_target
+                    && row.plan == rollout.plan,
+                "rollout `{id}` was created but never started, with other targets or another \
+                 plan; start it with the same arguments, or kill it first"
+            );
+            tracing::info!(rollout = %id, "starting the rollout an interrupted start created");
+        }
+        None => {
+            if !store.create_rollout(&rollout).await? {
+                anyhow::bail!("a rollout with id `{id}` already exists; pass another --id");
+            }
+            crate::worker::failpoint::hit("rollout_after_create");
+        }
     }
     let actor = actor_from_flag(args.actor.as_ref());
     let input = Input::commands(vec![Command::Start { actor }]);

@@ -4,7 +4,6 @@
 //! [`super::rollout_retry`]. On a terminal times are relative and verdicts coloured
 //! ([`Style`]); piped and `--json` they are RFC 3339 and plain.
 
-use crate::domain::rollout::PhaseName;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,91 +12,17 @@ use serde::Serialize;
 use super::display::{Style, table};
 use super::rollout_status::{RolloutStatus, full_status, render_styled};
 use super::rollout_wait::WaitOutcome;
+use crate::adapters::http::RolloutSummary;
 use crate::adapters::store::{RolloutEvent, RolloutRow};
 use crate::cli::{RolloutGetArgs, RolloutIdArgs, RolloutListArgs};
 use crate::commands::CmdResult;
 use crate::context::Services;
+use crate::domain::Timestamp;
 use crate::domain::rollout::StateSnapshot;
-use crate::domain::{HumanDuration, Timestamp};
-use crate::logic::rollout::stage_clock;
 use crate::web::html::percent;
 use crate::worker::controller::LoadedRollout;
 
 // ---- list ---------------------------------------------------------------------------------
-
-/// One row of `rollout list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListEntry {
-    /// The rollout id.
-    pub id: String,
-    /// The flag key.
-    pub flag_key: String,
-    /// The phase.
-    pub phase: PhaseName,
-    /// `2/4 (10%)`: the current stage, or the one it finished in.
-    pub stage: String,
-    /// The split the controller holds, in basis points.
-    pub split_bp: u32,
-    /// The owner.
-    pub owner: Option<String>,
-    /// The baseline target.
-    pub baseline_target: String,
-    /// The canary target.
-    pub canary_target: String,
-    /// Time in the current stage (None once finished).
-    pub in_stage: Option<HumanDuration>,
-    /// The current stage's minimum (None once finished).
-    pub min_duration: Option<HumanDuration>,
-    /// When the next decision is due (None once finished).
-    pub next_decision_at: Option<Timestamp>,
-    /// When it finished (None while it runs).
-    pub finished_at: Option<Timestamp>,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// The last decision's reason.
-    pub last_reason: String,
-}
-
-fn list_entry(row: RolloutRow, now: Timestamp) -> ListEntry {
-    // A row whose plan or state no longer decodes is still listed, from its columns.
-    let loaded_opt = LoadedRollout::from_row(row.clone()).ok();
-    let finished = !row.active
-        || loaded_opt
-            .as_ref()
-            .is_some_and(|loaded| loaded.state.phase.is_terminal());
-    let (stage, split_bp, clock) = match &loaded_opt {
-        Some(loaded) => {
-            let stage = match loaded.plan.stage(loaded.state.stage_index) {
-                Some(spec) => format!(
-                    "{}/{} ({})",
-                    loaded.state.stage_index + 1,
-                    loaded.plan.stages.len(),
-                    spec.name
-                ),
-                None => format!("{}", loaded.state.stage_index + 1),
-            };
-            let clock = stage_clock(&loaded.state, &loaded.plan, now).filter(|_| !finished);
-            (stage, loaded.state.split_bp, clock)
-        }
-        None => ("?".to_string(), 0, None),
-    };
-    ListEntry {
-        id: row.id,
-        flag_key: row.flag_key,
-        phase: row.phase,
-        stage,
-        split_bp,
-        owner: row.owner,
-        baseline_target: row.baseline_target,
-        canary_target: row.canary_target,
-        in_stage: clock.as_ref().map(|c| c.elapsed),
-        min_duration: clock.as_ref().map(|c| c.min_duration),
-        next_decision_at: row.wake_at.filter(|_| !finished),
-        finished_at: finished.then_some(row.updated_at),
-        created_at: row.created_at,
-        last_reason: row.last_reason,
-    }
-}
 
 fn keep(args: &RolloutListArgs, row: &RolloutRow) -> bool {
     let finished = !row.active;
@@ -111,12 +36,13 @@ fn keep(args: &RolloutListArgs, row: &RolloutRow) -> bool {
 pub async fn list(services: &Services, args: RolloutListArgs) -> CmdResult {
     let (ctx, store) = (&services.ctx, &services.store);
     let now = ctx.clock.now();
-    let entries: Vec<ListEntry> = store
+    // The API's rollout summaries, in an array: the same fields as `GET /api/v1/rollouts`.
+    let entries: Vec<RolloutSummary> = store
         .list_rollouts()
         .await?
-        .into_iter()
+        .iter()
         .filter(|row| keep(&args, row))
-        .map(|row| list_entry(row, now))
+        .map(|row| RolloutSummary::of(row, now))
         .collect();
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&entries)?);
@@ -145,7 +71,7 @@ pub async fn list(services: &Services, args: RolloutListArgs) -> CmdResult {
                 entry.flag_key.clone(),
                 style.phase(entry.phase),
                 entry.stage.clone(),
-                percent(entry.split_bp),
+                entry.split_bp.map_or_else(|| "-".to_string(), percent),
                 entry.owner.clone().unwrap_or_else(|| "-".to_string()),
                 in_stage,
                 when,

@@ -15,12 +15,12 @@ use super::rollout_cmd::{
     actor_from_flag, check_sinks, check_suite, exit_code, print_report,
     refuse_second_rollout_on_flag,
 };
-use crate::adapters::store::{NewRollout, RolloutEvent, Store};
+use crate::adapters::store::{NewRollout, RolloutEvent, Store, rollout_format};
 use crate::cli::RolloutRetryArgs;
 use crate::commands::CmdResult;
 use crate::context::Services;
 use crate::domain::Timestamp;
-use crate::domain::rollout::{Command, Input, Phase, RolloutState};
+use crate::domain::rollout::{Command, Input, Phase, PhaseName, RolloutState};
 use crate::worker::controller::{ApplyReport, LoadedRollout, control_once};
 
 /// What `rollout retry --json` prints.
@@ -144,6 +144,84 @@ pub async fn retry(services: &Services, args: RolloutRetryArgs) -> CmdResult {
         return Ok(ExitCode::from(1));
     }
     let flag_key = old.row.flag_key.clone();
+    // A retry that crashed after creating its attempt (and before starting it) left that
+    // attempt pending on the flag: running the same retry again starts it, instead of refusing
+    // because the flag is taken or creating one more attempt.
+    let (new_id, attempt, reason) = match unstarted_attempt(store, &flag_key, &args.id).await? {
+        Some(unstarted) => {
+            tracing::info!(rollout = %unstarted.0, retry_of = %args.id, "starting the attempt an interrupted retry created");
+            unstarted
+        }
+        None => create_attempt(services, &args, &old, &actor, now).await?,
+    };
+    let input = Input::commands(vec![Command::Start {
+        actor: actor.clone(),
+    }]);
+    let report = control_once(services, &new_id, input, now).await?;
+    if args.json {
+        let output = RetryOutput {
+            rollout_id: &new_id,
+            retry_of: &args.id,
+            attempt,
+            flag_key: &flag_key,
+            actor: &actor,
+            reason: &reason,
+            transition: &report,
+        };
+        crate::outln!("{}", serde_json::to_string_pretty(&output)?);
+    } else {
+        crate::outln!(
+            "rollout {new_id}: attempt {attempt} of {} on flag {flag_key} ({reason})",
+            args.id
+        );
+        print_report(&report, &Style::detect(now));
+    }
+    Ok(exit_code(&report))
+}
+
+/// The pending attempt an earlier, interrupted `rollout retry ID` created on `flag_key` (its
+/// `retry` audit row names `ID`), as (id, attempt, reason).
+async fn unstarted_attempt(
+    store: &Store,
+    flag_key: &str,
+    retry_of: &str,
+) -> anyhow::Result<Option<(String, u32, String)>> {
+    for row in store.list_active_rollouts().await? {
+        if row.flag_key != flag_key || row.phase != PhaseName::Pending {
+            continue;
+        }
+        let events = store.list_rollout_events(&row.id).await?;
+        let Some(retry) = events.iter().find(|event| event.action == "retry") else {
+            continue;
+        };
+        if retry.evidence["retry_of"].as_str() != Some(retry_of) {
+            continue;
+        }
+        let attempt = retry.evidence["attempt"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .with_context(|| {
+                format!(
+                    "the `retry` audit row of rollout {} has no attempt number: {}",
+                    row.id, retry.evidence
+                )
+            })?;
+        return Ok(Some((row.id, attempt, retry.reason.clone())));
+    }
+    Ok(None)
+}
+
+/// Creates the next attempt of `old` (pending, not started yet) with both audit rows, in one
+/// transaction; returns (id, attempt, reason).
+async fn create_attempt(
+    services: &Services,
+    args: &RolloutRetryArgs,
+    old: &LoadedRollout,
+    actor: &str,
+    now: Timestamp,
+) -> anyhow::Result<(String, u32, String)> {
+    let (ctx, store) = (&services.ctx, &services.store);
+    let flag_key = old.row.flag_key.clone();
     refuse_second_rollout_on_flag(store, &flag_key).await?;
     check_suite(ctx, old.row.suite.as_deref())?;
     check_sinks(services, &flag_key).await?;
@@ -178,59 +256,36 @@ pub async fn retry(services: &Services, args: RolloutRetryArgs) -> CmdResult {
         salt: ctx.config.rollout.salt_for(&flag_key, Some(&new_id)),
         always_tenants: old.row.always_tenants.clone(),
         never_tenants: old.row.never_tenants.clone(),
-        plan: old.row.plan.clone(),
-        state: serde_json::to_value(&state).context("cannot encode the state")?,
+        plan: rollout_format::encode_plan(&old.plan)?,
+        state: rollout_format::encode_state(&state)?,
         phase: state.phase.kind(),
         created_at: now,
     };
-    if !store.create_rollout(&rollout).await? {
-        anyhow::bail!("a rollout with id `{new_id}` already exists; pass another --new-id");
-    }
-    store
-        .append_rollout_event(&retry_event(
+    let events = [
+        retry_event(
             &args.id,
             now,
-            &actor,
+            actor,
             "retried",
             &reason,
             &old.state,
             json!({"retried_as": new_id, "attempt": attempt}),
-        ))
-        .await?;
-    store
-        .append_rollout_event(&retry_event(
+        ),
+        retry_event(
             &new_id,
             now,
-            &actor,
+            actor,
             "retry",
             &reason,
             &state,
             json!({"retry_of": args.id, "attempt": attempt}),
-        ))
-        .await?;
-    let input = Input::commands(vec![Command::Start {
-        actor: actor.clone(),
-    }]);
-    let report = control_once(services, &new_id, input, now).await?;
-    if args.json {
-        let output = RetryOutput {
-            rollout_id: &new_id,
-            retry_of: &args.id,
-            attempt,
-            flag_key: &flag_key,
-            actor: &actor,
-            reason: &reason,
-            transition: &report,
-        };
-        crate::outln!("{}", serde_json::to_string_pretty(&output)?);
-    } else {
-        crate::outln!(
-            "rollout {new_id}: attempt {attempt} of {} on flag {flag_key} ({reason})",
-            args.id
-        );
-        print_report(&report, &Style::detect(now));
+        ),
+    ];
+    if !store.create_rollout_with_events(&rollout, &events).await? {
+        anyhow::bail!("a rollout with id `{new_id}` already exists; pass another --new-id");
     }
-    Ok(exit_code(&report))
+    crate::worker::failpoint::hit("rollout_after_create");
+    Ok((new_id, attempt, reason))
 }
 
 #[cfg(test)]

@@ -152,15 +152,7 @@ pub async fn rollout_status(
 ) -> anyhow::Result<RolloutStatus> {
     let state = &rollout.state;
     let stage_opt = rollout.plan.stage(state.stage_index);
-    let stage = match stage_opt {
-        Some(spec) => format!(
-            "{}/{} ({})",
-            state.stage_index + 1,
-            rollout.plan.stages.len(),
-            spec.name
-        ),
-        None => format!("{} (not in plan)", state.stage_index + 1),
-    };
+    let stage = rollout.plan.stage_label(state.stage_index);
     let finished = state.phase.is_terminal();
     let clock = stage_clock(state, &rollout.plan, now).filter(|_| !finished);
     let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);

@@ -11,12 +11,11 @@ use serde_json::Value;
 use super::rollout_review::{Review, ReviewResponse, build_review};
 use super::rollout_status::{GateStatus, rollout_status};
 use crate::adapters::http::{WebPage, WebPages};
-use crate::adapters::store::{GateTick, MetricRow, PassRateRow, RolloutEvent, RolloutRow};
+use crate::adapters::store::{GateTick, MetricRow, PassRateRow, RolloutEvent};
 use crate::context::Services;
 use crate::domain::{Arm, Timestamp};
 use crate::logic::gates::metric::evaluator_of;
 use crate::logic::gates::series::OVERALL;
-use crate::logic::rollout::stage_clock;
 use crate::logic::stats::wilson::wilson_interval;
 use crate::web::html::percent;
 use crate::web::svg::{ArmSeries, EValuePoint, Segment, SeriesPoint};
@@ -39,8 +38,10 @@ impl WebSource {
 
     async fn rollouts(&self, now: Timestamp) -> anyhow::Result<String> {
         let rows = self.services.store.list_rollouts().await?;
-        let summaries: Vec<RolloutSummary> =
-            rows.into_iter().map(|row| summary(row, now)).collect();
+        let summaries: Vec<RolloutSummary> = rows
+            .iter()
+            .map(|row| RolloutSummary::of(row, now))
+            .collect();
         Ok(crate::web::rollouts_page(&summaries, now))
     }
 
@@ -63,7 +64,7 @@ impl WebSource {
         };
         let (segments, stage_starts) = timeline(&events, end);
         let view = RolloutPage {
-            summary: summary(rollout.row.clone(), now),
+            summary: RolloutSummary::of(&rollout.row, now),
             suite: rollout.row.suite.clone(),
             last_reason: rollout.row.last_reason.clone(),
             hint: status.hint,
@@ -118,57 +119,6 @@ impl WebPages for WebSource {
                 WebPage::Review(id) => self.review(&id, now).await,
             }
         })
-    }
-}
-
-/// The list's fields of one rollout. A row whose stored state or plan does not parse is still
-/// listed, with the decode error as its phase reason.
-fn summary(row: RolloutRow, now: Timestamp) -> RolloutSummary {
-    let base = RolloutSummary {
-        id: row.id.clone(),
-        flag_key: row.flag_key.clone(),
-        owner: row.owner.clone(),
-        baseline_target: row.baseline_target.clone(),
-        canary_target: row.canary_target.clone(),
-        phase: row.phase,
-        phase_reason: None,
-        active: row.active,
-        stage: "—".to_string(),
-        split_bp: 0,
-        in_stage_secs: None,
-        min_duration_secs: None,
-        next_decision_at: row.wake_at.filter(|_| row.active),
-        updated_at: row.updated_at,
-        failed_windows: row.failed_windows,
-    };
-    let rollout = match LoadedRollout::from_row(row) {
-        Ok(rollout) => rollout,
-        Err(err) => {
-            return RolloutSummary {
-                phase_reason: Some(format!("{err:#}")),
-                stage: "unreadable stored state".to_string(),
-                ..base
-            };
-        }
-    };
-    let state = &rollout.state;
-    let stage = match rollout.plan.stage(state.stage_index) {
-        Some(spec) => format!(
-            "{}/{} ({})",
-            state.stage_index + 1,
-            rollout.plan.stages.len(),
-            spec.name
-        ),
-        None => format!("{} (not in plan)", state.stage_index + 1),
-    };
-    let clock = stage_clock(state, &rollout.plan, now).filter(|_| base.active);
-    RolloutSummary {
-        phase_reason: state.phase.reason().map(str::to_string),
-        stage,
-        split_bp: state.split_bp,
-        in_stage_secs: clock.as_ref().map(|c| c.elapsed.as_secs()),
-        min_duration_secs: clock.as_ref().map(|c| c.min_duration.as_secs()),
-        ..base
     }
 }
 

@@ -193,35 +193,32 @@ impl Config {
     /// Checks every section's values, in file order; the first error names the file and the
     /// key (a judge's keys under `judges.NAME.`).
     pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        fn keyed(result: Result<(), sections::Invalid>) -> Result<(), (String, String)> {
-            result.map_err(|(key, message)| (key.to_string(), message))
-        }
         let judges = self.judges.iter().map(|(name, judge)| {
             judge
                 .validate()
-                .map_err(|(key, message)| (format!("judges.{name}.{key}"), message))
+                .map_err(|err| err.under(&format!("judges.{name}")))
         });
         let first_error = [
-            keyed(self.store.validate()),
-            keyed(self.sampling.validate()),
-            keyed(self.ingest.validate()),
-            keyed(self.evals.validate()),
+            self.store.validate(),
+            self.sampling.validate(),
+            self.ingest.validate(),
+            self.evals.validate(),
         ]
         .into_iter()
         .chain(judges)
         .chain([
-            keyed(self.flags.validate()),
-            keyed(self.notify.validate()),
-            keyed(self.schedule.validate()),
-            keyed(self.server.validate()),
-            keyed(self.gates.validate()),
+            self.flags.validate(),
+            self.notify.validate(),
+            self.schedule.validate(),
+            self.server.validate(),
+            self.gates.validate(),
             self.rollout.validate(),
             self.check_cadences()
-                .map_err(|message| ("schedule.ticks".to_string(), message)),
+                .map_err(|message| Invalid::new("schedule.ticks", message)),
         ])
         .find_map(Result::err);
         match first_error {
-            Some((key, message)) => Err(ConfigError::Invalid {
+            Some(Invalid { key, message }) => Err(ConfigError::Invalid {
                 file: file.to_string(),
                 key,
                 message,

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod request;
 pub mod rollout;
 pub mod score;
+pub mod summary;
 pub mod verdict;
 
 pub use duration::HumanDuration;

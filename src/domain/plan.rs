@@ -163,6 +163,15 @@ impl Plan {
         self.stages.get(index)
     }
 
+    /// How the lists and `rollout status` name stage `index`: `2/4 (10%)`, or `5 (not in
+    /// plan)` for an index past the plan's stages.
+    pub fn stage_label(&self, index: usize) -> String {
+        match self.stage(index) {
+            Some(spec) => format!("{}/{} ({})", index + 1, self.stages.len(), spec.name),
+            None => format!("{} (not in plan)", index + 1),
+        }
+    }
+
     /// Checks the plan; the error is `(key, message)` with keys like `stages[2].min_duration`.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if self.stages.is_empty() {

@@ -8,15 +8,15 @@ use serde_saphyr::Spanned;
 
 use super::compile_judge::judge_kind;
 use super::compile_values::{
-    bounds, json_schema, levenshtein, needle_list, number, regex_problem, with_file_value,
+    bounds, json_schema, levenshtein, needle_list, number, regex_problem, template, text_value,
+    with_file_value,
 };
 use super::definition_hash::definition_hash;
-use super::load::{RawAssertion, Sink};
+use super::raw::{RawAssertion, Sink};
 use super::rule_type::RuleType;
 use super::rules::text::Expected;
 use super::rules::{ContainsMode, Needle, RefusalList, RuleCheck, RuleKind, js_regex};
 use super::suite::{Assertion, AssertionKind};
-use super::template::Template;
 
 /// Judge types (run by the judge engine, not here).
 pub const JUDGE_TYPES: &[&str] = &["llm-rubric", "llm-pairwise"];
@@ -125,42 +125,6 @@ fn check_keys(raw: &RawAssertion, base: &str, sink: &mut Sink<'_>) {
     reject("judge", raw.judge.as_ref(), base, sink);
     reject("rubric", raw.rubric.as_ref(), base, sink);
     reject("criteria", raw.criteria.as_ref(), base, sink);
-}
-
-pub(crate) fn template(spanned: &Spanned<String>, sink: &mut Sink<'_>) -> Option<Template> {
-    match Template::parse(&spanned.value) {
-        Ok(template) => Some(template),
-        Err(error) => {
-            sink.at(spanned, error.message);
-            None
-        }
-    }
-}
-
-/// A string value (numbers are written as text, like promptfoo's `String(value)`).
-pub(crate) fn text_value(
-    raw: &RawAssertion,
-    base: &str,
-    sink: &mut Sink<'_>,
-) -> Option<Spanned<String>> {
-    let Some(value) = &raw.value else {
-        sink.at(&raw.type_name, format!("`{base}` needs a `value`"));
-        return None;
-    };
-    let text = match &value.value {
-        Value::String(text) => text.clone(),
-        Value::Number(number) => number.to_string(),
-        Value::Bool(flag) => flag.to_string(),
-        _ => {
-            sink.at(value, format!("`{base}` needs a string `value`"));
-            return None;
-        }
-    };
-    if text.is_empty() {
-        sink.at(value, format!("`{base}` needs a non-empty `value`"));
-        return None;
-    }
-    Some(Spanned::new(text, value.referenced, value.defined))
 }
 
 fn rule_kind(

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::compile::{template, text_value};
-use super::load::{RawAssertion, Sink};
+use super::compile_values::{template, text_value};
+use super::raw::{RawAssertion, Sink};
 use super::suite::{AssertionKind, PairwiseSpec, RubricSpec};
 
 pub(crate) fn judge_kind(

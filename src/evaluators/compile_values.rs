@@ -1,15 +1,53 @@
-//! Value parsing for rule assertions: needle lists, numeric bounds, levenshtein settings,
-//! JSON Schemas (inline or from a file) and readable regex errors.
+//! Value parsing for assertions, shared by the rule compiler (`compile`) and the judge
+//! validation (`compile_judge`), which both import from here and never from each other:
+//! `value` as text, templates, needle lists, numeric bounds, levenshtein settings, JSON
+//! Schemas (inline or from a file) and readable regex errors.
 
 use std::path::Path;
 
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use super::compile::{template, text_value};
-use super::load::{RawAssertion, Sink};
+use super::raw::{RawAssertion, Sink};
 use super::rules::{Bounds, Needle, RuleKind, Schema};
 use super::template::Template;
+
+/// A template, its parse error reported at its span.
+pub(crate) fn template(spanned: &Spanned<String>, sink: &mut Sink<'_>) -> Option<Template> {
+    match Template::parse(&spanned.value) {
+        Ok(template) => Some(template),
+        Err(error) => {
+            sink.at(spanned, error.message);
+            None
+        }
+    }
+}
+
+/// A string value (numbers are written as text, like promptfoo's `String(value)`).
+pub(crate) fn text_value(
+    raw: &RawAssertion,
+    base: &str,
+    sink: &mut Sink<'_>,
+) -> Option<Spanned<String>> {
+    let Some(value) = &raw.value else {
+        sink.at(&raw.type_name, format!("`{base}` needs a `value`"));
+        return None;
+    };
+    let text = match &value.value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        _ => {
+            sink.at(value, format!("`{base}` needs a string `value`"));
+            return None;
+        }
+    };
+    if text.is_empty() {
+        sink.at(value, format!("`{base}` needs a non-empty `value`"));
+        return None;
+    }
+    Some(Spanned::new(text, value.referenced, value.defined))
+}
 
 /// The one-line cause of a regex error (`unclosed group`), without the caret drawing.
 pub(crate) fn regex_problem(error: &regex::Error) -> String {

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::load::RawAssertion;
+use super::raw::RawAssertion;
 use crate::logic::hash::sha256_hex;
 
 /// The marker of the promptfoo-compatible rule semantics (ASCII regex classes, `JSON.parse`

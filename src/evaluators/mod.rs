@@ -14,6 +14,7 @@ pub(crate) mod definition_hash;
 pub mod diagnostics;
 pub mod judge_prompt;
 pub mod load;
+pub(crate) mod raw;
 pub mod rule_type;
 pub mod rules;
 pub mod suite;

@@ -5,8 +5,12 @@
 //! - a judge's version is 16 hex of SHA-256 over (definition hash, judge model, prompt version),
 //!   so changing the rubric, the judge model or the prompt text re-scores;
 //! - the suite's version hashes every assertion version and the pass rule.
+//!
+//! [`VersionedSuite`] is a suite with those versions computed once, under the configured
+//! judges, when the suite is loaded; everything that scores or reads scores takes it.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use super::judge_prompt::PROMPT_VERSION;
 use super::rules::RuleResult;
@@ -100,6 +104,71 @@ pub fn suite_evaluators(suite: &Suite, judges: &BTreeMap<String, JudgeConfig>) -
     evaluators
 }
 
+/// A suite with the version of every evaluator under the judges it will be scored with,
+/// computed once at load (the versions hash the judge models, so a suite is versioned by the
+/// engine that scores it: `ScoringEngine::versioned`). Derefs to the [`Suite`].
+#[derive(Debug, Clone)]
+pub struct VersionedSuite {
+    suite: Suite,
+    evaluators: Vec<EvaluatorId>,
+}
+
+impl VersionedSuite {
+    /// Versions every evaluator of `suite` under `judges` (a judge missing from them hashes
+    /// with an empty model).
+    pub fn new(suite: Suite, judges: &BTreeMap<String, JudgeConfig>) -> VersionedSuite {
+        let evaluators = suite_evaluators(&suite, judges);
+        VersionedSuite { suite, evaluators }
+    }
+
+    /// The suite.
+    pub fn suite(&self) -> &Suite {
+        &self.suite
+    }
+
+    /// Every evaluator: the assertions in file order, then the suite verdict.
+    pub fn evaluators(&self) -> &[EvaluatorId] {
+        &self.evaluators
+    }
+
+    /// The current version of every evaluator, each once, sorted.
+    pub fn versions(&self) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .evaluators
+            .iter()
+            .map(|evaluator| evaluator.version.clone())
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+
+    /// The current version of every evaluator, by evaluator name.
+    pub fn version_by_name(&self) -> BTreeMap<String, String> {
+        self.evaluators
+            .iter()
+            .map(|evaluator| (evaluator.name.clone(), evaluator.version.clone()))
+            .collect()
+    }
+
+    /// The names of the assertion evaluators (`<suite>/<assertion id>`), in file order.
+    pub fn assertion_names(&self) -> Vec<String> {
+        self.evaluators
+            .iter()
+            .filter(|evaluator| evaluator.index.is_some())
+            .map(|evaluator| evaluator.name.clone())
+            .collect()
+    }
+}
+
+impl Deref for VersionedSuite {
+    type Target = Suite;
+
+    fn deref(&self) -> &Suite {
+        &self.suite
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -138,6 +207,24 @@ mod tests {
         assert_eq!(evaluators[0].version, other_model[0].version);
         assert_ne!(evaluators[1].version, other_model[1].version);
         assert_ne!(evaluators[2].version, other_model[2].version);
+    }
+
+    #[test]
+    fn a_versioned_suite_carries_the_versions_of_its_judges_computed_once() {
+        let versioned = VersionedSuite::new(suite("is it polite"), &judges("m1"));
+        assert_eq!(
+            versioned.evaluators(),
+            suite_evaluators(&suite("is it polite"), &judges("m1")).as_slice()
+        );
+        let other = VersionedSuite::new(suite("is it polite"), &judges("m2"));
+        assert_ne!(versioned.evaluators()[1], other.evaluators()[1]);
+        assert_eq!(versioned.assertion_names().len(), 2);
+        assert_eq!(versioned.versions().len(), 3);
+        assert_eq!(
+            versioned.version_by_name()["s"],
+            versioned.evaluators()[2].version
+        );
+        assert_eq!(versioned.name, "s");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::html::{escape, page, path_segment, percent, phase_badge, span, time};
 use super::svg::{e_value_chart, series_chart, timeline};
 use super::view::{EventView, MetricPanel, RolloutPage, RolloutSummary};
-use crate::domain::Timestamp;
+use crate::domain::{HumanDuration, Timestamp};
 
 fn or_dash(text: Option<&str>) -> String {
     text.map_or_else(|| "—".to_string(), escape)
@@ -26,7 +26,8 @@ fn in_stage(summary: &RolloutSummary) -> String {
     if !summary.active {
         return "finished".to_string();
     }
-    match (summary.in_stage_secs, summary.min_duration_secs) {
+    let secs = |duration: Option<HumanDuration>| duration.map(HumanDuration::as_secs);
+    match (secs(summary.in_stage), secs(summary.min_duration)) {
         (Some(elapsed), Some(min)) => {
             let met = if elapsed >= min {
                 "<span class=\"good\">min met</span>"
@@ -38,6 +39,11 @@ fn in_stage(summary: &RolloutSummary) -> String {
         (Some(elapsed), None) => span(elapsed),
         _ => "—".to_string(),
     }
+}
+
+/// The split the summary holds, `—` when its stored state has none.
+fn split(summary: &RolloutSummary) -> String {
+    summary.split_bp.map_or_else(|| "—".to_string(), percent)
 }
 
 fn next_decision(summary: &RolloutSummary, now: Timestamp) -> String {
@@ -65,7 +71,7 @@ fn summary_row(out: &mut String, summary: &RolloutSummary, now: Timestamp) {
         rollout_link(&summary.id),
         phase_badge(summary.phase.as_str()),
         escape(&summary.stage),
-        percent(summary.split_bp),
+        split(summary),
         or_dash(summary.owner.as_deref()),
         in_stage(summary),
         next_decision(summary, now),
@@ -131,7 +137,7 @@ fn facts(out: &mut String, view: &RolloutPage, now: Timestamp) {
         escape(&s.canary_target),
         or_dash(view.suite.as_deref()),
         escape(&s.stage),
-        percent(s.split_bp),
+        split(s),
         in_stage(s),
     );
     if let (true, Some(deadline)) = (s.active, view.deadline) {

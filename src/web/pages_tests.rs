@@ -23,14 +23,19 @@ fn summary(id: &str, active: bool) -> RolloutSummary {
         } else {
             PhaseName::RolledBack
         },
+        suite: None,
         phase_reason: None,
         active,
         stage: "2/4 (10%)".into(),
-        split_bp: if active { 1000 } else { 0 },
-        in_stage_secs: active.then_some(3 * 3600 + 300),
-        min_duration_secs: active.then_some(24 * 3600),
+        stage_index: Some(1),
+        split_bp: Some(if active { 1000 } else { 0 }),
+        in_stage: active.then_some(HumanDuration::from_secs(3 * 3600 + 300)),
+        min_duration: active.then_some(HumanDuration::from_secs(24 * 3600)),
         next_decision_at: active.then(|| t0() + Duration::minutes(10)),
+        finished_at: (!active).then(|| t0() - Duration::hours(2)),
+        created_at: t0() - Duration::hours(30),
         updated_at: t0() - Duration::hours(2),
+        last_reason: String::new(),
         failed_windows: 0,
     }
 }

@@ -6,40 +6,8 @@ use super::svg::{ArmSeries, EValuePoint, Segment};
 use crate::domain::Timestamp;
 use crate::domain::rollout::PhaseName;
 
-/// One rollout as the list shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RolloutSummary {
-    /// The rollout id.
-    pub id: String,
-    /// The flag key.
-    pub flag_key: String,
-    /// The owning team.
-    pub owner: Option<String>,
-    /// What the baseline arm serves.
-    pub baseline_target: String,
-    /// What the canary arm serves.
-    pub canary_target: String,
-    /// The phase (`running`, `rolled_back`, …).
-    pub phase: PhaseName,
-    /// Why it is held, rolled back or killed.
-    pub phase_reason: Option<String>,
-    /// False once the rollout is over.
-    pub active: bool,
-    /// `2/4 (10%)`.
-    pub stage: String,
-    /// The split the controller holds.
-    pub split_bp: u32,
-    /// Seconds in the current stage (held time excluded), while active.
-    pub in_stage_secs: Option<i64>,
-    /// The stage's minimum duration in seconds.
-    pub min_duration_secs: Option<i64>,
-    /// When the next decision is due, while active.
-    pub next_decision_at: Option<Timestamp>,
-    /// When the state last changed (for a finished rollout: when it ended).
-    pub updated_at: Timestamp,
-    /// Consecutive tick windows that failed.
-    pub failed_windows: i64,
-}
+/// One rollout as the list shows it: the API's summary (`domain::summary`).
+pub use crate::domain::summary::RolloutSummary;
 
 /// One audit row; `transition` marks the rows that changed the phase, stage or split.
 #[derive(Debug, Clone, PartialEq)]

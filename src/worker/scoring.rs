@@ -29,7 +29,7 @@ use crate::adapters::store::{ScoreKey, Store, TickKey};
 use crate::clock::Clock;
 use crate::config::JudgeConfig;
 use crate::domain::{Arm, Outcome, Request, Score};
-use crate::evaluators::versions::{self, EvaluatorId};
+use crate::evaluators::versions::{EvaluatorId, VersionedSuite};
 use crate::evaluators::{Suite, suite_outcome};
 
 pub use history_page::{PageScores, ReadPage};
@@ -119,9 +119,10 @@ impl ScoringEngine {
             .collect()
     }
 
-    /// Every evaluator of `suite` with its current version.
-    pub fn evaluators(&self, suite: &Suite) -> Vec<EvaluatorId> {
-        versions::suite_evaluators(suite, &self.judge_configs())
+    /// `suite` with its evaluator versions under this engine's judges: the one place a suite
+    /// is versioned for scoring, done once when it is loaded, never per call.
+    pub fn versioned(&self, suite: Suite) -> VersionedSuite {
+        VersionedSuite::new(suite, &self.judge_configs())
     }
 
     /// Scores `requests` (both arms) with every assertion of `suite` and the suite verdict.
@@ -129,7 +130,7 @@ impl ScoringEngine {
     #[tracing::instrument(skip_all, fields(suite = %suite.name, requests = requests.len()))]
     pub async fn score(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         requests: &[Request],
         budgets: &TickBudgets,
     ) -> anyhow::Result<ScoringReport> {
@@ -152,7 +153,7 @@ impl ScoringEngine {
     /// input in batches under one budget). The report's judge totals are the ticks' so far.
     pub async fn score_with_ticks(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         requests: &[Request],
         ticks: &BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
@@ -165,7 +166,7 @@ impl ScoringEngine {
     #[tracing::instrument(skip_all, fields(suite = %suite.name, requests = requests.len(), rollout_id = %key.rollout_id))]
     pub async fn score_for_tick(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         requests: &[Request],
         key: &TickKey,
     ) -> anyhow::Result<ScoringReport> {
@@ -190,12 +191,12 @@ impl ScoringEngine {
 
     async fn score_with(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         requests: &[Request],
         ticks: BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
-        let evaluators = self.evaluators(suite);
-        let existing = self.existing_scores(requests, &evaluators).await?;
+        let evaluators = suite.evaluators();
+        let existing = self.existing_scores(requests, evaluators).await?;
         let order = interleave_arms(requests);
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Score>();
         let writer = tokio::spawn(sink::write_scores(
@@ -204,7 +205,7 @@ impl ScoringEngine {
             self.batch_size,
             self.clock.now(),
         ));
-        let rules_done = self.spawn_rules(suite, requests, &evaluators, &existing, sender.clone());
+        let rules_done = self.spawn_rules(suite, requests, evaluators, &existing, sender.clone());
         let run = judging::JudgeRun {
             clients: &self.judges,
             ticks: &ticks,
@@ -213,13 +214,7 @@ impl ScoringEngine {
             cache_hits: AtomicU64::new(0),
         };
         self.run_judges(
-            &run,
-            suite,
-            requests,
-            &order,
-            &evaluators,
-            &existing,
-            &sender,
+            &run, suite, requests, &order, evaluators, &existing, &sender,
         )
         .await;
         rules_done
@@ -238,7 +233,7 @@ impl ScoringEngine {
         let mut scores: Vec<Score> = existing.into_values().collect();
         let reused = scores.len();
         scores.extend(written.scores);
-        let suite_rows = self.suite_rows(suite, requests, &evaluators, &scores);
+        let suite_rows = self.suite_rows(suite, requests, evaluators, &scores);
         let mut inserted = written.inserted;
         if let Some(store) = &self.store_opt {
             inserted += store
@@ -247,7 +242,7 @@ impl ScoringEngine {
                 .context("cannot store suite scores")?;
         }
         scores.extend(suite_rows);
-        sort_like_input(&mut scores, requests, &evaluators);
+        sort_like_input(&mut scores, requests, evaluators);
         Ok(report::build(
             suite, requests, scores, reused, inserted, &ticks, &run,
         ))

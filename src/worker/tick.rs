@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::context::{Context, Services};
 use crate::domain::Timestamp;
+use crate::evaluators::versions::VersionedSuite;
 use crate::evaluators::{Suite, load_suites};
 use crate::worker::controller::outbox;
 use crate::worker::fail_safe;
@@ -43,8 +44,8 @@ pub struct RolloutTickReport {
 
 /// The long-lived half of the pipeline.
 pub struct Pipeline {
-    /// Suites by name.
-    pub suites: BTreeMap<String, Suite>,
+    /// Suites by name, versioned under the engine's judges once, here.
+    pub suites: BTreeMap<String, VersionedSuite>,
     /// The one scoring path.
     pub engine: ScoringEngine,
     /// This process's name in the scoring queue.
@@ -54,7 +55,6 @@ pub struct Pipeline {
 impl Pipeline {
     /// Loads the suites of `evals.dir` and builds the scoring engine over `store`.
     pub fn load(services: &Services, worker_id: &str) -> anyhow::Result<Pipeline> {
-        let suites = load_suite_map(&services.ctx)?;
         let http = judge_http_client()?;
         let engine = ScoringEngine::new(
             Some(services.store.clone()),
@@ -62,6 +62,10 @@ impl Pipeline {
             http,
             services.ctx.clock.clone(),
         );
+        let suites = load_suite_map(&services.ctx)?
+            .into_iter()
+            .map(|(name, suite)| (name, engine.versioned(suite)))
+            .collect();
         Ok(Pipeline {
             suites,
             engine,

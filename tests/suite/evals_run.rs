@@ -16,8 +16,9 @@ use common::fake_judge::{FakeJudge, FakeReply};
 use evalgate::adapters::jsonl::request_line;
 use evalgate::cli::{EvalsFormat, EvalsRunArgs};
 use evalgate::clock::SystemClock;
-use evalgate::commands::evals_output::RunSummary;
+use evalgate::commands::evals_output::{LateConflict, RunSummary};
 use evalgate::commands::evals_run::{EXIT_BELOW_FAIL_UNDER, exit_code, run_to};
+use evalgate::commands::evals_seen::TABLE_IDS;
 use evalgate::config::Config;
 use evalgate::context::Context;
 use evalgate::domain::{Arm, Request};
@@ -288,6 +289,52 @@ async fn a_repeated_request_id_keeps_the_first_row_and_reports_conflicts() {
     assert_eq!(summary.duplicates, 1);
     assert_eq!(summary.conflicts, 1);
     assert_eq!(summary.conflicting_ids, ["dup"]);
+    assert_eq!(exit_code(&summary), 1);
+}
+
+// See: issue 14 (the duplicate check's memory grew 16 bytes per distinct id; it now spills).
+#[tokio::test]
+async fn a_repeat_beyond_the_in_memory_table_is_still_found_and_taken_out_of_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULE_SUITE).unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let distinct = TABLE_IDS + 100;
+    let mut text = String::new();
+    for index in 0..distinct {
+        let row = request(&format!("r{index}"), Arm::Canary, "your order shipped");
+        text.push_str(&request_line(&row));
+        text.push('\n');
+    }
+    // Past the table: `r0` again with another output (a conflict), `r1` unchanged (a duplicate).
+    let conflicting = request("r0", Arm::Canary, "no idea");
+    let repeated = request("r1", Arm::Canary, "your order shipped");
+    text.push_str(&format!(
+        "{}\n{}\n",
+        request_line(&conflicting),
+        request_line(&repeated)
+    ));
+    std::fs::write(&input, text).unwrap();
+    let args = args("rules", input, Some(dir.path().to_path_buf()));
+    let (rows, summary) = run_jsonl(&rule_ctx(), &args).await.unwrap();
+    // Both result lines were streamed before the repeats could be known ...
+    assert_eq!(rows.len(), distinct + 2);
+    assert_eq!(rows[distinct]["outcome"], "fail");
+    // ... and the summary counts each id once, with the conflict and both lines.
+    assert_eq!(summary.scored, distinct as u64);
+    assert_eq!(summary.summary.pass, distinct as u64);
+    assert_eq!(summary.summary.fail, 0);
+    assert_eq!(summary.late_repeats, 2);
+    assert_eq!(summary.duplicates, 1);
+    assert_eq!(summary.conflicts, 1);
+    assert_eq!(summary.conflicting_ids, ["r0"]);
+    assert_eq!(
+        summary.late_conflicts,
+        [LateConflict {
+            request_id: "r0".to_string(),
+            line: distinct as u64 + 1,
+            first_line: 1,
+        }]
+    );
     assert_eq!(exit_code(&summary), 1);
 }
 

@@ -101,7 +101,7 @@ fn assertion_scores(report: &ScoringReport) -> Vec<&Score> {
 async fn score(engine: &ScoringEngine, suite_text: &str, requests: &[Request]) -> ScoringReport {
     let budgets: TickBudgets = engine.default_budgets();
     engine
-        .score(&suite(suite_text), requests, &budgets)
+        .score(&engine.versioned(suite(suite_text)), requests, &budgets)
         .await
         .expect("scoring runs")
 }

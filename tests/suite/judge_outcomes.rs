@@ -72,7 +72,11 @@ async fn score(engine: &ScoringEngine, count: usize) -> ScoringReport {
     let names = BTreeSet::from(["default".to_string()]);
     let suite = load_suite_text(Path::new("judged.yaml"), RUBRIC_SUITE, &names).unwrap();
     engine
-        .score(&suite, &requests(count), &engine.default_budgets())
+        .score(
+            &engine.versioned(suite),
+            &requests(count),
+            &engine.default_budgets(),
+        )
         .await
         .unwrap()
 }

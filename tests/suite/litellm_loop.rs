@@ -342,7 +342,9 @@ fn drive_until(looped: &mut Loop, finals: &[&str], timeout: Duration) -> String 
         std::thread::sleep(Duration::from_secs(2));
         let now_phase = phase(&looped.evalgate_url);
         if now_phase != last {
-            eprintln!("[loop] rollout phase: {now_phase}");
+            // the reason says why a healthy canary was held or rolled back on a loaded machine
+            let reason = rollout(&looped.evalgate_url)["state"]["phase"]["reason"].clone();
+            eprintln!("[loop] rollout phase: {now_phase} (reason: {reason})");
             last = now_phase.clone();
         }
         if finals.contains(&now_phase.as_str()) {
@@ -500,7 +502,13 @@ fn a_healthy_canary_is_promoted_and_litellm_serves_it_to_everyone() {
         &["completed", "rolled_back", "held"],
         Duration::from_secs(420),
     );
-    assert_eq!(reached, "completed", "{}", looped.serve.log_tail());
+    assert_eq!(
+        reached,
+        "completed",
+        "reason: {}\n{}",
+        rollout(&looped.evalgate_url)["state"]["phase"]["reason"],
+        looped.serve.log_tail()
+    );
     std::thread::sleep(Duration::from_secs(3));
     let after = served_now(&looped.proxy_url, 6);
     assert!(after["ok"].as_u64().unwrap_or(0) > 40, "{after}");

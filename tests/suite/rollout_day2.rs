@@ -8,6 +8,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use evalgate::adapters::http::RolloutSummary;
 use evalgate::adapters::store::Store;
 use serde_json::Value;
 
@@ -244,6 +245,11 @@ async fn list_shows_finished_rollouts_and_filters_them(cli: Cli) {
     assert_eq!(live["min_duration"], "4h", "{live}");
     assert_eq!(live["stage"], "1/4 (1%)");
     assert_eq!(live["split_bp"], 100);
+    // The same typed summaries as `GET /api/v1/rollouts`.
+    let typed: Vec<RolloutSummary> = serde_json::from_value(all.clone()).expect("API summaries");
+    assert_eq!(typed[0].stage_index, Some(0));
+    assert!(typed[0].active && typed[1].finished_at.is_some(), "{all}");
+    assert!(typed[1].phase_reason.is_some(), "{all}");
 
     let list = |extra: &[&str]| cli.json(&[&["rollout", "list", "--json"][..], extra].concat());
     assert_eq!(ids(&list(&["--active"])), ["live"]);
@@ -449,6 +455,128 @@ async fn retry_starts_a_new_attempt_of_a_rolled_back_or_killed_rollout(cli: Cli)
 both_backends!(
     retry_attempts,
     retry_starts_a_new_attempt_of_a_rolled_back_or_killed_rollout
+);
+
+/// Runs `args` with the `rollout_after_create` failpoint: the process aborts (like a kill -9)
+/// after the rollout row is stored and before it is started.
+fn crash_after_create(cli: &Cli, args: &[&str]) {
+    let out = cli
+        .command(args)
+        .env("EVALGATE_FAILPOINT", "rollout_after_create")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{args:?} should have aborted: {out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failpoint rollout_after_create"),
+        "{out:?}"
+    );
+}
+
+async fn a_start_or_retry_killed_after_create_resumes_when_run_again(cli: Cli) {
+    let start: Vec<&str> = vec![
+        "rollout",
+        "start",
+        "--id",
+        "bot",
+        "--flag",
+        "bot",
+        "--baseline",
+        "bot@v41",
+        "--canary",
+        "bot@v42",
+        "--suite",
+        "support",
+    ];
+    crash_after_create(&cli, &start);
+    let store = cli.store().await;
+    let pending = store.get_rollout("bot").await.unwrap().unwrap();
+    assert_eq!(pending.phase.as_str(), "pending");
+    // Other targets for the never-started id are refused, not silently started.
+    let mut other = start.clone();
+    other[9] = "bot@v43";
+    let refused = cli.run(&other);
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("never started"),
+        "{refused:?}"
+    );
+    // Run again: the same command starts the rollout it created (no "flag taken" refusal).
+    cli.ok(&start);
+    let status = cli.json(&["rollout", "status", "bot", "--json"]);
+    assert_eq!(status["phase"], "running", "{status}");
+    let starts = store.list_rollout_events("bot").await.unwrap();
+    assert_eq!(
+        starts.iter().filter(|e| e.action == "start").count(),
+        1,
+        "started once: {starts:?}"
+    );
+    cli.ok(&["rollout", "kill", "bot"]);
+
+    cli.ok(&[
+        "rollout",
+        "start",
+        "--id",
+        "ship",
+        "--flag",
+        "ship",
+        "--baseline",
+        "bot@v41",
+        "--canary",
+        "bot@v42",
+        "--suite",
+        "support",
+    ]);
+    cli.ok(&["rollout", "rollback", "ship", "--reason", "regressed"]);
+    let retry = [
+        "rollout",
+        "retry",
+        "ship",
+        "--reason",
+        "prompt fixed",
+        "--json",
+    ];
+    crash_after_create(&cli, &retry);
+    // The attempt and both audit rows were written together.
+    let attempt = store.get_rollout("ship-attempt-2").await.unwrap().unwrap();
+    assert_eq!(attempt.phase.as_str(), "pending");
+    let old_trail = store.list_rollout_events("ship").await.unwrap();
+    assert_eq!(
+        old_trail.iter().filter(|e| e.action == "retried").count(),
+        1,
+        "{old_trail:?}"
+    );
+    let new_trail = store.list_rollout_events("ship-attempt-2").await.unwrap();
+    assert_eq!(new_trail.len(), 1, "{new_trail:?}");
+    assert_eq!(new_trail[0].action, "retry");
+
+    // Run again: the same attempt is started, no third one is made, nothing is audited twice.
+    let out = cli.json(&retry);
+    assert_eq!(out["rollout_id"], "ship-attempt-2", "{out}");
+    assert_eq!(out["attempt"], 2);
+    assert_eq!(out["reason"], "prompt fixed");
+    assert_eq!(out["transition"]["after"]["phase"], "running");
+    assert!(store.get_rollout("ship-attempt-3").await.unwrap().is_none());
+    let old_trail = store.list_rollout_events("ship").await.unwrap();
+    assert_eq!(
+        old_trail.iter().filter(|e| e.action == "retried").count(),
+        1,
+        "{old_trail:?}"
+    );
+    let actions: Vec<String> = store
+        .list_rollout_events("ship-attempt-2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["retry", "start"]);
+}
+both_backends!(
+    crash_after_create,
+    a_start_or_retry_killed_after_create_resumes_when_run_again
 );
 
 // ---- --json on every command that changes something ---------------------------------------

@@ -3,9 +3,12 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 use chrono::{DateTime, Duration, Utc};
-use evalgate::adapters::store::{DrillRow, NewRollout, RolloutEvent, StateUpdate, Store};
+use evalgate::adapters::store::{
+    DrillRow, NewRollout, RolloutEvent, StateUpdate, Store, rollout_format,
+};
 use evalgate::domain::SplitWrite;
-use evalgate::domain::rollout::PhaseName;
+use evalgate::domain::rollout::{PhaseName, Plan, RolloutState};
+use evalgate::worker::controller::LoadedRollout;
 use serde_json::json;
 
 fn at(hour: i64) -> DateTime<Utc> {
@@ -334,4 +337,74 @@ async fn an_unknown_stored_phase_fails_the_read_by_name(store: Store) {
 contract_test!(
     unknown_phase,
     an_unknown_stored_phase_fails_the_read_by_name
+);
+
+/// A rollout written through the stored format, with the format's version in both JSON columns.
+fn versioned_rollout(id: &str) -> NewRollout {
+    let state = RolloutState::new(id, &format!("{id}-flag"), "team-support", at(0));
+    NewRollout {
+        plan: rollout_format::encode_plan(&Plan::seed_default()).unwrap(),
+        state: rollout_format::encode_state(&state).unwrap(),
+        phase: state.phase.kind(),
+        ..new_rollout(id)
+    }
+}
+
+/// The stored plan and state carry their format version; rows written before it existed read
+/// as version 1; a newer version fails the load naming the rollout and the column.
+async fn the_stored_format_is_versioned_and_read_tolerantly(store: Store) {
+    assert!(
+        store
+            .create_rollout(&versioned_rollout("r1"))
+            .await
+            .unwrap()
+    );
+    let row = store.get_rollout("r1").await.unwrap().unwrap();
+    assert_eq!(row.plan[rollout_format::FORMAT_KEY], json!(1));
+    assert_eq!(row.state[rollout_format::FORMAT_KEY], json!(1));
+    let loaded = LoadedRollout::load(&store, "r1").await.unwrap();
+    assert_eq!(loaded.plan, Plan::seed_default());
+    assert_eq!(loaded.state.id, "r1");
+
+    // Written before the version field: the same shape without it.
+    let mut old = versioned_rollout("r2");
+    for value in [&mut old.plan, &mut old.state] {
+        value
+            .as_object_mut()
+            .unwrap()
+            .remove(rollout_format::FORMAT_KEY);
+    }
+    assert!(store.create_rollout(&old).await.unwrap());
+    let loaded = LoadedRollout::load(&store, "r2").await.unwrap();
+    assert_eq!(loaded.plan, Plan::seed_default());
+    assert_eq!(loaded.state.id, "r2");
+
+    // A newer binary's state: refused by name, never read as the current shape.
+    let mut newer = row.state.clone();
+    newer[rollout_format::FORMAT_KEY] = json!(2);
+    let update = StateUpdate {
+        expected_version: 0,
+        state: newer,
+        phase: PhaseName::Running,
+        active: true,
+        wake_at: None,
+        last_reason: "written by a newer evalgate".into(),
+        last_evidence: json!([]),
+        at: at(1),
+    };
+    assert!(
+        store
+            .update_rollout_state("r1", &update, &[])
+            .await
+            .unwrap()
+    );
+    let err = LoadedRollout::load(&store, "r1").await.unwrap_err();
+    let text = evalgate::out::error_chain(&err);
+    assert!(text.contains("rollout r1"), "{text}");
+    assert!(text.contains("column `state`"), "{text}");
+    assert!(text.contains("version 2"), "{text}");
+}
+contract_test!(
+    stored_format,
+    the_stored_format_is_versioned_and_read_tolerantly
 );

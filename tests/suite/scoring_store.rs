@@ -76,7 +76,10 @@ async fn a_redone_tick_reuses_stored_scores_and_pays_nothing_twice(store: Store)
     let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
     let engine = engine(&store, &fake.base_url);
     let budgets = engine.default_budgets();
-    let first = engine.score(&suite(), &rows(), &budgets).await.unwrap();
+    let first = engine
+        .score(&engine.versioned(suite()), &rows(), &budgets)
+        .await
+        .unwrap();
     // 4 requests × (2 assertions + the suite verdict).
     assert_eq!(first.inserted, 12);
     assert_eq!(first.scores.len(), 12);
@@ -88,7 +91,10 @@ async fn a_redone_tick_reuses_stored_scores_and_pays_nothing_twice(store: Store)
     assert_eq!(first.suite_per_arm["canary"].pass, 1);
     assert_eq!(first.suite_per_arm["baseline"].pass, 2);
 
-    let again = engine.score(&suite(), &rows(), &budgets).await.unwrap();
+    let again = engine
+        .score(&engine.versioned(suite()), &rows(), &budgets)
+        .await
+        .unwrap();
     assert_eq!(again.inserted, 0);
     assert_eq!(again.reused, 12);
     assert_eq!(again.scores.len(), 12);
@@ -129,7 +135,7 @@ fn stored_judge_score(judge: &EvaluatorId) -> Score {
 async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
     let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
     let engine = engine(&store, &fake.base_url);
-    let evaluators = engine.evaluators(&suite());
+    let evaluators = engine.versioned(suite()).evaluators().to_vec();
     let judge = &evaluators[1];
     // A crash left the judge score of r1 stored, nothing else.
     let stored = stored_judge_score(judge);
@@ -142,7 +148,11 @@ async fn a_partly_scored_tick_only_computes_what_is_missing(store: Store) {
         1
     );
     let report = engine
-        .score(&suite(), &rows(), &engine.default_budgets())
+        .score(
+            &engine.versioned(suite()),
+            &rows(),
+            &engine.default_budgets(),
+        )
         .await
         .unwrap();
     assert_eq!(fake.call_count(), 3, "r1's judgment is not redone");
@@ -169,14 +179,18 @@ async fn the_judge_cache_outlives_the_engine(store: Store) {
     let first = engine(&store, &fake.base_url);
     let rows_a = vec![request("a1", Arm::Baseline, "Reset, as the docs say.")];
     first
-        .score(&suite(), &rows_a, &first.default_budgets())
+        .score(&first.versioned(suite()), &rows_a, &first.default_budgets())
         .await
         .unwrap();
     assert_eq!(fake.call_count(), 1);
     let second = engine(&store, &fake.base_url);
     let rows_b = vec![request("b1", Arm::Canary, "Reset, as the docs say.")];
     let report = second
-        .score(&suite(), &rows_b, &second.default_budgets())
+        .score(
+            &second.versioned(suite()),
+            &rows_b,
+            &second.default_budgets(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -267,8 +281,8 @@ async fn a_history_page_carries_stored_outcomes_and_only_unfinished_requests_are
 
     let fake = FakeJudge::start(Arc::new(|_, _| FakeReply::verdict(true, 0.9))).await;
     let engine = engine(&store, &fake.base_url);
-    let suite = suite();
-    let evaluators = engine.evaluators(&suite);
+    let suite = engine.versioned(suite());
+    let evaluators = suite.evaluators();
     let versions: Vec<String> = evaluators.iter().map(|e| e.version.clone()).collect();
     store.insert_requests(&rows()).await.unwrap();
     // A crash left r1's judge score stored, nothing else.

@@ -17,7 +17,8 @@ use evalgate::clock::SystemClock;
 use evalgate::config::{Config, JudgeConfig};
 use evalgate::context::{Context, Services};
 use evalgate::domain::{Arm, Outcome, Request, Timestamp};
-use evalgate::evaluators::{Suite, load_suite_text};
+use evalgate::evaluators::load_suite_text;
+use evalgate::evaluators::versions::VersionedSuite;
 use evalgate::worker::pipeline::{TickEnv, score_worker_once};
 use evalgate::worker::scoring::ScoringEngine;
 use serde_json::Value;
@@ -70,10 +71,11 @@ fn engine(store: &Store, config: JudgeConfig) -> ScoringEngine {
     ScoringEngine::with_clients(Some(store.clone()), clients, Arc::new(SystemClock))
 }
 
-fn suites() -> BTreeMap<String, Suite> {
+/// The test suite, versioned by `engine` (as `Pipeline::load` does).
+fn suites(engine: &ScoringEngine) -> BTreeMap<String, VersionedSuite> {
     let names = BTreeSet::from(["default".to_string()]);
     let suite = load_suite_text(Path::new("judged.yaml"), SUITE, &names).expect("suite loads");
-    BTreeMap::from([(suite.name.clone(), suite)])
+    BTreeMap::from([(suite.name.clone(), engine.versioned(suite))])
 }
 
 fn context() -> Context {
@@ -115,7 +117,7 @@ async fn queue_tick(store: &Store) {
 /// Works the queue as worker `worker_id` until nothing is left to claim; returns the batches.
 async fn drain(store: &Store, engine: &ScoringEngine, worker_id: &str) -> usize {
     let services = Services::new(context(), store.clone()).expect("services");
-    let suites = suites();
+    let suites = suites(engine);
     let env = TickEnv {
         services: &services,
         suites: &suites,
@@ -151,12 +153,7 @@ async fn judge_outcomes(store: &Store) -> Vec<(Outcome, String)> {
 
 async fn all_versions(store: &Store) -> Vec<String> {
     let engine = engine(store, judge_config("http://127.0.0.1:9/v1", 1));
-    let suites = suites();
-    engine
-        .evaluators(&suites["judged"])
-        .into_iter()
-        .map(|evaluator| evaluator.version)
-        .collect()
+    suites(&engine)["judged"].versions()
 }
 
 fn behaviour(reply: impl Fn(usize, &Value) -> FakeReply + Send + Sync + 'static) -> Behaviour {

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, auth};
-use crate::adapters::store::RolloutRow;
-use crate::domain::Timestamp;
-use crate::domain::rollout::{Command, PhaseName};
+use crate::adapters::store::{HaltSignal, RolloutEvent, RolloutRow, rollout_format};
+use crate::domain::rollout::Command;
+use crate::domain::{SplitRecord, Timestamp};
+use crate::logic::rollout::stage_clock;
 
 /// Applies a manual command to a rollout; returns whether it was accepted and a JSON report.
 pub trait RolloutControls: Send + Sync {
@@ -45,41 +46,16 @@ pub struct ControlBody {
     pub actor: String,
 }
 
-/// One rollout in the API's list and detail bodies.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutSummary {
-    /// The rollout id.
-    pub id: String,
-    /// The flag key gateways read.
-    pub flag_key: String,
-    /// The owning team.
-    pub owner: Option<String>,
-    /// The eval suite.
-    pub suite: Option<String>,
-    /// What the baseline arm serves.
-    pub baseline_target: String,
-    /// What the canary arm serves.
-    pub canary_target: String,
-    /// The phase.
-    pub phase: PhaseName,
-    /// False once the rollout is over.
-    pub active: bool,
-    /// The split the stored state holds (null when the stored state has none).
-    pub split_bp: Option<u64>,
-    /// The stage index (from 0) the stored state holds.
-    pub stage_index: Option<u64>,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When its state last changed.
-    pub updated_at: Timestamp,
-}
+pub use crate::domain::summary::RolloutSummary;
 
 impl RolloutSummary {
-    /// The summary of a stored row. Split and stage are read from the stored state without
-    /// decoding all of it, so a row whose state no longer decodes is still listed.
-    pub fn of(row: &RolloutRow) -> RolloutSummary {
-        let field = |name: &str| row.state.get(name).and_then(Value::as_u64);
-        RolloutSummary {
+    /// The summary of a stored row at `now`: the one place a row becomes the summary that the
+    /// API, `rollout list --json` and the web list show. A row whose stored plan or state does
+    /// not decode is still summarised from its columns (split and stage index read from the
+    /// stored state JSON when present), with the decode error as its `phase_reason`.
+    pub fn of(row: &RolloutRow, now: Timestamp) -> RolloutSummary {
+        let stored = |name: &str| row.state.get(name).and_then(Value::as_u64);
+        let base = RolloutSummary {
             id: row.id.clone(),
             flag_key: row.flag_key.clone(),
             owner: row.owner.clone(),
@@ -87,11 +63,44 @@ impl RolloutSummary {
             baseline_target: row.baseline_target.clone(),
             canary_target: row.canary_target.clone(),
             phase: row.phase,
+            phase_reason: None,
             active: row.active,
-            split_bp: field("split_bp"),
-            stage_index: field("stage_index"),
+            stage: "?".to_string(),
+            stage_index: stored("stage_index"),
+            split_bp: stored("split_bp").and_then(|bp| u32::try_from(bp).ok()),
+            in_stage: None,
+            min_duration: None,
+            next_decision_at: row.wake_at.filter(|_| row.active),
+            finished_at: (!row.active).then_some(row.updated_at),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            last_reason: row.last_reason.clone(),
+            failed_windows: row.failed_windows,
+        };
+        let decoded = rollout_format::decode_plan(&row.id, &row.plan).and_then(|plan| {
+            rollout_format::decode_state(&row.id, &row.state).map(|state| (plan, state))
+        });
+        let (plan, state) = match decoded {
+            Ok(decoded) => decoded,
+            Err(err) => {
+                return RolloutSummary {
+                    phase_reason: Some(err.to_string()),
+                    ..base
+                };
+            }
+        };
+        let finished = !row.active || state.phase.is_terminal();
+        let clock = stage_clock(&state, &plan, now).filter(|_| !finished);
+        RolloutSummary {
+            phase_reason: state.phase.reason().map(str::to_string),
+            stage: plan.stage_label(state.stage_index),
+            stage_index: u64::try_from(state.stage_index).ok(),
+            split_bp: Some(state.split_bp),
+            in_stage: clock.as_ref().map(|c| c.elapsed),
+            min_duration: clock.as_ref().map(|c| c.min_duration),
+            next_decision_at: row.wake_at.filter(|_| !finished),
+            finished_at: finished.then_some(row.updated_at),
+            ..base
         }
     }
 }
@@ -106,7 +115,11 @@ pub struct RolloutList {
 /// `GET /api/v1/rollouts`: every rollout, newest first.
 pub async fn list(State(state): State<AppState>) -> Result<Json<RolloutList>, ApiError> {
     let rows = state.store.list_rollouts().await?;
-    let rollouts = rows.iter().map(RolloutSummary::of).collect();
+    let now = state.clock.now();
+    let rollouts = rows
+        .iter()
+        .map(|row| RolloutSummary::of(row, now))
+        .collect();
     Ok(Json(RolloutList { rollouts }))
 }
 
@@ -118,37 +131,45 @@ async fn load(state: &AppState, id: &str) -> Result<RolloutRow, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("rollout `{id}`")))
 }
 
+/// The body of `GET /api/v1/rollouts/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutDetail {
+    /// The rollout, as the list shows it.
+    pub rollout: RolloutSummary,
+    /// The plan as stored (with its `format_version`).
+    pub plan: Value,
+    /// The state as stored (with its `format_version`).
+    pub state: Value,
+    /// What gateways read for the rollout's flag, if written.
+    pub split: Option<SplitRecord>,
+    /// The latest gate update per metric.
+    pub gate_evidence: Vec<Value>,
+    /// Every halt signal, oldest first.
+    pub halt_signals: Vec<HaltSignal>,
+    /// The audit trail.
+    pub events: Vec<RolloutEvent>,
+}
+
 /// `GET /api/v1/rollouts/{id}`: the rollout, its plan and state, the latest gate evidence per
 /// metric, its halt signals and its audit trail.
 pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RolloutDetail>, ApiError> {
     let row = load(&state, &id).await?;
-    let latest = state.store.latest_gate_updates(&id).await?;
-    let halts: Vec<Value> = state
-        .store
-        .halt_signals(&id)
-        .await?
-        .into_iter()
-        .map(|h| {
-            json!({
-                "stage": h.stage, "metric": h.metric, "role": h.role, "at": h.at,
-                "window_start": h.window_start, "reason": h.reason, "evidence": h.evidence,
-            })
-        })
-        .collect();
+    let gate_evidence = state.store.latest_gate_updates(&id).await?;
+    let halt_signals = state.store.halt_signals(&id).await?;
     let events = state.store.list_rollout_events(&id).await?;
     let split = state.store.get_split(&row.flag_key).await?;
-    Ok(Json(json!({
-        "rollout": RolloutSummary::of(&row),
-        "plan": row.plan,
-        "state": row.state,
-        "split": split,
-        "gate_evidence": latest,
-        "halt_signals": halts,
-        "events": events,
-    })))
+    Ok(Json(RolloutDetail {
+        rollout: RolloutSummary::of(&row, state.clock.now()),
+        split,
+        gate_evidence,
+        halt_signals,
+        events,
+        plan: row.plan,
+        state: row.state,
+    }))
 }
 
 /// `GET /api/v1/rollouts/{id}/series`: the pass-rate series, oldest window first.

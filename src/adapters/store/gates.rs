@@ -7,6 +7,7 @@
 //! one; [`Store::load_gate_states`] for the same window returns the earlier state, so a tick that
 //! crashed after saving and is redone does not count its window twice.
 
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 use sqlx::Row;
@@ -85,8 +86,8 @@ pub struct MetricRow {
     pub point: MetricPoint,
 }
 
-/// One stored halt signal.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored halt signal (as the API's rollout detail shows it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HaltSignal {
     /// Stage index.
     pub stage: i64,

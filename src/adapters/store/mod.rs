@@ -8,6 +8,7 @@ mod drills;
 mod integrity;
 pub mod leader;
 mod review;
+pub mod rollout_format;
 mod rollouts;
 mod scheduler;
 

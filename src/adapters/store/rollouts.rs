@@ -2,7 +2,8 @@
 //! version so two writers cannot both apply a transition), `rollout_events` (the audit trail),
 //! `traffic_splits` (what gateways read, with a generation counter); `drills` are in
 //! [`super::drills`]. Plans and
-//! states are stored as JSON values; the controller owns their shape.
+//! states are stored as JSON values in a versioned format that [`super::rollout_format`] alone
+//! encodes and decodes.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -326,6 +327,25 @@ impl SplitRow {
     }
 }
 
+/// The `INSERT_EVENT` query with one audit row bound, for either backend (the one place its
+/// columns are listed in order).
+macro_rules! insert_event {
+    ($event:expr) => {{
+        let event: &RolloutEvent = $event;
+        sqlx::query(INSERT_EVENT)
+            .bind(&event.id)
+            .bind(&event.rollout_id)
+            .bind(event.at)
+            .bind(&event.actor)
+            .bind(&event.action)
+            .bind(&event.reason)
+            .bind(Json(&event.before))
+            .bind(Json(&event.after))
+            .bind(Json(&event.evidence))
+            .bind(event.is_override)
+    }};
+}
+
 fn fenced(fence: &Fence) -> StoreError {
     StoreError::Fenced {
         rollout_id: fence.rollout_id.clone(),
@@ -336,27 +356,49 @@ fn fenced(fence: &Fence) -> StoreError {
 impl Store {
     /// Creates a rollout; false when a rollout with that id already exists.
     pub async fn create_rollout(&self, rollout: &NewRollout) -> StoreResult<bool> {
-        let affected = with_pool!(self, pool => sqlx::query(INSERT_ROLLOUT)
-            .bind(&rollout.id)
-            .bind(&rollout.flag_key)
-            .bind(&rollout.owner)
-            .bind(&rollout.webhook)
-            .bind(&rollout.suite)
-            .bind(&rollout.baseline_target)
-            .bind(&rollout.canary_target)
-            .bind(&rollout.salt)
-            .bind(Json(&rollout.always_tenants))
-            .bind(Json(&rollout.never_tenants))
-            .bind(Json(&rollout.plan))
-            .bind(Json(&rollout.state))
-            .bind(rollout.phase.as_str())
-            .bind(Json(serde_json::json!([])))
-            .bind(true)
-            .bind(rollout.created_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(affected == 1)
+        self.create_rollout_with_events(rollout, &[]).await
+    }
+
+    /// Creates a rollout together with its first audit rows, in one transaction: false (and
+    /// nothing written) when a rollout with that id already exists. A crash cannot leave the
+    /// rollout without the rows that say why it exists.
+    pub async fn create_rollout_with_events(
+        &self,
+        rollout: &NewRollout,
+        events: &[RolloutEvent],
+    ) -> StoreResult<bool> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let affected = sqlx::query(INSERT_ROLLOUT)
+                .bind(&rollout.id)
+                .bind(&rollout.flag_key)
+                .bind(&rollout.owner)
+                .bind(&rollout.webhook)
+                .bind(&rollout.suite)
+                .bind(&rollout.baseline_target)
+                .bind(&rollout.canary_target)
+                .bind(&rollout.salt)
+                .bind(Json(&rollout.always_tenants))
+                .bind(Json(&rollout.never_tenants))
+                .bind(Json(&rollout.plan))
+                .bind(Json(&rollout.state))
+                .bind(rollout.phase.as_str())
+                .bind(Json(serde_json::json!([])))
+                .bind(true)
+                .bind(rollout.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if affected != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for event in events {
+                insert_event!(event).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// One rollout by id.
@@ -458,19 +500,7 @@ impl Store {
                 return Ok(false);
             }
             for event in events {
-                sqlx::query(INSERT_EVENT)
-                    .bind(&event.id)
-                    .bind(&event.rollout_id)
-                    .bind(event.at)
-                    .bind(&event.actor)
-                    .bind(&event.action)
-                    .bind(&event.reason)
-                    .bind(Json(&event.before))
-                    .bind(Json(&event.after))
-                    .bind(Json(&event.evidence))
-                    .bind(event.is_override)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_event!(event).execute(&mut *tx).await?;
             }
             if let Some(finished) = &commit.tick {
                 sqlx::query(TICK_DONE)
@@ -499,20 +529,7 @@ impl Store {
 
     /// Appends one audit row.
     pub async fn append_rollout_event(&self, event: &RolloutEvent) -> StoreResult<()> {
-        with_pool!(self, pool => sqlx::query(INSERT_EVENT)
-            .bind(&event.id)
-            .bind(&event.rollout_id)
-            .bind(event.at)
-            .bind(&event.actor)
-            .bind(&event.action)
-            .bind(&event.reason)
-            .bind(Json(&event.before))
-            .bind(Json(&event.after))
-            .bind(Json(&event.evidence))
-            .bind(event.is_override)
-            .execute(pool)
-            .await
-            .map(|_| ())?);
+        with_pool!(self, pool => insert_event!(event).execute(pool).await.map(|_| ())?);
         Ok(())
     }
 

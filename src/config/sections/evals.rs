@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 /// The `[evals]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,9 +27,9 @@ impl Default for EvalsConfig {
 
 impl EvalsConfig {
     /// Checks the values.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.default_suite.trim().is_empty() {
-            return Err((
+            return Err(Invalid::new(
                 "evals.default_suite",
                 "is empty; name a suite in evals.dir".to_string(),
             ));

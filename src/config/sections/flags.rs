@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 /// One kind of flag sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,16 +47,16 @@ impl Default for FlagsConfig {
 
 impl FlagsConfig {
     /// Checks that there is at least one sink, no sink twice, and a path for the file sink.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.sinks.is_empty() {
-            return Err((
+            return Err(Invalid::new(
                 "flags.sinks",
                 "is empty; allowed: one or more of \"table\", \"file\"".to_string(),
             ));
         }
         for (index, sink) in self.sinks.iter().enumerate() {
             if self.sinks[..index].contains(sink) {
-                return Err(("flags.sinks", format!("lists {sink:?} twice")));
+                return Err(Invalid::new("flags.sinks", format!("lists {sink:?} twice")));
             }
         }
         let wants_file = self.sinks.contains(&SinkKind::File);
@@ -63,25 +65,25 @@ impl FlagsConfig {
             .as_ref()
             .is_some_and(|path| !path.as_os_str().is_empty());
         if wants_file && !has_path {
-            return Err((
+            return Err(Invalid::new(
                 "flags.file",
                 "is missing; the \"file\" sink needs a path".to_string(),
             ));
         }
         if self.retries > 10 {
-            return Err((
+            return Err(Invalid::new(
                 "flags.retries",
                 format!("is {}; allowed: 0 to 10", self.retries),
             ));
         }
         if self.retry_backoff_ms > 60_000 {
-            return Err((
+            return Err(Invalid::new(
                 "flags.retry_backoff_ms",
                 format!("is {}; allowed: 0 to 60000", self.retry_backoff_ms),
             ));
         }
         if self.drill_flag.trim().is_empty() {
-            return Err(("flags.drill_flag", "is empty".to_string()));
+            return Err(Invalid::new("flags.drill_flag", "is empty".to_string()));
         }
         Ok(())
     }
@@ -104,7 +106,7 @@ mod tests {
             sinks: vec![SinkKind::Table, SinkKind::File],
             ..FlagsConfig::default()
         };
-        assert_eq!(config.validate().unwrap_err().0, "flags.file");
+        assert_eq!(config.validate().unwrap_err().key, "flags.file");
         let with_path = FlagsConfig {
             file: Some(PathBuf::from("/tmp/flags.json")),
             ..config
@@ -118,11 +120,11 @@ mod tests {
             sinks: vec![],
             ..FlagsConfig::default()
         };
-        assert_eq!(empty.validate().unwrap_err().0, "flags.sinks");
+        assert_eq!(empty.validate().unwrap_err().key, "flags.sinks");
         let twice = FlagsConfig {
             sinks: vec![SinkKind::Table, SinkKind::Table],
             ..FlagsConfig::default()
         };
-        assert!(twice.validate().unwrap_err().1.contains("twice"));
+        assert!(twice.validate().unwrap_err().message.contains("twice"));
     }
 }

@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::Role;
 use crate::logic::gates::metric::{self, BUILTIN};
 pub use crate::logic::gates::metric::{
@@ -117,65 +119,65 @@ impl GatesConfig {
     }
 
     /// Checks the global values and every override.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let unit = |v: f64| v > 0.0 && v < 1.0;
         if self.ticks_per_stage == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "gates.ticks_per_stage",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         let single_tick = self.ticks_per_stage == 1 && self.first_start_weight == 1.0;
         if !(unit(self.first_start_weight) || single_tick) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.first_start_weight",
                 format!("is {}; allowed: (0, 1)", self.first_start_weight),
             ));
         }
         if !unit(self.lambda_cap) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.lambda_cap",
                 format!("is {}; allowed: (0, 1)", self.lambda_cap),
             ));
         }
         if !(self.prior_n >= 0.0 && self.prior_n.is_finite()) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.prior_n",
                 format!("is {}; allowed: ≥ 0", self.prior_n),
             ));
         }
         if !unit(self.srm_alpha) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.srm_alpha",
                 format!("is {}; allowed: (0, 1)", self.srm_alpha),
             ));
         }
         if !(0.0..=1.0).contains(&self.min_canary_fill) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.min_canary_fill",
                 format!("is {}; allowed: [0, 1]", self.min_canary_fill),
             ));
         }
         if !(0.0..=1.0).contains(&self.min_matured_fraction) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.min_matured_fraction",
                 format!("is {}; allowed: [0, 1]", self.min_matured_fraction),
             ));
         }
         if self.recent_ticks == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "gates.recent_ticks",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         if !unit(self.alpha_recent) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.alpha_recent",
                 format!("is {}; allowed: (0, 1)", self.alpha_recent),
             ));
         }
         if !unit(self.false_halt_budget) {
-            return Err((
+            return Err(Invalid::new(
                 "gates.false_halt_budget",
                 format!("is {}; allowed: (0, 1)", self.false_halt_budget),
             ));
@@ -189,7 +191,7 @@ impl GatesConfig {
             .map(|s| s.alpha_halt)
             .sum();
         if fixed >= self.false_halt_budget {
-            return Err((
+            return Err(Invalid::new(
                 "gates.metrics",
                 format!(
                     "fixed alpha_halt values spend {fixed} of gates.false_halt_budget = {}; \
@@ -200,7 +202,7 @@ impl GatesConfig {
         }
         for name in self.metrics.keys() {
             if metric::def_of(name).is_none() {
-                return Err((
+                return Err(Invalid::new(
                     "gates.metrics",
                     format!(
                         "has unknown metric `{name}`; allowed: {}, {PER_EVALUATOR_KEY}, pass_rate:EVALUATOR",
@@ -215,7 +217,8 @@ impl GatesConfig {
             let Some(s) = resolved.settings(name) else {
                 continue;
             };
-            check_settings(&s).map_err(|msg| ("gates.metrics", format!("{name}: {msg}")))?;
+            check_settings(&s)
+                .map_err(|msg| Invalid::new("gates.metrics", format!("{name}: {msg}")))?;
         }
         Ok(())
     }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 /// The `[ingest]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,18 +32,21 @@ impl Default for IngestConfig {
 
 impl IngestConfig {
     /// Checks the bounds.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.batch_size == 0 {
-            return Err(("ingest.batch_size", "is 0; allowed: at least 1".to_string()));
+            return Err(Invalid::new(
+                "ingest.batch_size",
+                "is 0; allowed: at least 1".to_string(),
+            ));
         }
         if self.max_field_bytes == 0 || self.max_line_bytes < self.max_field_bytes {
-            return Err((
+            return Err(Invalid::new(
                 "ingest.max_line_bytes",
                 "must be at least ingest.max_field_bytes, and both above 0".to_string(),
             ));
         }
         if self.max_push_bytes == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "ingest.max_push_bytes",
                 "is 0; allowed: at least 1".to_string(),
             ));

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::HumanDuration;
 
 /// Which request field carries the completion-token cap (o-series models reject `max_tokens`,
@@ -97,16 +99,16 @@ impl Default for JudgeConfig {
 
 impl JudgeConfig {
     /// Checks the values; the key is relative to `judges.NAME`.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let base = self.base_url.trim();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err((
+            return Err(Invalid::new(
                 "base_url",
                 format!("is `{base}`; allowed: an http:// or https:// URL"),
             ));
         }
         if self.model.trim().is_empty() {
-            return Err((
+            return Err(Invalid::new(
                 "model",
                 "is empty; allowed: the judge model name".to_string(),
             ));
@@ -117,7 +119,7 @@ impl JudgeConfig {
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
             if !valid {
-                return Err((
+                return Err(Invalid::new(
                     "api_key_env",
                     format!(
                         "is `{var}`; allowed: the NAME of an environment variable \
@@ -127,32 +129,32 @@ impl JudgeConfig {
             }
         }
         if self.max_concurrency == 0 || self.max_concurrency > 1024 {
-            return Err((
+            return Err(Invalid::new(
                 "max_concurrency",
                 format!("is {}; allowed: 1 to 1024", self.max_concurrency),
             ));
         }
         if self.timeout.as_secs() < 1 || self.timeout.as_secs() > 600 {
-            return Err((
+            return Err(Invalid::new(
                 "timeout",
                 format!("is {}; allowed: 1s to 10m", self.timeout),
             ));
         }
         if self.max_retries > 10 {
-            return Err((
+            return Err(Invalid::new(
                 "max_retries",
                 format!("is {}; allowed: 0 to 10", self.max_retries),
             ));
         }
         self.validate_money()?;
         if !(0.0..=2.0).contains(&self.temperature) {
-            return Err((
+            return Err(Invalid::new(
                 "temperature",
                 format!("is {}; allowed: 0 to 2", self.temperature),
             ));
         }
         if self.max_completion_tokens == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "max_completion_tokens",
                 "is 0; allowed: at least 1".to_string(),
             ));
@@ -160,7 +162,7 @@ impl JudgeConfig {
         Ok(())
     }
 
-    fn validate_money(&self) -> Result<(), super::Invalid> {
+    fn validate_money(&self) -> Result<(), Invalid> {
         let checks: [(&'static str, f64); 3] = [
             ("price_per_million_input", self.price_per_million_input),
             ("price_per_million_output", self.price_per_million_output),
@@ -168,7 +170,7 @@ impl JudgeConfig {
         ];
         for (key, value) in checks {
             if !value.is_finite() || value < 0.0 {
-                return Err((
+                return Err(Invalid::new(
                     key,
                     format!("is {value}; allowed: a number of US dollars, 0 or more"),
                 ));
@@ -205,7 +207,7 @@ mod tests {
     #[test]
     fn a_missing_model_names_the_key() {
         let err = JudgeConfig::default().validate().unwrap_err();
-        assert_eq!(err.0, "model");
+        assert_eq!(err.key, "model");
     }
 
     #[test]
@@ -215,11 +217,11 @@ mod tests {
             ..judge()
         };
         let err = config.validate().unwrap_err();
-        assert_eq!(err.0, "api_key_env");
+        assert_eq!(err.key, "api_key_env");
         assert!(
-            err.1.contains("NAME of an environment variable"),
+            err.message.contains("NAME of an environment variable"),
             "{}",
-            err.1
+            err.message
         );
     }
 
@@ -229,17 +231,17 @@ mod tests {
             max_concurrency: 0,
             ..judge()
         };
-        assert!(zero.validate().unwrap_err().1.contains("1 to 1024"));
+        assert!(zero.validate().unwrap_err().message.contains("1 to 1024"));
         let negative = JudgeConfig {
             budget_usd: -1.0,
             ..judge()
         };
-        assert_eq!(negative.validate().unwrap_err().0, "budget_usd");
+        assert_eq!(negative.validate().unwrap_err().key, "budget_usd");
         let bad_url = JudgeConfig {
             base_url: "localhost:8080".to_string(),
             ..judge()
         };
-        assert_eq!(bad_url.validate().unwrap_err().0, "base_url");
+        assert_eq!(bad_url.validate().unwrap_err().key, "base_url");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::HumanDuration;
 
 /// The payload shape of a notification.
@@ -50,11 +52,11 @@ impl Default for NotifyConfig {
 
 impl NotifyConfig {
     /// Checks the URL scheme, the timeout and the retry bounds.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(url) = &self.webhook
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err((
+            return Err(Invalid::new(
                 "notify.webhook",
                 "is not an http:// or https:// URL".to_string(),
             ));
@@ -62,22 +64,22 @@ impl NotifyConfig {
         if let Some(var) = &self.webhook_env
             && var.trim().is_empty()
         {
-            return Err(("notify.webhook_env", "is empty".to_string()));
+            return Err(Invalid::new("notify.webhook_env", "is empty".to_string()));
         }
         if self.timeout.as_secs() < 1 || self.timeout.as_secs() > 300 {
-            return Err((
+            return Err(Invalid::new(
                 "notify.timeout",
                 format!("is {}; allowed: 1s to 5m", self.timeout),
             ));
         }
         if self.retries > 10 {
-            return Err((
+            return Err(Invalid::new(
                 "notify.retries",
                 format!("is {}; allowed: 0 to 10", self.retries),
             ));
         }
         if self.retry_backoff_ms > 60_000 {
-            return Err((
+            return Err(Invalid::new(
                 "notify.retry_backoff_ms",
                 format!("is {}; allowed: 0 to 60000", self.retry_backoff_ms),
             ));
@@ -101,7 +103,7 @@ mod tests {
             webhook: Some("ftp://example.com".into()),
             ..NotifyConfig::default()
         };
-        let (key, message) = config.validate().unwrap_err();
+        let crate::config::Invalid { key, message } = config.validate().unwrap_err();
         assert_eq!(key, "notify.webhook");
         assert!(!message.contains("example.com"), "the URL may be a secret");
     }

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::rollout::{Plan, StageSpec};
 
 /// How a flag's routing salt is chosen.
@@ -101,34 +103,34 @@ impl RolloutConfig {
     }
 
     /// Checks the section; the key is relative to the file, e.g. `rollout.stages[1].min_duration`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if !self.stages.is_empty() {
             self.plan()
                 .validate()
-                .map_err(|(key, message)| (format!("rollout.{key}"), message))?;
+                .map_err(|(key, message)| Invalid::new(format!("rollout.{key}"), message))?;
         }
         match (self.salt_policy, &self.salt) {
             (SaltPolicy::Fixed, None) => {
-                return Err((
-                    "rollout.salt".into(),
-                    "is missing; salt_policy = \"fixed\" needs a salt".into(),
+                return Err(Invalid::new(
+                    "rollout.salt",
+                    "is missing; salt_policy = \"fixed\" needs a salt",
                 ));
             }
             (SaltPolicy::Fixed, Some(salt)) if salt.is_empty() => {
-                return Err(("rollout.salt".into(), "must not be empty".into()));
+                return Err(Invalid::new("rollout.salt", "must not be empty"));
             }
             (SaltPolicy::FlagKey | SaltPolicy::RolloutId, Some(_)) => {
-                return Err((
-                    "rollout.salt".into(),
-                    "is only used with salt_policy = \"fixed\"".into(),
+                return Err(Invalid::new(
+                    "rollout.salt",
+                    "is only used with salt_policy = \"fixed\"",
                 ));
             }
             _ => {}
         }
         if self.fail_safe_after == 0 {
-            return Err((
-                "rollout.fail_safe_after".into(),
-                "is 0; allowed: at least 1 (failed tick windows before the fail-safe)".into(),
+            return Err(Invalid::new(
+                "rollout.fail_safe_after",
+                "is 0; allowed: at least 1 (failed tick windows before the fail-safe)",
             ));
         }
         if let Some(tenant) = self
@@ -136,8 +138,8 @@ impl RolloutConfig {
             .iter()
             .find(|t| self.never_canary.contains(t))
         {
-            return Err((
-                "rollout.never_canary".into(),
+            return Err(Invalid::new(
+                "rollout.never_canary",
                 format!("lists `{tenant}`, which always_canary lists too"),
             ));
         }
@@ -167,7 +169,7 @@ mod tests {
             "fail_closed = true\n[[stages]]\nname = \"a\"\ncanary_basis_points = 50\n\
              min_duration = \"4h\"\nmax_duration = \"1h\"\n",
         );
-        let (key, message) = config.validate().unwrap_err();
+        let crate::config::Invalid { key, message } = config.validate().unwrap_err();
         assert_eq!(key, "rollout.stages[0].max_duration");
         assert!(message.contains("at least min_duration"), "{message}");
     }
@@ -175,13 +177,13 @@ mod tests {
     #[test]
     fn salt_policy_and_cohorts_are_checked() {
         let fixed = parse("salt_policy = \"fixed\"\n");
-        assert_eq!(fixed.validate().unwrap_err().0, "rollout.salt");
+        assert_eq!(fixed.validate().unwrap_err().key, "rollout.salt");
         let fixed = parse("salt_policy = \"fixed\"\nsalt = \"s1\"\n");
         fixed.validate().unwrap();
         assert_eq!(fixed.salt_for("bot", None), "s1");
         let per_rollout = parse("salt_policy = \"rollout_id\"\n");
         assert_eq!(per_rollout.salt_for("bot", Some("r-9")), "r-9");
         let both = parse("always_canary = [\"t\"]\nnever_canary = [\"t\"]\n");
-        assert_eq!(both.validate().unwrap_err().0, "rollout.never_canary");
+        assert_eq!(both.validate().unwrap_err().key, "rollout.never_canary");
     }
 }

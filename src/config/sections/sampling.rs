@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::HumanDuration;
 
 /// The largest baseline over-sampling: beyond 8, doubling k adds under 10% information.
@@ -47,15 +49,15 @@ impl Default for SamplingConfig {
 
 impl SamplingConfig {
     /// Checks the bounds.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.n_per_arm == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "sampling.n_per_arm",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         if !(1..=MAX_BASELINE_MULTIPLIER).contains(&self.baseline_multiplier) {
-            return Err((
+            return Err(Invalid::new(
                 "sampling.baseline_multiplier",
                 format!(
                     "is {}; allowed: 1 to {MAX_BASELINE_MULTIPLIER}",
@@ -65,13 +67,13 @@ impl SamplingConfig {
         }
         // Windows under a minute are for accelerated loops (the LiteLLM closed-loop test).
         if self.window.as_secs() < 5 {
-            return Err((
+            return Err(Invalid::new(
                 "sampling.window",
                 format!("is {}; allowed: at least 5s", self.window),
             ));
         }
         if self.per_tenant_cap == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "sampling.per_tenant_cap",
                 "is 0; allowed: at least 1".to_string(),
             ));

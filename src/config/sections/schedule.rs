@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::HumanDuration;
 use crate::logic::schedule::Schedule;
 
@@ -39,25 +41,27 @@ impl Default for ScheduleConfig {
 
 impl ScheduleConfig {
     /// Checks that both schedules parse and the bounds are sane.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
-        let ticks = Schedule::parse(&self.ticks).map_err(|msg| ("schedule.ticks", msg))?;
-        let drills = Schedule::parse(&self.drills).map_err(|msg| ("schedule.drills", msg))?;
-        check_fires(&ticks).map_err(|msg| ("schedule.ticks", msg))?;
-        check_fires(&drills).map_err(|msg| ("schedule.drills", msg))?;
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let ticks =
+            Schedule::parse(&self.ticks).map_err(|msg| Invalid::new("schedule.ticks", msg))?;
+        let drills =
+            Schedule::parse(&self.drills).map_err(|msg| Invalid::new("schedule.drills", msg))?;
+        check_fires(&ticks).map_err(|msg| Invalid::new("schedule.ticks", msg))?;
+        check_fires(&drills).map_err(|msg| Invalid::new("schedule.drills", msg))?;
         if self.catch_up_max == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "schedule.catch_up_max",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         if self.claim_batch == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "schedule.claim_batch",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         if self.shutdown_deadline.as_secs() < 1 {
-            return Err((
+            return Err(Invalid::new(
                 "schedule.shutdown_deadline",
                 format!("is {}; allowed: at least 1s", self.shutdown_deadline),
             ));

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 use crate::domain::HumanDuration;
 
 /// The `[server]` section.
@@ -40,9 +42,9 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Checks that the bind address is `HOST:PORT` and the token variable is a plausible name.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err((
+            return Err(Invalid::new(
                 "server.bind",
                 format!(
                     "is `{}`; allowed: an IP address and port, e.g. 127.0.0.1:9464",
@@ -59,7 +61,7 @@ impl ServerConfig {
                     .chars()
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
             if !valid_name {
-                return Err((
+                return Err(Invalid::new(
                     field,
                     format!(
                         "is `{name}`; allowed: the NAME of an environment variable (letters, digits, _), not the token"
@@ -68,14 +70,14 @@ impl ServerConfig {
             }
         }
         if self.max_connections == 0 {
-            return Err((
+            return Err(Invalid::new(
                 "server.max_connections",
                 "is 0; allowed: at least 1".to_string(),
             ));
         }
         let timeout_secs = self.header_read_timeout.as_secs();
         if !(1..=3600).contains(&timeout_secs) {
-            return Err((
+            return Err(Invalid::new(
                 "server.header_read_timeout",
                 format!("is {}; allowed: 1s to 1h", self.header_read_timeout),
             ));

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Invalid;
+
 /// The `[store]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,12 +23,12 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Checks the URL scheme.
-    pub fn validate(&self) -> Result<(), super::Invalid> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         let allowed = ["sqlite:", "postgres:", "postgresql:"];
         if allowed.iter().any(|prefix| self.url.starts_with(prefix)) {
             return Ok(());
         }
-        Err((
+        Err(Invalid::new(
             "store.url",
             format!("is `{}`; allowed: sqlite://PATH or postgres://…", self.url),
         ))

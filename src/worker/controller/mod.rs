@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 
 use crate::adapters::flags::{FlagSinks, SinkWriteReport};
 use crate::adapters::notify::{Notification, Notifier, NotifyOutcome};
+use crate::adapters::store::rollout_format;
 use crate::adapters::store::{
     DecisionCommit, Fence, FinishedTick, OutboxItem, RolloutEvent, RolloutRow, StateUpdate, Store,
     TickKey,
@@ -78,12 +79,10 @@ pub struct LoadedRollout {
 }
 
 impl LoadedRollout {
-    /// Decodes a stored row.
+    /// Decodes a stored row (its stored format: `store::rollout_format`).
     pub fn from_row(row: RolloutRow) -> anyhow::Result<LoadedRollout> {
-        let plan = Plan::from_stored(&row.plan)
-            .with_context(|| format!("rollout {}: stored plan does not parse", row.id))?;
-        let state: RolloutState = serde_json::from_value(row.state.clone())
-            .with_context(|| format!("rollout {}: stored state does not parse", row.id))?;
+        let plan = rollout_format::decode_plan(&row.id, &row.plan)?;
+        let state = rollout_format::decode_state(&row.id, &row.state)?;
         Ok(LoadedRollout { row, plan, state })
     }
 
@@ -259,7 +258,7 @@ async fn apply_with(
     let events = ordered;
     let update = StateUpdate {
         expected_version: rollout.row.version,
-        state: serde_json::to_value(&transition.next).context("cannot encode the state")?,
+        state: rollout_format::encode_state(&transition.next)?,
         phase: transition.next.phase.kind(),
         // A rollout stays active (ticks keep calling it, and reconcile keeps rewriting) until
         // every sink shows its final split: a rollback no gateway sees is not over.

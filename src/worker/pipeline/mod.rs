@@ -33,7 +33,7 @@ use crate::context::{Context, Services};
 use crate::domain::plan::Plan;
 use crate::domain::rollout::{Input, PhaseName, RolloutState};
 use crate::domain::{Arm, MetricVerdict, Timestamp};
-use crate::evaluators::Suite;
+use crate::evaluators::versions::VersionedSuite;
 use crate::logic::gates::{self, ArmScores, EvalSample, PerArm, TickInput};
 use crate::logic::hash::sha256_u64;
 use crate::logic::sampling::{self, RolloutPosition, SamplePlan};
@@ -50,7 +50,7 @@ pub struct TickEnv<'a> {
     /// The process's services (config, clock, store, flag sinks, notifier).
     pub services: &'a Services,
     /// Loaded suites by name.
-    pub suites: &'a BTreeMap<String, Suite>,
+    pub suites: &'a BTreeMap<String, VersionedSuite>,
     /// The one scoring path.
     pub engine: &'a ScoringEngine,
     /// This process's name in the scoring queue and the tick rows.
@@ -376,13 +376,7 @@ pub async fn gather_tick(
     };
     // The stage's false-halt budget is split over the suite's declared evaluators, not the ones
     // this tick happened to see, so every per-evaluator gate gets the same share all stage.
-    let evaluators: Vec<String> = env
-        .engine
-        .evaluators(suite)
-        .into_iter()
-        .filter(|e| e.index.is_some())
-        .map(|e| e.name)
-        .collect();
+    let evaluators = suite.assertion_names();
     let stage_plan = gates::StagePlan {
         alpha: gates::budget::allocate(
             &config.gate_settings,
@@ -401,7 +395,7 @@ pub async fn gather_tick(
 }
 
 /// The suite a rollout is scored with.
-pub fn suite_of<'a>(env: &'a TickEnv<'_>, row: &RolloutRow) -> anyhow::Result<&'a Suite> {
+pub fn suite_of<'a>(env: &'a TickEnv<'_>, row: &RolloutRow) -> anyhow::Result<&'a VersionedSuite> {
     let name = row
         .suite
         .clone()
@@ -577,14 +571,13 @@ pub fn windows_at(
 
 async fn arm_scores(
     env: &TickEnv<'_>,
-    suite: &Suite,
+    suite: &VersionedSuite,
     sample: &TickSample,
 ) -> anyhow::Result<PerArm<ArmScores>> {
-    let versions: Vec<String> = env
-        .engine
-        .evaluators(suite)
-        .into_iter()
-        .map(|evaluator| evaluator.version)
+    let versions: Vec<String> = suite
+        .evaluators()
+        .iter()
+        .map(|evaluator| evaluator.version.clone())
         .collect();
     let mut arms = PerArm::default();
     for arm in Arm::ALL {
@@ -639,7 +632,7 @@ async fn persist(
     at: Timestamp,
     input: &TickInput,
     evaluation: &gates::TickEvaluation,
-    suite: &Suite,
+    suite: &VersionedSuite,
     fence: &Fence,
 ) -> anyhow::Result<()> {
     let store = env.store();
@@ -654,12 +647,7 @@ async fn persist(
         )
         .await
         .context("cannot save the gate states")?;
-    let versions: BTreeMap<String, String> = env
-        .engine
-        .evaluators(suite)
-        .into_iter()
-        .map(|evaluator| (evaluator.name, evaluator.version))
-        .collect();
+    let versions = suite.version_by_name();
     let pass_rows: Vec<PassRateRow> = gates::series::pass_rate_points(input)
         .into_iter()
         .map(|point| PassRateRow {

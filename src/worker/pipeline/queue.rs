@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use super::TickEnv;
 use crate::adapters::store::{QueueItem, TickKey};
 use crate::domain::{Request, Timestamp};
-use crate::evaluators::Suite;
+use crate::evaluators::versions::VersionedSuite;
 use crate::worker::scoring::interleave_arms;
 
 /// A claim older than this is presumed dead and taken over.
@@ -38,7 +38,7 @@ pub struct WorkRound {
 pub async fn score_tick(
     env: &TickEnv<'_>,
     key: &TickKey,
-    suite: &Suite,
+    suite: &VersionedSuite,
     requests: &[Request],
 ) -> anyhow::Result<u64> {
     let ids = interleaved_ids(requests);

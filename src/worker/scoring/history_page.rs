@@ -14,8 +14,7 @@ use anyhow::Context as _;
 use super::{ScoringEngine, TickBudgets};
 use crate::adapters::store::{ScoredHistoryEntry, StoredOutcome};
 use crate::domain::Request;
-use crate::evaluators::Suite;
-use crate::evaluators::versions::EvaluatorId;
+use crate::evaluators::versions::{EvaluatorId, VersionedSuite};
 
 /// What [`ScoringEngine::score_history_page`] did.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +50,7 @@ impl ScoringEngine {
     /// `suite`, under `budgets`; the others keep their stored outcomes. Needs a store.
     pub async fn score_history_page(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         page: Vec<ScoredHistoryEntry>,
         budgets: &TickBudgets,
     ) -> anyhow::Result<PageScores> {
@@ -63,20 +62,20 @@ impl ScoringEngine {
     /// a current score, read in full. Writes nothing.
     pub async fn read_history_page(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         page: Vec<ScoredHistoryEntry>,
     ) -> anyhow::Result<ReadPage> {
         let Some(store) = &self.store_opt else {
             anyhow::bail!("scoring stored history needs a store");
         };
-        let evaluators = self.evaluators(suite);
+        let evaluators = suite.evaluators();
         let mut read = ReadPage {
             entries: Vec::with_capacity(page.len()),
             ..ReadPage::default()
         };
         let mut unfinished: Vec<String> = Vec::new();
         for mut entry in page {
-            entry.outcomes = current_outcomes(entry.outcomes, &evaluators);
+            entry.outcomes = current_outcomes(entry.outcomes, evaluators);
             if entry.outcomes.len() == evaluators.len() {
                 read.reused += entry.outcomes.len() as u64;
             } else {
@@ -98,7 +97,7 @@ impl ScoringEngine {
     /// requests `read` holds in full under `budgets`.
     pub async fn score_read_page(
         &self,
-        suite: &Suite,
+        suite: &VersionedSuite,
         read: ReadPage,
         budgets: &TickBudgets,
     ) -> anyhow::Result<PageScores> {

@@ -33,6 +33,16 @@ impl OutcomeCounts {
         }
     }
 
+    /// Takes back one outcome counted before (`evals run`: a row found to repeat an id).
+    pub fn remove(&mut self, outcome: Outcome) {
+        let count = match outcome {
+            Outcome::Pass => &mut self.pass,
+            Outcome::Fail => &mut self.fail,
+            Outcome::Unscorable => &mut self.unscorable,
+        };
+        *count = count.saturating_sub(1);
+    }
+
     /// Passes over scorable outcomes, `None` when nothing was scorable.
     pub fn pass_rate(&self) -> Option<f64> {
         let scorable = self.pass + self.fail;

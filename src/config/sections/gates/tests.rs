@@ -60,7 +60,7 @@ fn an_unknown_metric_name_is_rejected_with_the_allowed_names() {
     config
         .metrics
         .insert("pass_rat".into(), MetricOverride::default());
-    let (key, msg) = config.validate().unwrap_err();
+    let crate::config::Invalid { key, message: msg } = config.validate().unwrap_err();
     assert_eq!(key, "gates.metrics");
     assert!(
         msg.contains("pass_rat") && msg.contains("latency_p95"),
@@ -106,7 +106,7 @@ fn the_budget_is_validated_and_fixed_alphas_must_leave_room() {
         },
     );
     let err = config.validate().unwrap_err();
-    assert!(err.1.contains("false_halt_budget"), "{err:?}");
+    assert!(err.message.contains("false_halt_budget"), "{err:?}");
     config.metrics.insert(
         "latency_p99".into(),
         MetricOverride {

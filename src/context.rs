@@ -37,7 +37,7 @@ impl Context {
         let mut config = Config::load(config_path.as_deref(), vars)?;
         if let Some(url) = store_url {
             config.store.url = url.to_string();
-            config.validate("--store")?;
+            config = config.validated("--store")?;
         }
         Ok(Context {
             config,

@@ -228,7 +228,7 @@ fn detail(status: &RolloutStatus, events: &[HistoryEntry], style: &Style) -> Str
             "\nrecent events ({} of {}; all: `evalgate rollout history {}`)\n",
             recent.len(),
             events.len(),
-            status.id
+            status.summary.id
         ));
         out.push_str(&history_table(recent, style));
     }
@@ -240,11 +240,14 @@ fn watch_line(status: &RolloutStatus, at: Timestamp) -> String {
     format!(
         "{} {} {} stage {} split {} — {}",
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        status.id,
-        status.phase,
-        status.stage,
-        percent(status.split_bp),
-        status.last_reason
+        status.summary.id,
+        status.summary.phase,
+        status.summary.stage,
+        status
+            .summary
+            .split_bp
+            .map_or_else(|| "?".to_string(), percent),
+        status.summary.last_reason
     )
 }
 
@@ -293,9 +296,10 @@ async fn watch(services: &Services, args: &RolloutGetArgs) -> CmdResult {
                 )
             );
         } else {
+            let summary = &status.summary;
             let key = format!(
-                "{}|{}|{}|{}",
-                status.phase, status.stage, status.split_bp, status.last_reason
+                "{}|{}|{:?}|{}",
+                summary.phase, summary.stage, summary.split_bp, summary.last_reason
             );
             if last_shown.as_deref() != Some(&key) {
                 if args.json {

@@ -2,7 +2,6 @@
 //! against its minimum, what every flag sink holds), each gate's latest verdict with its
 //! evidence, and when the next decision is due; a readable table or `--json`.
 
-use crate::domain::rollout::PhaseName;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -16,6 +15,7 @@ use crate::commands::CmdResult;
 use crate::config::SamplingConfig;
 use crate::context::Services;
 use crate::domain::rollout::Phase;
+use crate::domain::summary::RolloutSummary;
 use crate::domain::{MetricVerdict, Timestamp};
 use crate::logic::rollout::{StageClock, stage_clock};
 use crate::logic::unattributed::Unattributed;
@@ -67,33 +67,17 @@ pub struct SinkStatus {
     pub error: Option<String>,
 }
 
-/// Everything `rollout status` shows for one rollout.
+/// Everything `rollout status` shows for one rollout: the summary the list and the API show
+/// (flattened into the same JSON object), then what only the status reads (gates, halts, sinks).
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutStatus {
-    /// The rollout id.
-    pub id: String,
-    /// The flag key.
-    pub flag_key: String,
-    /// The owner.
-    pub owner: Option<String>,
-    /// Baseline and canary targets.
-    pub baseline_target: String,
-    /// The canary target.
-    pub canary_target: String,
-    /// The phase.
-    pub phase: PhaseName,
-    /// Why it is held, rolled back or killed.
-    pub phase_reason: Option<String>,
-    /// `2/4 (10%)`.
-    pub stage: String,
+    /// Id, targets, phase, stage, split, timing: [`RolloutSummary::of_decoded`].
+    #[serde(flatten)]
+    pub summary: RolloutSummary,
     /// Whether the current stage needs a human approval to promote.
     pub approval_required: bool,
-    /// The split the controller holds, in basis points.
-    pub split_bp: u32,
     /// The stage timing (None once the rollout has finished: a finished rollout is in no stage).
     pub clock: Option<StageClock>,
-    /// When it finished (completed, rolled back or killed); None while it runs.
-    pub finished_at: Option<Timestamp>,
     /// The active rollout that now owns the flag, when this one finished and another (a retry)
     /// took the flag over: the sinks then hold that rollout's split, not drift.
     pub superseded_by: Option<String>,
@@ -103,16 +87,8 @@ pub struct RolloutStatus {
     pub gates: Vec<GateStatus>,
     /// Halt signals recorded in the current stage (`halt_signals`), oldest first.
     pub halt_signals: Vec<HaltStatus>,
-    /// The last decision's reason.
-    pub last_reason: String,
-    /// Consecutive tick windows whose tick failed (nothing gated them); 0 while ticks decide.
-    pub failed_windows: i64,
     /// The latest failed tick's error, while ticks fail.
     pub last_tick_error: Option<String>,
-    /// When the state last changed.
-    pub updated_at: Timestamp,
-    /// When the next decision is due.
-    pub next_decision_at: Option<Timestamp>,
     /// What each sink holds.
     pub sinks: Vec<SinkStatus>,
     /// What a human should do next, if anything.
@@ -152,7 +128,6 @@ pub async fn rollout_status(
 ) -> anyhow::Result<RolloutStatus> {
     let state = &rollout.state;
     let stage_opt = rollout.plan.stage(state.stage_index);
-    let stage = rollout.plan.stage_label(state.stage_index);
     let finished = state.phase.is_terminal();
     let clock = stage_clock(state, &rollout.plan, now).filter(|_| !finished);
     let min_duration_met = clock.as_ref().map(|c| c.elapsed >= c.min_duration);
@@ -205,27 +180,14 @@ pub async fn rollout_status(
         _ => None,
     };
     Ok(RolloutStatus {
-        id: rollout.row.id.clone(),
-        flag_key: rollout.row.flag_key.clone(),
-        owner: rollout.row.owner.clone(),
-        baseline_target: rollout.row.baseline_target.clone(),
-        canary_target: rollout.row.canary_target.clone(),
-        phase: state.phase.kind(),
-        phase_reason: state.phase.reason().map(str::to_string),
-        stage,
+        summary: RolloutSummary::of_decoded(&rollout.row, &rollout.plan, state, now),
         approval_required: stage_opt.is_some_and(|spec| spec.approval_required),
-        split_bp: state.split_bp,
         clock,
-        finished_at: finished.then_some(rollout.row.updated_at),
         superseded_by,
         min_duration_met,
         gates,
         halt_signals,
-        last_reason: rollout.row.last_reason.clone(),
-        failed_windows: rollout.row.failed_windows,
         last_tick_error: rollout.row.last_tick_error.clone(),
-        updated_at: rollout.row.updated_at,
-        next_decision_at: rollout.row.wake_at.filter(|_| !finished),
         sinks: sink_statuses,
         hint,
         latest_window: None,
@@ -333,40 +295,43 @@ fn gate_status(verdict: &MetricVerdict) -> GateStatus {
 
 /// Renders one status as an aligned block, plain (RFC 3339 times, no colour).
 pub fn render(status: &RolloutStatus) -> String {
-    render_styled(status, &Style::plain(status.updated_at))
+    render_styled(status, &Style::plain(status.summary.updated_at))
 }
 
 /// Renders one status as an aligned block; times and verdicts as `style` shows them (relative
 /// on a terminal, RFC 3339 when piped). A finished rollout shows when it ended, not a stage clock
 /// or a next decision.
 pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
+    let summary = &status.summary;
     let mut out = String::new();
-    let owner = status.owner.as_deref().unwrap_or("-");
+    let owner = summary.owner.as_deref().unwrap_or("-");
     out.push_str(&format!(
         "rollout  {}  (flag {}, owner {owner})\n",
-        status.id, status.flag_key
+        summary.id, summary.flag_key
     ));
     out.push_str(&format!(
         "targets  baseline {}  canary {}\n",
-        status.baseline_target, status.canary_target
+        summary.baseline_target, summary.canary_target
     ));
-    let phase = match &status.phase_reason {
-        Some(reason) => format!("{} ({reason})", status.phase),
-        None => status.phase.to_string(),
+    let phase = match &summary.phase_reason {
+        Some(reason) => format!("{} ({reason})", summary.phase),
+        None => summary.phase.to_string(),
     };
-    let name = status.phase.as_str();
-    let phase = phase.replacen(name, &style.phase(status.phase), 1);
+    let name = summary.phase.as_str();
+    let phase = phase.replacen(name, &style.phase(summary.phase), 1);
     out.push_str(&format!("phase    {phase}\n"));
     let approval = if status.approval_required {
         ", approval required"
     } else {
         ""
     };
+    let split = summary.split_bp.map_or_else(
+        || "?".to_string(),
+        |bp| format!("{bp} bp ({:.2}%)", f64::from(bp) / 100.0),
+    );
     out.push_str(&format!(
-        "stage    {}  split {} bp ({:.2}%){approval}\n",
-        status.stage,
-        status.split_bp,
-        f64::from(status.split_bp) / 100.0
+        "stage    {}  split {split}{approval}\n",
+        summary.stage
     ));
     if let Some(clock) = &status.clock {
         let met = if clock.elapsed >= clock.min_duration {
@@ -382,10 +347,10 @@ pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
             out.push_str(&format!("deadline {}\n", style.time(deadline)));
         }
     }
-    match status.finished_at {
+    match summary.finished_at {
         Some(ended) => out.push_str(&format!("ended    {}\n", style.time(ended))),
         None => {
-            let next = status
+            let next = summary
                 .next_decision_at
                 .map_or_else(|| "-".to_string(), |at| style.time(at));
             out.push_str(&format!("next     {next}\n"));
@@ -440,11 +405,11 @@ pub fn render_styled(status: &RolloutStatus, style: &Style) -> String {
             halt.reason
         ));
     }
-    out.push_str(&format!("last     {}\n", status.last_reason));
-    if status.failed_windows > 0 {
+    out.push_str(&format!("last     {}\n", summary.last_reason));
+    if summary.failed_windows > 0 {
         out.push_str(&format!(
             "ticks    FAILING: {} consecutive window(s) not gated; last error: {}\n",
-            status.failed_windows,
+            summary.failed_windows,
             status.last_tick_error.as_deref().unwrap_or("-")
         ));
     }

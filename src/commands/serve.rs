@@ -349,7 +349,13 @@ pub async fn serve(ctx: &Context, args: ServeArgs, announce: bool) -> CmdResult 
         }),
     };
     let cancel = CancellationToken::new();
-    let scheduler = Scheduler::new(&ctx.config.schedule, &store, ctx.clock.clone(), heartbeat)?;
+    let scheduler = Scheduler::new(
+        ctx.config.schedules()?,
+        ctx.config.schedule.catch_up_max,
+        &store,
+        ctx.clock.clone(),
+        heartbeat,
+    );
     let pipeline = Arc::new(
         Pipeline::load(&services, &worker_name()).context("cannot load the tick pipeline")?,
     );

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sections::*;
 
+use crate::logic::schedule::Schedule;
+
 /// What went wrong loading the configuration, with the file and key it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,6 +55,10 @@ pub struct Config {
     /// validated ([`Config::validated`]).
     #[serde(skip)]
     pub gate_settings: GateSettings,
+    /// The `[schedule]` crons, parsed once when the config is validated; `None` only for a
+    /// config built in code and never validated (tests), which `serve` refuses.
+    #[serde(skip)]
+    pub schedules: Option<Schedules>,
     /// Rollout plan defaults.
     pub rollout: RolloutConfig,
     /// Flag sinks that gateways read.
@@ -143,19 +149,28 @@ impl Config {
 
     /// Validates the config and resolves what the engine runs with (the gate settings), once.
     pub fn validated(mut self, file: &str) -> Result<Config, ConfigError> {
-        self.validate(file)?;
+        let schedules = self.validate(file)?;
         self.gate_settings = self.gates.resolve();
+        self.schedules = Some(schedules);
         Ok(self)
+    }
+
+    /// The parsed `[schedule]` crons; an error for a config that was never validated.
+    pub fn schedules(&self) -> Result<&Schedules, ConfigError> {
+        self.schedules.as_ref().ok_or_else(|| ConfigError::Invalid {
+            file: "<in-code config>".to_string(),
+            key: "schedule".to_string(),
+            message: "was never validated (build the config with Config::load or \
+                      Config::validated)"
+                .to_string(),
+        })
     }
 
     /// The tick cadence and the sampling window must agree: ticks closer together than one
     /// window would score overlapping windows, feeding the same requests to the anytime-valid
     /// tests several times. (The rollout plan's tick interval is set to the window at
     /// `rollout start`.)
-    fn check_cadences(&self) -> Result<(), String> {
-        let Ok(schedule) = self.schedule.tick_schedule() else {
-            return Ok(()); // reported by the [schedule] check
-        };
+    fn check_cadences(&self, schedule: &Schedule) -> Result<(), String> {
         // Two days from a fixed Monday: covers hourly and daily patterns. No clock here.
         let probe = chrono::DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z")
             .map(|at| at.with_timezone(&chrono::Utc))
@@ -191,8 +206,9 @@ impl Config {
     }
 
     /// Checks every section's values, in file order; the first error names the file and the
-    /// key (a judge's keys under `judges.NAME.`).
-    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+    /// key (a judge's keys under `judges.NAME.`). Returns the crons, parsed on the way.
+    pub fn validate(&self, file: &str) -> Result<Schedules, ConfigError> {
+        let schedules = self.schedule.validate();
         let judges = self.judges.iter().map(|(name, judge)| {
             judge
                 .validate()
@@ -209,22 +225,24 @@ impl Config {
         .chain([
             self.flags.validate(),
             self.notify.validate(),
-            self.schedule.validate(),
+            schedules.as_ref().map(|_| ()).map_err(Invalid::clone),
             self.server.validate(),
             self.gates.validate(),
             self.rollout.validate(),
-            self.check_cadences()
-                .map_err(|message| Invalid::new("schedule.ticks", message)),
         ])
         .find_map(Result::err);
-        match first_error {
-            Some(Invalid { key, message }) => Err(ConfigError::Invalid {
-                file: file.to_string(),
-                key,
-                message,
-            }),
-            None => Ok(()),
+        let invalid = |Invalid { key, message }| ConfigError::Invalid {
+            file: file.to_string(),
+            key,
+            message,
+        };
+        if let Some(error) = first_error {
+            return Err(invalid(error));
         }
+        let schedules = schedules.map_err(invalid)?;
+        self.check_cadences(&schedules.ticks)
+            .map_err(|message| invalid(Invalid::new("schedule.ticks", message)))?;
+        Ok(schedules)
     }
 }
 

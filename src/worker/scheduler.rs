@@ -12,7 +12,7 @@ use crate::adapters::http::SchedulerHeartbeat;
 use crate::adapters::store::Store;
 use crate::adapters::store::leader::LeaderLock;
 use crate::clock::Clock;
-use crate::config::ScheduleConfig;
+use crate::config::Schedules;
 use crate::domain::Timestamp;
 use crate::logic::schedule::Schedule;
 use crate::metrics;
@@ -71,19 +71,15 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler for `store` with the `[schedule]` config.
+    /// A scheduler for `store` with the crons parsed when the config was validated and
+    /// `[schedule] catch_up_max`.
     pub fn new(
-        config: &ScheduleConfig,
+        schedules: &Schedules,
+        catch_up_max: u32,
         store: &Store,
         clock: Arc<dyn Clock>,
         heartbeat: SchedulerHeartbeat,
-    ) -> anyhow::Result<Scheduler> {
-        let ticks = config
-            .tick_schedule()
-            .map_err(|msg| anyhow::anyhow!("schedule.ticks: {msg}"))?;
-        let drills = config
-            .drill_schedule()
-            .map_err(|msg| anyhow::anyhow!("schedule.drills: {msg}"))?;
+    ) -> Scheduler {
         // `pid-{pid}-{uuid}-{host}-{pid}`: unique per start, and `holder::is_dead` can tell
         // from its end whether the process is gone.
         let holder = format!(
@@ -92,16 +88,16 @@ impl Scheduler {
             uuid::Uuid::now_v7().simple(),
             crate::adapters::holder::this_process()
         );
-        Ok(Scheduler {
-            ticks,
-            drills,
-            catch_up_max: usize::try_from(config.catch_up_max).unwrap_or(usize::MAX),
+        Scheduler {
+            ticks: schedules.ticks.clone(),
+            drills: schedules.drills.clone(),
+            catch_up_max: usize::try_from(catch_up_max).unwrap_or(usize::MAX),
             clock,
             leader: LeaderLock::for_store(store, &holder),
             holder,
             heartbeat,
             failing: None,
-        })
+        }
     }
 
     /// This process's name in `scheduler_leader`.

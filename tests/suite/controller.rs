@@ -618,7 +618,7 @@ async fn status_shows_the_latest_verdicts_even_after_a_manual_command() {
     let status = rollout_status(&rig.store, &rig.sinks, &rollout, t(3))
         .await
         .unwrap();
-    assert_eq!(status.phase, PhaseName::Held);
+    assert_eq!(status.summary.phase, PhaseName::Held);
     assert_eq!(status.gates.len(), 1);
     assert_eq!(status.gates[0].metric, "pass_rate");
     assert_eq!(status.gates[0].verdict, "promote_ready");

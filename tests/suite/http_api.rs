@@ -137,7 +137,7 @@ fn post(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
 
 async fn the_read_api_lists_rollouts_their_evidence_series_and_flags(store: Store, url: String) {
     start_rollout(&url).await;
-    let state = state(store, None);
+    let state = state(store.clone(), None);
     let (status, body) = send(&state, get("/api/v1/rollouts")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["rollouts"][0]["id"], "r1");
@@ -165,6 +165,54 @@ async fn the_read_api_lists_rollouts_their_evidence_series_and_flags(store: Stor
     let (status, series) = send(&state, get("/api/v1/rollouts/r1/series")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(series["series"].as_array().unwrap().is_empty());
+    // A stored point comes back flat: the window's keys beside the point's.
+    let point = evalgate::logic::gates::series::point_from_counts(
+        evalgate::domain::Arm::Canary,
+        "overall",
+        9,
+        1,
+        2,
+    );
+    let row = evalgate::adapters::store::PassRateRow {
+        window_start: now() - chrono::Duration::minutes(15),
+        window_end: now(),
+        evaluator_version: "v1".to_string(),
+        point,
+    };
+    store.upsert_pass_rate_series("r1", &[row]).await.unwrap();
+    let (_, series) = send(&state, get("/api/v1/rollouts/r1/series")).await;
+    assert_eq!(series["rollout_id"], "r1");
+    let stored = &series["series"][0];
+    let mut keys: Vec<&str> = stored
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "arm",
+            "evaluator",
+            "evaluator_version",
+            "fails",
+            "interval_kind",
+            "n",
+            "passes",
+            "rate",
+            "unscorable",
+            "wilson_high",
+            "wilson_low",
+            "window_end",
+            "window_start"
+        ],
+        "{stored}"
+    );
+    assert_eq!(stored["arm"], "canary");
+    assert_eq!(stored["n"], 10);
+    assert_eq!(stored["passes"], 9);
+    assert_eq!(stored["unscorable"], 2);
 
     let (status, flag) = send(&state, get("/v1/flags/checkout")).await;
     assert_eq!(status, StatusCode::OK, "{flag}");

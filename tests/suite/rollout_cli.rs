@@ -114,6 +114,26 @@ async fn start_status_halt_resume_rollback_are_all_audited() {
     assert_eq!(status["stage"], "1/4 (1%)");
     assert_eq!(status["clock"]["min_duration"], "4h");
     assert!(status["next_decision_at"].is_string());
+    // `status --json` carries the same summary as `rollout list --json` (one type, flattened).
+    let list: Value = serde_json::from_str(&cli.ok(&["rollout", "list", "--json"])).unwrap();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["id"] == status["id"])
+        .unwrap();
+    for key in listed.as_object().unwrap().keys() {
+        let same = match key.as_str() {
+            // Measured at each command's own `now`.
+            "in_stage" => status[key].is_string(),
+            _ => status[key] == listed[key],
+        };
+        assert!(
+            same,
+            "{key}: status {} vs list {}",
+            status[key], listed[key]
+        );
+    }
     assert!(
         status["sinks"]
             .as_array()

@@ -54,21 +54,15 @@ fn t(day: u32, h: u32, m: u32) -> Timestamp {
         .unwrap()
 }
 
-fn config(catch_up_max: u32) -> ScheduleConfig {
-    ScheduleConfig {
-        catch_up_max,
-        ..ScheduleConfig::default()
-    }
-}
-
 fn scheduler(store: &Store, clock: &ManualClock, catch_up_max: u32) -> Scheduler {
+    let schedules = ScheduleConfig::default().validate().unwrap();
     Scheduler::new(
-        &config(catch_up_max),
+        &schedules,
+        catch_up_max,
         store,
         Arc::new(clock.clone()),
         SchedulerHeartbeat::default(),
     )
-    .unwrap()
 }
 
 async fn missed_windows_are_caught_up_oldest_first_after_a_restart(store: Store) {

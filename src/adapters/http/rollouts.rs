@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ApiError, AppState, auth};
-use crate::adapters::store::{HaltSignal, RolloutEvent, RolloutRow, rollout_format};
-use crate::domain::rollout::Command;
+use crate::adapters::store::{HaltSignal, PassRateRow, RolloutEvent, RolloutRow, rollout_format};
+use crate::domain::rollout::{Command, PhaseName, Plan, RolloutState};
 use crate::domain::{SplitRecord, Timestamp};
 use crate::logic::rollout::stage_clock;
 
@@ -50,12 +50,50 @@ pub use crate::domain::summary::RolloutSummary;
 
 impl RolloutSummary {
     /// The summary of a stored row at `now`: the one place a row becomes the summary that the
-    /// API, `rollout list --json` and the web list show. A row whose stored plan or state does
-    /// not decode is still summarised from its columns (split and stage index read from the
-    /// stored state JSON when present), with the decode error as its `phase_reason`.
+    /// API, `rollout list --json`, `rollout status --json` and the web list show. A row whose
+    /// stored plan or state does not decode is still summarised from its columns (split and
+    /// stage index read from the stored state JSON when present), with the decode error as its
+    /// `phase_reason`.
     pub fn of(row: &RolloutRow, now: Timestamp) -> RolloutSummary {
+        let decoded = rollout_format::decode_plan(&row.id, &row.plan).and_then(|plan| {
+            rollout_format::decode_state(&row.id, &row.state).map(|state| (plan, state))
+        });
+        match decoded {
+            Ok((plan, state)) => RolloutSummary::of_decoded(row, &plan, &state, now),
+            Err(err) => RolloutSummary {
+                phase_reason: Some(err.to_string()),
+                ..RolloutSummary::of_columns(row)
+            },
+        }
+    }
+
+    /// The summary of a row whose plan and state are decoded (`rollout status` holds them).
+    pub fn of_decoded(
+        row: &RolloutRow,
+        plan: &Plan,
+        state: &RolloutState,
+        now: Timestamp,
+    ) -> RolloutSummary {
+        let finished = !row.active || state.phase.is_terminal();
+        let clock = stage_clock(state, plan, now).filter(|_| !finished);
+        RolloutSummary {
+            phase: state.phase.kind(),
+            phase_reason: state.phase.reason().map(str::to_string),
+            stage: plan.stage_label(state.stage_index),
+            stage_index: u64::try_from(state.stage_index).ok(),
+            split_bp: Some(state.split_bp),
+            in_stage: clock.as_ref().map(|c| c.elapsed),
+            min_duration: clock.as_ref().map(|c| c.min_duration),
+            next_decision_at: row.wake_at.filter(|_| !finished),
+            finished_at: finished.then_some(row.updated_at),
+            ..RolloutSummary::of_columns(row)
+        }
+    }
+
+    /// What the row's columns (and the raw stored state) say without decoding.
+    fn of_columns(row: &RolloutRow) -> RolloutSummary {
         let stored = |name: &str| row.state.get(name).and_then(Value::as_u64);
-        let base = RolloutSummary {
+        RolloutSummary {
             id: row.id.clone(),
             flag_key: row.flag_key.clone(),
             owner: row.owner.clone(),
@@ -76,31 +114,6 @@ impl RolloutSummary {
             updated_at: row.updated_at,
             last_reason: row.last_reason.clone(),
             failed_windows: row.failed_windows,
-        };
-        let decoded = rollout_format::decode_plan(&row.id, &row.plan).and_then(|plan| {
-            rollout_format::decode_state(&row.id, &row.state).map(|state| (plan, state))
-        });
-        let (plan, state) = match decoded {
-            Ok(decoded) => decoded,
-            Err(err) => {
-                return RolloutSummary {
-                    phase_reason: Some(err.to_string()),
-                    ..base
-                };
-            }
-        };
-        let finished = !row.active || state.phase.is_terminal();
-        let clock = stage_clock(&state, &plan, now).filter(|_| !finished);
-        RolloutSummary {
-            phase_reason: state.phase.reason().map(str::to_string),
-            stage: plan.stage_label(state.stage_index),
-            stage_index: u64::try_from(state.stage_index).ok(),
-            split_bp: Some(state.split_bp),
-            in_stage: clock.as_ref().map(|c| c.elapsed),
-            min_duration: clock.as_ref().map(|c| c.min_duration),
-            next_decision_at: row.wake_at.filter(|_| !finished),
-            finished_at: finished.then_some(row.updated_at),
-            ..base
         }
     }
 }
@@ -172,28 +185,54 @@ pub async fn detail(
     }))
 }
 
+/// The body of `GET /api/v1/rollouts/{id}/series`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesBody {
+    /// The rollout.
+    pub rollout_id: String,
+    /// Its pass-rate points, oldest window first.
+    pub series: Vec<PassRateRow>,
+}
+
 /// `GET /api/v1/rollouts/{id}/series`: the pass-rate series, oldest window first.
 pub async fn series(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeriesBody>, ApiError> {
     load(&state, &id).await?;
-    let rows = state.store.pass_rate_series(&id).await?;
-    let points: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let p = &row.point;
-            json!({
-                "window_start": row.window_start, "window_end": row.window_end,
-                "arm": p.arm.as_str(), "evaluator": p.evaluator,
-                "evaluator_version": row.evaluator_version,
-                "n": p.n, "passes": p.passes, "fails": p.fails, "unscorable": p.unscorable,
-                "rate": p.rate, "wilson_low": p.wilson_low, "wilson_high": p.wilson_high,
-                "interval_kind": p.interval_kind,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "rollout_id": id, "series": points })))
+    let series = state.store.pass_rate_series(&id).await?;
+    Ok(Json(SeriesBody {
+        rollout_id: id,
+        series,
+    }))
+}
+
+/// The body of `GET /v1/flags/{key}`: the split gateways route by (not who wrote it) and the
+/// rollout that owns the flag.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlagBody {
+    /// The flag key.
+    pub flag_key: String,
+    /// The canary's share in basis points.
+    pub basis_points: u32,
+    /// Grows by one on every write.
+    pub generation: u64,
+    /// The routing salt.
+    pub salt: String,
+    /// Tenants that always get the canary while the split is above 0.
+    pub always: Vec<String>,
+    /// Tenants that never get the canary.
+    pub never: Vec<String>,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+    /// The owning rollout (the active one, else the newest), to log as `rollout_id`.
+    pub rollout_id: Option<String>,
+    /// What the baseline arm serves.
+    pub baseline_model: Option<String>,
+    /// What the canary arm serves.
+    pub canary_model: Option<String>,
+    /// The owning rollout's phase.
+    pub phase: Option<PhaseName>,
 }
 
 /// `GET /v1/flags/{key}`: the traffic split gateways route by, with the rollout that owns the
@@ -202,26 +241,28 @@ pub async fn series(
 pub async fn flag(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FlagBody>, ApiError> {
     let split = state
         .store
         .get_split(&key)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("flag `{key}`")))?;
     let owner_opt = state.store.flag_owner(&key).await?;
-    Ok(Json(json!({
-        "flag_key": split.flag_key,
-        "basis_points": split.basis_points,
-        "generation": split.generation,
-        "salt": split.salt,
-        "always": split.always,
-        "never": split.never,
-        "updated_at": split.updated_at,
-        "rollout_id": owner_opt.as_ref().map(|owner| &owner.id),
-        "baseline_model": owner_opt.as_ref().map(|owner| &owner.baseline_target),
-        "canary_model": owner_opt.as_ref().map(|owner| &owner.canary_target),
-        "phase": owner_opt.as_ref().map(|owner| &owner.phase),
-    })))
+    Ok(Json(FlagBody {
+        flag_key: split.flag_key,
+        basis_points: split.basis_points,
+        generation: split.generation,
+        salt: split.salt,
+        always: split.always,
+        never: split.never,
+        updated_at: split.updated_at,
+        rollout_id: owner_opt.as_ref().map(|owner| owner.id.clone()),
+        baseline_model: owner_opt
+            .as_ref()
+            .map(|owner| owner.baseline_target.clone()),
+        canary_model: owner_opt.as_ref().map(|owner| owner.canary_target.clone()),
+        phase: owner_opt.as_ref().map(|owner| owner.phase),
+    }))
 }
 
 /// `POST /api/v1/rollouts/{id}/{action}` with `{reason, actor}` and a bearer token.

@@ -62,8 +62,9 @@ const INSERT_HALT: &str = "INSERT INTO halt_signals \
 const SELECT_HALTS: &str = "SELECT stage, metric, role, at, window_start, reason, evidence FROM halt_signals \
      WHERE rollout_id = $1 ORDER BY at, metric";
 
-/// One stored pass-rate point with its keys.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored pass-rate point with its keys; serialised flat (the point's fields beside the
+/// window's) as `GET /api/v1/rollouts/{id}/series` returns it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PassRateRow {
     /// Start of the window.
     pub window_start: Timestamp,
@@ -72,6 +73,7 @@ pub struct PassRateRow {
     /// Evaluator version (hash of its definition); empty for the suite verdict if unknown.
     pub evaluator_version: String,
     /// The point (arm, evaluator, counts, rate, Wilson interval).
+    #[serde(flatten)]
     pub point: PassRatePoint,
 }
 

@@ -24,7 +24,7 @@ pub use judges::{JudgeConfig, MaxTokensField};
 pub use notify::{NotifyConfig, NotifyFormat};
 pub use rollout::{FailSafe, RolloutConfig, SaltPolicy};
 pub use sampling::SamplingConfig;
-pub use schedule::ScheduleConfig;
+pub use schedule::{ScheduleConfig, Schedules};
 pub use server::ServerConfig;
 pub use store::StoreConfig;
 

@@ -39,9 +39,20 @@ impl Default for ScheduleConfig {
     }
 }
 
+/// The `[schedule]` crons, parsed once when the config is validated ([`ScheduleConfig::validate`])
+/// and handed to the scheduler from there.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    /// When ticks run.
+    pub ticks: Schedule,
+    /// When rollback drills run.
+    pub drills: Schedule,
+}
+
 impl ScheduleConfig {
-    /// Checks that both schedules parse and the bounds are sane.
-    pub fn validate(&self) -> Result<(), Invalid> {
+    /// Checks that both schedules parse and fire, and that the bounds are sane; returns the parsed
+    /// schedules (the only place the crons are parsed).
+    pub fn validate(&self) -> Result<Schedules, Invalid> {
         let ticks =
             Schedule::parse(&self.ticks).map_err(|msg| Invalid::new("schedule.ticks", msg))?;
         let drills =
@@ -66,17 +77,7 @@ impl ScheduleConfig {
                 format!("is {}; allowed: at least 1s", self.shutdown_deadline),
             ));
         }
-        Ok(())
-    }
-
-    /// The parsed tick schedule.
-    pub fn tick_schedule(&self) -> Result<Schedule, String> {
-        Schedule::parse(&self.ticks)
-    }
-
-    /// The parsed drill schedule.
-    pub fn drill_schedule(&self) -> Result<Schedule, String> {
-        Schedule::parse(&self.drills)
+        Ok(Schedules { ticks, drills })
     }
 }
 
@@ -155,6 +156,26 @@ mod tests {
         assert!(drills.contains("schedule.drills"), "{drills}");
         // A leap day fires, just rarely.
         Config::from_toml_str("t", "[schedule]\ndrills = \"0 3 29 2 *\"\n").unwrap();
+    }
+
+    #[test]
+    fn a_validated_config_carries_the_parsed_crons_and_an_unvalidated_one_says_so() {
+        let config = Config::from_toml_str(
+            "t",
+            "[schedule]\nticks = \"*/30 * * * *\"\ndrills = \"0 4 2 * *\"\n[sampling]\nwindow = \"30m\"\n",
+        )
+        .unwrap();
+        let schedules = config.schedules().unwrap();
+        assert_eq!(schedules.ticks.as_str(), "*/30 * * * *");
+        assert_eq!(schedules.drills.as_str(), "0 4 2 * *");
+        // A `--store` override re-validates; the crons come along.
+        let revalidated = config.clone().validated("--store").unwrap();
+        assert_eq!(
+            revalidated.schedules().unwrap().ticks.as_str(),
+            "*/30 * * * *"
+        );
+        let err = Config::default().schedules().unwrap_err().to_string();
+        assert!(err.contains("never validated"), "{err}");
     }
 
     #[test]

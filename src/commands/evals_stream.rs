@@ -4,8 +4,10 @@
 //! the input size.
 //!
 //! * Rule-only suites: each chunk is parsed, scored and rendered on rayon in one parallel pass
-//!   (order kept by `par_iter().map().collect()`) while a reader thread fetches the next one;
-//!   the lowercase output is computed once per row for every case-insensitive rule ([`Row`]).
+//!   over blocks of [`BLOCK_LINES`] lines (order kept by `par_chunks().map().collect()`; each
+//!   block renders its result lines into one buffer) while a reader thread fetches the next
+//!   one; plain flat rows skip the `Value` tree ([`super::evals_flat`]); the lowercase output
+//!   is computed once per row for every case-insensitive rule ([`Row`]).
 //! * Suites with judge assertions go through the scoring engine (the one path ticks and
 //!   rescore use) one smaller chunk at a time, under one judge budget for the whole run.
 

@@ -31,6 +31,50 @@ pub struct RowResult {
     pub assertions: Vec<Score>,
 }
 
+/// One rule assertion's score as a result line shows it: the fields of [`Score`] in its
+/// order, borrowing the request id and the evaluator's name and version instead of copying
+/// them for every assertion of every row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleScore<'a> {
+    /// The scored request.
+    pub request_id: &'a str,
+    /// `suite/assertion`.
+    pub evaluator: &'a str,
+    /// The assertion's definition hash.
+    pub evaluator_version: &'a str,
+    /// Pass, fail or unscorable.
+    pub outcome: Outcome,
+    /// 1 or 0.
+    pub score: Option<f64>,
+    /// Why.
+    pub reason: String,
+    /// Time spent scoring, in milliseconds.
+    pub latency_ms: f64,
+    /// Always 0 for rules.
+    pub prompt_tokens: i64,
+    /// Always 0 for rules.
+    pub completion_tokens: i64,
+    /// Always 0 for rules.
+    pub cost_usd: f64,
+}
+
+/// One row scored by rules only: [`RowResult`]'s fields in its order, borrowing.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRow<'a> {
+    /// The row's request id.
+    pub request_id: &'a str,
+    /// `baseline` or `canary`.
+    pub arm: &'a str,
+    /// The suite verdict.
+    pub outcome: Outcome,
+    /// The suite score.
+    pub score: Option<f64>,
+    /// Why.
+    pub reason: String,
+    /// Every assertion's score, in suite order.
+    pub assertions: Vec<RuleScore<'a>>,
+}
+
 /// A line of the input that was not scored.
 #[derive(Debug, Clone, Serialize)]
 pub struct RejectedLine {
@@ -151,28 +195,74 @@ pub fn render_row(format: EvalsFormat, suite: &str, row: &RowResult) -> String {
             text.push('\n');
             text
         }
-        EvalsFormat::Human => render_human(suite, row),
+        EvalsFormat::Human => render_human(
+            suite,
+            (&row.request_id, &row.arm, row.outcome, &row.reason),
+            row.assertions.iter().map(|assertion| {
+                (
+                    assertion.evaluator.as_str(),
+                    assertion.outcome,
+                    assertion.reason.as_str(),
+                )
+            }),
+        ),
     }
 }
 
-fn render_human(suite: &str, row: &RowResult) -> String {
+/// Appends the text of one rule-only row to `out`: the same bytes [`render_row`] gives for
+/// the equivalent [`RowResult`], without building one.
+pub fn render_rule_row(out: &mut Vec<u8>, format: EvalsFormat, suite: &str, row: &RuleRow<'_>) {
+    match format {
+        EvalsFormat::Json | EvalsFormat::Jsonl => {
+            let start = out.len();
+            // As in `render_row`: an error in place of a row that did not serialise.
+            if let Err(error) = serde_json::to_writer(&mut *out, row) {
+                out.truncate(start);
+                let text =
+                    serde_json::json!({"request_id": row.request_id, "error": error.to_string()});
+                out.extend_from_slice(text.to_string().as_bytes());
+            }
+            out.push(b'\n');
+        }
+        EvalsFormat::Human => {
+            let text = render_human(
+                suite,
+                (row.request_id, row.arm, row.outcome, &row.reason),
+                row.assertions.iter().map(|assertion| {
+                    (
+                        assertion.evaluator,
+                        assertion.outcome,
+                        assertion.reason.as_str(),
+                    )
+                }),
+            );
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// A row's request id, arm, verdict and reason, for the human format.
+type Head<'a> = (&'a str, &'a str, Outcome, &'a str);
+
+fn render_human<'a>(
+    suite: &str,
+    (request_id, arm, outcome, reason): Head<'_>,
+    assertions: impl Iterator<Item = (&'a str, Outcome, &'a str)>,
+) -> String {
     let mut text = format!(
         "{} ({}): {}  {}\n",
-        row.request_id,
-        row.arm,
-        row.outcome.as_str().to_uppercase(),
-        row.reason
+        request_id,
+        arm,
+        outcome.as_str().to_uppercase(),
+        reason
     );
     let prefix = format!("{suite}/");
-    for assertion in &row.assertions {
-        let name = assertion
-            .evaluator
-            .strip_prefix(&prefix)
-            .unwrap_or(&assertion.evaluator);
+    for (evaluator, outcome, reason) in assertions {
+        let name = evaluator.strip_prefix(&prefix).unwrap_or(evaluator);
         text.push_str(&format!(
             "    {:<10} {name}: {}\n",
-            assertion.outcome.as_str(),
-            assertion.reason
+            outcome.as_str(),
+            reason
         ));
     }
     text
@@ -203,11 +293,11 @@ impl<W: Write> RowWriter<W> {
     }
 
     /// Writes one rendered row.
-    pub fn row(&mut self, rendered: &str) -> std::io::Result<()> {
+    pub fn row(&mut self, rendered: &[u8]) -> std::io::Result<()> {
         if self.format == EvalsFormat::Json && self.rows_written > 0 {
             self.out.write_all(b",")?;
         }
-        self.out.write_all(rendered.as_bytes())?;
+        self.out.write_all(rendered)?;
         self.rows_written += 1;
         Ok(())
     }
@@ -290,4 +380,65 @@ fn write_human_summary(out: &mut impl Write, summary: &RunSummary) -> std::io::R
         writeln!(out, "--fail-under {floor}: {verdict}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_row_renders_as_the_row_result_it_stands_for() {
+        let score = |evaluator: &str, outcome, score, reason: &str| Score {
+            request_id: "r\"1".to_string(),
+            evaluator: evaluator.to_string(),
+            evaluator_version: "v1".to_string(),
+            outcome,
+            score,
+            reason: reason.to_string(),
+            latency_ms: 0.012_5,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+        };
+        let owned = RowResult {
+            request_id: "r\"1".to_string(),
+            arm: "canary".to_string(),
+            outcome: Outcome::Fail,
+            score: Some(0.5),
+            reason: "1 of 2 failed: \u{1F4E6} é".to_string(),
+            assertions: vec![
+                score("s/a", Outcome::Pass, Some(1.0), "output contains \"x\""),
+                score("s/b", Outcome::Unscorable, Some(0.0), "no reference\n"),
+            ],
+        };
+        let borrowed = RuleRow {
+            request_id: &owned.request_id,
+            arm: &owned.arm,
+            outcome: owned.outcome,
+            score: owned.score,
+            reason: owned.reason.clone(),
+            assertions: owned
+                .assertions
+                .iter()
+                .map(|score| RuleScore {
+                    request_id: &score.request_id,
+                    evaluator: &score.evaluator,
+                    evaluator_version: &score.evaluator_version,
+                    outcome: score.outcome,
+                    score: score.score,
+                    reason: score.reason.clone(),
+                    latency_ms: score.latency_ms,
+                    prompt_tokens: score.prompt_tokens,
+                    completion_tokens: score.completion_tokens,
+                    cost_usd: score.cost_usd,
+                })
+                .collect(),
+        };
+        for format in [EvalsFormat::Json, EvalsFormat::Jsonl, EvalsFormat::Human] {
+            let mut text = b"before".to_vec();
+            render_rule_row(&mut text, format, "s", &borrowed);
+            let expected = format!("before{}", render_row(format, "s", &owned));
+            assert_eq!(String::from_utf8(text).unwrap(), expected);
+        }
+    }
 }

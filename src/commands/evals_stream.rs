@@ -4,8 +4,10 @@
 //! the input size.
 //!
 //! * Rule-only suites: each chunk is parsed, scored and rendered on rayon in one parallel pass
-//!   (order kept by `par_iter().map().collect()`) while a reader thread fetches the next one;
-//!   the lowercase output is computed once per row for every case-insensitive rule ([`Row`]).
+//!   over blocks of [`BLOCK_LINES`] lines (order kept by `par_chunks().map().collect()`; each
+//!   block renders its result lines into one buffer) while a reader thread fetches the next
+//!   one; plain flat rows skip the `Value` tree ([`super::evals_flat`]); the lowercase output
+//!   is computed once per row for every case-insensitive rule ([`Row`]).
 //! * Suites with judge assertions go through the scoring engine (the one path ticks and
 //!   rescore use) one smaller chunk at a time, under one judge budget for the whole run.
 
@@ -15,8 +17,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::evals_flat;
 use super::evals_lines::{self, Parsed, RawLine};
-use super::evals_output::{RowResult, RowWriter, RunSummary, render_row};
+use super::evals_output::{
+    RowResult, RowWriter, RuleRow, RuleScore, RunSummary, render_row, render_rule_row,
+};
 use super::evals_seen::{self, Seen, SeenIds};
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use crate::adapters::judge_tick::JudgeTick;
@@ -48,6 +53,16 @@ pub struct StreamSettings {
     pub seen_table_ids: usize,
 }
 
+/// Lines of a chunk scored by one rayon task: their rendered result lines end to end in one
+/// buffer (one allocation for the block, not one per row) and what the writer needs of each.
+struct Block {
+    text: Vec<u8>,
+    done: Vec<Done>,
+}
+
+/// Lines scored by one task of the parallel pass.
+const BLOCK_LINES: usize = 64;
+
 /// One line of a rule-only chunk after the parallel pass.
 enum Done {
     Row {
@@ -55,7 +70,8 @@ enum Done {
         id_hash: u64,
         content_hash: u64,
         outcome: Outcome,
-        rendered: String,
+        /// Where its result line sits in the block's text.
+        rendered: std::ops::Range<usize>,
     },
     Feedback,
     Rejected(String),
@@ -95,11 +111,12 @@ pub fn stream_rules<W: Write + Send>(
             }
         });
         // A rendezvous: a scored chunk waits for the writer, so at most three chunks are held.
-        let (scored_sender, scored) = std::sync::mpsc::sync_channel::<(Vec<RawLine>, Vec<Done>)>(0);
+        let (scored_sender, scored) =
+            std::sync::mpsc::sync_channel::<(Vec<RawLine>, Vec<Block>)>(0);
         let writing = scope.spawn(move || -> anyhow::Result<()> {
             let mut seen = SeenIds::with_table(settings.seen_table_ids);
-            for (lines, done) in scored {
-                write_chunk(&lines, done, &mut seen, writer, summary)?;
+            for (lines, blocks) in scored {
+                write_chunk(&lines, blocks, &mut seen, writer, summary)?;
             }
             late_repeats(seen, summary)
         });
@@ -109,11 +126,11 @@ pub fn stream_rules<W: Write + Send>(
                 if lines.is_empty() {
                     break;
                 }
-                let done: Vec<Done> = lines
-                    .par_iter()
-                    .map(|line| score_line(suite, &evaluators, line, settings))
+                let blocks: Vec<Block> = lines
+                    .par_chunks(BLOCK_LINES)
+                    .map(|block| score_block(suite, &evaluators, block, settings))
                     .collect();
-                if scored_sender.send((lines, done)).is_err() {
+                if scored_sender.send((lines, blocks)).is_err() {
                     // The writer stopped on an error, returned below.
                     break;
                 }
@@ -148,30 +165,33 @@ fn late_repeats(seen: SeenIds, summary: &mut RunSummary) -> anyhow::Result<()> {
 /// Checks the ids of one scored chunk and writes its rows in order.
 fn write_chunk<W: Write>(
     lines: &[RawLine],
-    done: Vec<Done>,
+    blocks: Vec<Block>,
     seen: &mut SeenIds,
     writer: &mut RowWriter<W>,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    for (line, result) in lines.iter().zip(done) {
+    let done = blocks
+        .iter()
+        .flat_map(|block| block.done.iter().map(move |result| (&block.text, result)));
+    for (line, (text, result)) in lines.iter().zip(done) {
         match result {
             Done::Feedback => summary.feedback_lines += 1,
-            Done::Rejected(reason) => report_rejected(summary, line.number, reason),
+            Done::Rejected(reason) => report_rejected(summary, line.number, reason.clone()),
             Done::Row {
                 request_id,
                 id_hash,
                 content_hash,
                 outcome,
                 rendered,
-            } => match seen.check(id_hash, content_hash, line.number, &request_id) {
+            } => match seen.check(*id_hash, *content_hash, line.number, request_id) {
                 Seen::First => {
-                    seen.scored(id_hash, outcome);
-                    writer.row(&rendered)?;
+                    seen.scored(*id_hash, *outcome);
+                    writer.row(&text[rendered.clone()])?;
                     summary.scored += 1;
-                    summary.summary.add(outcome);
+                    summary.summary.add(*outcome);
                 }
                 Seen::Duplicate => summary.duplicates += 1,
-                Seen::Conflict => summary.conflict(&request_id),
+                Seen::Conflict => summary.conflict(request_id),
             },
         }
     }
@@ -203,11 +223,30 @@ fn assertion_evaluators(suite: &Suite, evaluators: &[EvaluatorId]) -> Vec<Evalua
         .collect()
 }
 
+/// Scores one block of lines, rendering their result lines into one buffer.
+fn score_block(
+    suite: &Suite,
+    evaluators: &[EvaluatorId],
+    lines: &[RawLine],
+    settings: &StreamSettings,
+) -> Block {
+    let mut block = Block {
+        text: Vec::with_capacity(lines.len() * 2048),
+        done: Vec::with_capacity(lines.len()),
+    };
+    for line in lines {
+        let done = score_line(suite, evaluators, line, settings, &mut block.text);
+        block.done.push(done);
+    }
+    block
+}
+
 fn score_line(
     suite: &Suite,
     evaluators: &[EvaluatorId],
     line: &RawLine,
     settings: &StreamSettings,
+    text: &mut Vec<u8>,
 ) -> Done {
     let Some(bytes) = &line.bytes else {
         return Done::Rejected(format!(
@@ -215,23 +254,32 @@ fn score_line(
             settings.max_line_bytes
         ));
     };
-    let request = match parse_line(bytes, &settings.parse_limits) {
-        Ok(Record::Request(request)) => request,
-        Ok(Record::Feedback(_)) => return Done::Feedback,
-        Err(reject) => return Done::Rejected(reject.reason),
+    let request = match evals_flat::parse_flat(bytes, &settings.parse_limits) {
+        Some(request) => request,
+        None => match parse_line(bytes, &settings.parse_limits) {
+            Ok(Record::Request(request)) => *request,
+            Ok(Record::Feedback(_)) => return Done::Feedback,
+            Err(reject) => return Done::Rejected(reject.reason),
+        },
     };
     let row = score_rules(suite, evaluators, &request);
+    let start = text.len();
+    render_rule_row(text, settings.format, &suite.name, &row);
     Done::Row {
         id_hash: evals_seen::id_hash(&request.request_id),
         content_hash: evals_seen::content_hash(&request),
         outcome: row.outcome,
-        rendered: render_row(settings.format, &suite.name, &row),
-        request_id: row.request_id.clone(),
+        rendered: start..text.len(),
+        request_id: request.request_id.clone(),
     }
 }
 
 /// Every rule of `suite` on one request (sharing one lowercase output), then the verdict.
-pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request) -> RowResult {
+pub fn score_rules<'a>(
+    suite: &Suite,
+    evaluators: &'a [EvaluatorId],
+    request: &'a Request,
+) -> RuleRow<'a> {
     let row = Row::new(request);
     let mut per_assertion = Vec::with_capacity(suite.assertions.len());
     let mut assertions = Vec::with_capacity(suite.assertions.len());
@@ -244,12 +292,23 @@ pub fn score_rules(suite: &Suite, evaluators: &[EvaluatorId], request: &Request)
         let evaluator = &evaluators[index];
         per_assertion.push((index, result.outcome, result.score));
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        assertions.push(evaluator.rule_score(&request.request_id, result, latency_ms));
+        assertions.push(RuleScore {
+            request_id: &request.request_id,
+            evaluator: &evaluator.name,
+            evaluator_version: &evaluator.version,
+            outcome: result.outcome,
+            score: Some(result.score),
+            reason: result.reason,
+            latency_ms,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+        });
     }
     let (outcome, score, reason) = suite_outcome(suite, &per_assertion);
-    RowResult {
-        request_id: request.request_id.clone(),
-        arm: request.arm.as_str().to_string(),
+    RuleRow {
+        request_id: &request.request_id,
+        arm: request.arm.as_str(),
         outcome,
         score: Some(score),
         reason,
@@ -304,7 +363,7 @@ pub async fn stream_judged<W: Write>(
             let report = engine.score_with_ticks(suite, &requests, ticks).await?;
             for row in rows_of(&report.suite, &requests, report.scores) {
                 seen.scored(evals_seen::id_hash(&row.request_id), row.outcome);
-                writer.row(&render_row(settings.format, &suite.name, &row))?;
+                writer.row(render_row(settings.format, &suite.name, &row).as_bytes())?;
                 summary.scored += 1;
                 summary.summary.add(row.outcome);
             }

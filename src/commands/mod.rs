@@ -15,6 +15,7 @@ pub mod demo;
 pub mod display;
 pub mod drill;
 pub mod evals_cmd;
+pub mod evals_flat;
 pub mod evals_lines;
 pub mod evals_output;
 pub mod evals_run;

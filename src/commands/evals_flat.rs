@@ -12,16 +12,12 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Datelike as _, SubsecRound, Timelike as _, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 
-use crate::adapters::jsonl::ParseLimits;
+use crate::adapters::formats::check_record;
+use crate::adapters::jsonl::{ParseLimits, Record};
 use crate::domain::{Arm, Request, RequestStatus};
-
-/// The general parser's bounds on `cost_usd` and on milliseconds (`record_checks`, private to
-/// the adapters); the agreement test below pins rows on both sides of them.
-const MAX_COST_USD: f64 = 1e6;
-const MAX_MILLIS: f64 = 1e9;
 
 /// The columns the fast path takes; any other key sends the line to the general parser.
 #[derive(Deserialize)]
@@ -130,32 +126,11 @@ pub fn parse_flat(bytes: &[u8], limits: &ParseLimits) -> Option<Request> {
         cost_usd: amount(row.cost_usd).ok()?,
         metadata: serde_json::Value::Object(serde_json::Map::new()),
     };
-    passes_record_checks(&request).then_some(request)
-}
-
-/// The checks the general parser makes of every record (`adapters::formats::record_checks`),
-/// conservatively: a row near any of their limits is left to the general parser.
-fn passes_record_checks(request: &Request) -> bool {
-    let year = request.ts.year();
-    let time_ok = (1..=9999).contains(&year) && request.ts.nanosecond() < 1_000_000_000;
-    let bounded = |value: Option<f64>, max: f64| value.is_none_or(|number| number <= max);
-    let measurements_ok = bounded(request.cost_usd, MAX_COST_USD)
-        && bounded(request.latency_ms, MAX_MILLIS)
-        && bounded(request.ttft_ms, MAX_MILLIS);
-    let texts = [
-        Some(request.request_id.as_str()),
-        Some(request.tenant_id.as_str()),
-        Some(request.model.as_str()),
-        request.rollout_id.as_deref(),
-        Some(request.input.as_str()),
-        Some(request.output.as_str()),
-        request.reference.as_deref(),
-    ];
-    let no_nul = texts
-        .into_iter()
-        .flatten()
-        .all(|text| memchr::memchr(0, text.as_bytes()).is_none());
-    time_ok && measurements_ok && no_nul
+    // The checks the general parser makes of every record, the same function.
+    match check_record(Record::Request(Box::new(request))) {
+        Ok(Record::Request(request)) => Some(*request),
+        Ok(_) | Err(_) => None,
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod time;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use record_checks::check_record;
 pub use reject::{ParseLimits, Record, Reject, RejectKind};
 
 use crate::logic::attribution::ModelArms;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::evals_seen::LateRepeat;
 use crate::cli::EvalsFormat;
-use crate::domain::{Outcome, Score};
+use crate::domain::{Outcome, Score, ScoreRef};
 use crate::worker::scoring::OutcomeCounts;
 
 /// At most this many rejected lines and conflicting ids are listed in the summary (all are
@@ -31,33 +31,6 @@ pub struct RowResult {
     pub assertions: Vec<Score>,
 }
 
-/// One rule assertion's score as a result line shows it: the fields of [`Score`] in its
-/// order, borrowing the request id and the evaluator's name and version instead of copying
-/// them for every assertion of every row.
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleScore<'a> {
-    /// The scored request.
-    pub request_id: &'a str,
-    /// `suite/assertion`.
-    pub evaluator: &'a str,
-    /// The assertion's definition hash.
-    pub evaluator_version: &'a str,
-    /// Pass, fail or unscorable.
-    pub outcome: Outcome,
-    /// 1 or 0.
-    pub score: Option<f64>,
-    /// Why.
-    pub reason: String,
-    /// Time spent scoring, in milliseconds.
-    pub latency_ms: f64,
-    /// Always 0 for rules.
-    pub prompt_tokens: i64,
-    /// Always 0 for rules.
-    pub completion_tokens: i64,
-    /// Always 0 for rules.
-    pub cost_usd: f64,
-}
-
 /// One row scored by rules only: [`RowResult`]'s fields in its order, borrowing.
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleRow<'a> {
@@ -72,7 +45,7 @@ pub struct RuleRow<'a> {
     /// Why.
     pub reason: String,
     /// Every assertion's score, in suite order.
-    pub assertions: Vec<RuleScore<'a>>,
+    pub assertions: Vec<ScoreRef<'a>>,
 }
 
 /// A line of the input that was not scored.
@@ -420,7 +393,7 @@ mod tests {
             assertions: owned
                 .assertions
                 .iter()
-                .map(|score| RuleScore {
+                .map(|score| ScoreRef {
                     request_id: &score.request_id,
                     evaluator: &score.evaluator,
                     evaluator_version: &score.evaluator_version,

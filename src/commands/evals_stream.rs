@@ -19,9 +19,7 @@ use rayon::prelude::*;
 
 use super::evals_flat;
 use super::evals_lines::{self, Parsed, RawLine};
-use super::evals_output::{
-    RowResult, RowWriter, RuleRow, RuleScore, RunSummary, render_row, render_rule_row,
-};
+use super::evals_output::{RowResult, RowWriter, RuleRow, RunSummary, render_row, render_rule_row};
 use super::evals_seen::{self, Seen, SeenIds};
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use crate::adapters::judge_tick::JudgeTick;
@@ -292,18 +290,7 @@ pub fn score_rules<'a>(
         let evaluator = &evaluators[index];
         per_assertion.push((index, result.outcome, result.score));
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        assertions.push(RuleScore {
-            request_id: &request.request_id,
-            evaluator: &evaluator.name,
-            evaluator_version: &evaluator.version,
-            outcome: result.outcome,
-            score: Some(result.score),
-            reason: result.reason,
-            latency_ms,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            cost_usd: 0.0,
-        });
+        assertions.push(evaluator.rule_score_ref(&request.request_id, result, latency_ms));
     }
     let (outcome, score, reason) = suite_outcome(suite, &per_assertion);
     RuleRow {

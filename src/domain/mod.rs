@@ -15,7 +15,7 @@ pub use duration::HumanDuration;
 pub use feedback::{FeedbackEvent, FeedbackKind};
 pub use flag::{SplitRecord, SplitWrite};
 pub use request::{Arm, Request, RequestStatus};
-pub use score::{Outcome, Score};
+pub use score::{Outcome, Score, ScoreRef};
 pub use verdict::{Evidence, InconclusiveReason, MetricVerdict, Role, Verdict};
 
 /// A point in time, always UTC. Pure code receives it as `now`; it never reads a clock.

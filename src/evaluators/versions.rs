@@ -16,7 +16,7 @@ use super::judge_prompt::PROMPT_VERSION;
 use super::rules::RuleResult;
 use super::suite::{Assertion, AssertionKind, Suite};
 use crate::config::JudgeConfig;
-use crate::domain::Score;
+use crate::domain::{Score, ScoreRef};
 use crate::logic::hash::sha256_hex;
 
 /// One evaluator of a suite as `eval_scores` names it.
@@ -31,13 +31,24 @@ pub struct EvaluatorId {
 }
 
 impl EvaluatorId {
-    /// The score row of this rule evaluator's `result` on `request_id`, which took `latency_ms`
-    /// (rules spend no tokens and cost nothing).
+    /// The score row of this rule evaluator's `result` on `request_id`, which took `latency_ms`.
     pub fn rule_score(&self, request_id: &str, result: RuleResult, latency_ms: f64) -> Score {
-        Score {
-            request_id: request_id.to_string(),
-            evaluator: self.name.clone(),
-            evaluator_version: self.version.clone(),
+        self.rule_score_ref(request_id, result, latency_ms)
+            .into_owned()
+    }
+
+    /// [`EvaluatorId::rule_score`], borrowing the request id and this evaluator's name and
+    /// version (rules spend no tokens and cost nothing).
+    pub fn rule_score_ref<'a>(
+        &'a self,
+        request_id: &'a str,
+        result: RuleResult,
+        latency_ms: f64,
+    ) -> ScoreRef<'a> {
+        ScoreRef {
+            request_id,
+            evaluator: &self.name,
+            evaluator_version: &self.version,
             outcome: result.outcome,
             score: Some(result.score),
             reason: result.reason,

@@ -189,7 +189,7 @@ pub fn render_rule_row(out: &mut Vec<u8>, format: EvalsFormat, suite: &str, row:
         EvalsFormat::Json | EvalsFormat::Jsonl => {
             let start = out.len();
             // As in `render_row`: an error in place of a row that did not serialise.
-            if let Err(error) = serde_json::to_writer(&mut *out, row) {
+            if let Err(error) = write_rule_row_json(out, row) {
                 out.truncate(start);
                 let text =
                     serde_json::json!({"request_id": row.request_id, "error": error.to_string()});
@@ -211,6 +211,67 @@ pub fn render_rule_row(out: &mut Vec<u8>, format: EvalsFormat, suite: &str, row:
             );
             out.extend_from_slice(text.as_bytes());
         }
+    }
+}
+
+/// Appends `row` as the JSON `serde_json::to_writer` gives for it (the test below checks the
+/// bytes against the derived form of the owned row), with the keys written as fixed text and
+/// strings that need no escaping copied as they are: the derived form escapes every key of
+/// every assertion, a fifth of the time `evals run` spent writing (BENCHMARKS.md).
+fn write_rule_row_json(out: &mut Vec<u8>, row: &RuleRow<'_>) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"request_id\":");
+    json_str(out, row.request_id)?;
+    out.extend_from_slice(b",\"arm\":");
+    json_str(out, row.arm)?;
+    out.extend_from_slice(b",\"outcome\":");
+    json_str(out, row.outcome.as_str())?;
+    out.extend_from_slice(b",\"score\":");
+    serde_json::to_writer(&mut *out, &row.score)?;
+    out.extend_from_slice(b",\"reason\":");
+    json_str(out, &row.reason)?;
+    out.extend_from_slice(b",\"assertions\":[");
+    for (index, score) in row.assertions.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"request_id\":");
+        json_str(out, score.request_id)?;
+        out.extend_from_slice(b",\"evaluator\":");
+        json_str(out, score.evaluator)?;
+        out.extend_from_slice(b",\"evaluator_version\":");
+        json_str(out, score.evaluator_version)?;
+        out.extend_from_slice(b",\"outcome\":");
+        json_str(out, score.outcome.as_str())?;
+        out.extend_from_slice(b",\"score\":");
+        serde_json::to_writer(&mut *out, &score.score)?;
+        out.extend_from_slice(b",\"reason\":");
+        json_str(out, &score.reason)?;
+        out.extend_from_slice(b",\"latency_ms\":");
+        serde_json::to_writer(&mut *out, &score.latency_ms)?;
+        out.extend_from_slice(b",\"prompt_tokens\":");
+        serde_json::to_writer(&mut *out, &score.prompt_tokens)?;
+        out.extend_from_slice(b",\"completion_tokens\":");
+        serde_json::to_writer(&mut *out, &score.completion_tokens)?;
+        out.extend_from_slice(b",\"cost_usd\":");
+        serde_json::to_writer(&mut *out, &score.cost_usd)?;
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(())
+}
+
+/// A JSON string: copied between quotes when no byte needs escaping, else through serde_json.
+fn json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if text
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(&mut *out, text)
     }
 }
 
@@ -361,27 +422,43 @@ mod tests {
 
     #[test]
     fn a_rule_row_renders_as_the_row_result_it_stands_for() {
+        same_bytes_as_the_row_result("r\"1", "1 of 2 failed: \u{1F4E6} é", 0.012_5);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_rule_row_renders_as_the_row_result_it_stands_for(
+            request_id in "(\\PC|\\pC){0,12}",
+            reason in "(\\PC|\\pC|[\"\\\\]){0,40}",
+            latency_ms in proptest::num::f64::ANY,
+        ) {
+            same_bytes_as_the_row_result(&request_id, &reason, latency_ms);
+        }
+    }
+
+    fn same_bytes_as_the_row_result(request_id: &str, reason: &str, latency_ms: f64) {
         let score = |evaluator: &str, outcome, score, reason: &str| Score {
-            request_id: "r\"1".to_string(),
+            request_id: request_id.to_string(),
             evaluator: evaluator.to_string(),
             evaluator_version: "v1".to_string(),
             outcome,
             score,
             reason: reason.to_string(),
-            latency_ms: 0.012_5,
+            latency_ms,
             prompt_tokens: 0,
             completion_tokens: 0,
             cost_usd: 0.0,
         };
         let owned = RowResult {
-            request_id: "r\"1".to_string(),
+            request_id: request_id.to_string(),
             arm: "canary".to_string(),
             outcome: Outcome::Fail,
             score: Some(0.5),
-            reason: "1 of 2 failed: \u{1F4E6} é".to_string(),
+            reason: reason.to_string(),
             assertions: vec![
                 score("s/a", Outcome::Pass, Some(1.0), "output contains \"x\""),
-                score("s/b", Outcome::Unscorable, Some(0.0), "no reference\n"),
+                score("s/b", Outcome::Unscorable, None, "no reference\n"),
+                score("s/c\u{7}", Outcome::Fail, Some(0.0), reason),
             ],
         };
         let borrowed = RuleRow {

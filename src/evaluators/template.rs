@@ -115,10 +115,22 @@ impl Template {
     }
 
     /// Renders against a request. Fails with the missing variable's name when the template
-    /// names `{{reference}}` and the request has none.
-    pub fn render<'a>(&'a self, request: &Request) -> Result<Cow<'a, str>, Var> {
+    /// names `{{reference}}` and the request has none. A template that is one variable alone
+    /// (`{{reference}}`, levenshtein's default) borrows the request's text.
+    pub fn render<'a>(&'a self, request: &'a Request) -> Result<Cow<'a, str>, Var> {
         if self.is_literal() {
             return Ok(Cow::Borrowed(self.source.as_str()));
+        }
+        if let [Part::Var(var)] = self.parts.as_slice() {
+            return match var {
+                Var::Input => Ok(Cow::Borrowed(&request.input)),
+                Var::Output => Ok(Cow::Borrowed(&request.output)),
+                Var::Reference => request
+                    .reference
+                    .as_deref()
+                    .map(Cow::Borrowed)
+                    .ok_or(Var::Reference),
+            };
         }
         let mut text = String::with_capacity(self.source.len());
         for part in &self.parts {
@@ -183,5 +195,26 @@ mod tests {
             template.render(&test_request("")),
             Ok(Cow::Borrowed(_))
         ));
+    }
+
+    #[test]
+    fn a_lone_variable_borrows_the_request_text() {
+        let mut request = test_request("the output");
+        request.input = "the input".to_string();
+        request.reference = Some("the reference".to_string());
+        for (source, expected) in [
+            ("{{input}}", "the input"),
+            ("{{ output }}", "the output"),
+            ("{{reference}}", "the reference"),
+        ] {
+            let template = Template::parse(source).unwrap();
+            let rendered = template.render(&request).unwrap();
+            assert!(matches!(rendered, Cow::Borrowed(_)), "{source}");
+            assert_eq!(rendered, expected);
+        }
+        // With text around it, the variable is copied into a new string.
+        let template = Template::parse("[{{output}}]").unwrap();
+        let rendered = template.render(&request).unwrap();
+        assert_eq!(rendered, "[the output]");
     }
 }

@@ -214,14 +214,33 @@ impl RuleCheck {
     }
 }
 
-/// Shortens user text quoted in a reason so a 1 MB output never lands in a log line.
+/// Shortens user text quoted in a reason so a 1 MB output never lands in a log line: the
+/// first 60 characters (`…` when there were more) quoted and escaped as `{:?}` does, written
+/// straight into one string (printable ASCII copied as it is).
 pub(crate) fn quote(text: &str) -> String {
     const MAX_CHARS: usize = 60;
-    let mut shown: String = text.chars().take(MAX_CHARS).collect();
-    if shown.len() < text.len() {
-        shown.push('…');
+    let end = text
+        .char_indices()
+        .nth(MAX_CHARS)
+        .map_or(text.len(), |(at, _)| at);
+    let shown = &text[..end];
+    let mut out = String::with_capacity(shown.len() + 8);
+    out.push('"');
+    let mut run_start = 0;
+    for (at, ch) in shown.char_indices() {
+        if (' '..='~').contains(&ch) && ch != '"' && ch != '\\' {
+            continue;
+        }
+        out.push_str(&shown[run_start..at]);
+        out.extend(ch.escape_debug());
+        run_start = at + ch.len_utf8();
     }
-    format!("{shown:?}")
+    out.push_str(&shown[run_start..]);
+    if end < text.len() {
+        out.push('…');
+    }
+    out.push('"');
+    out
 }
 
 /// A request with only an output, for tests across the evaluators module.

@@ -368,3 +368,36 @@ fn rule_results_score_one_for_pass_and_zero_otherwise() {
         negated.reason
     );
 }
+
+/// `quote` as it was written first: `{:?}` of the first 60 characters plus `…`.
+fn quote_by_debug(text: &str) -> String {
+    let mut shown: String = text.chars().take(60).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+#[test]
+fn quote_escapes_as_debug_does() {
+    for text in [
+        "",
+        "plain",
+        "it's \"quoted\" \\ back",
+        "tab\there\nnew\r\0nul \u{7f} \u{1b}[31m",
+        "combining \u{301} e\u{301} zero\u{200b}width \u{ad}",
+        "a…",
+        &"é".repeat(60),
+        &"é".repeat(61),
+        &"x".repeat(200),
+    ] {
+        assert_eq!(super::quote(text), quote_by_debug(text), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn quote_escapes_as_debug_does_on_any_text(text in "(\\PC|\\pC|[ -~]){0,80}") {
+        proptest::prop_assert_eq!(super::quote(&text), quote_by_debug(&text));
+    }
+}

@@ -50,7 +50,7 @@ impl Needle {
 
     fn render<'a>(
         &'a self,
-        request: &Request,
+        request: &'a Request,
         case_insensitive: bool,
     ) -> Result<Cow<'a, str>, Var> {
         if let Some(lowered) = &self.lowered {

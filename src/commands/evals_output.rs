@@ -262,10 +262,13 @@ fn write_rule_row_json(out: &mut Vec<u8>, row: &RuleRow<'_>) -> serde_json::Resu
 
 /// A JSON string: copied between quotes when no byte needs escaping, else through serde_json.
 fn json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    if text
-        .bytes()
-        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
-    {
+    // Checked 32 bytes at a time without an early exit inside a block, which vectorises.
+    let plain = text.as_bytes().chunks(32).all(|block| {
+        block.iter().fold(true, |plain, &byte| {
+            plain & (byte >= 0x20) & (byte != b'"') & (byte != b'\\')
+        })
+    });
+    if plain {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');

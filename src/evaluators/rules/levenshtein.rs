@@ -16,12 +16,18 @@ pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
         // ASCII bytes are UTF-16 units one for one; no conversion needed.
         return bounded_distance_units(a.as_bytes(), b.as_bytes(), max);
     }
-    if utf16_len(a).abs_diff(utf16_len(b)) > max {
+    let (a_len, b_len) = (utf16_len(a), utf16_len(b));
+    if a_len.abs_diff(b_len) > max {
         return None;
     }
-    let a_units: Vec<u16> = a.encode_utf16().collect();
-    let b_units: Vec<u16> = b.encode_utf16().collect();
-    bounded_distance_units(&a_units, &b_units, max)
+    bounded_distance_units(&utf16_units(a, a_len), &utf16_units(b, b_len), max)
+}
+
+/// `text` as UTF-16 code units, allocated once at its known length.
+fn utf16_units(text: &str, length: usize) -> Vec<u16> {
+    let mut units = Vec::with_capacity(length);
+    units.extend(text.encode_utf16());
+    units
 }
 
 /// `a` and `b` without their common prefix and suffix of whole characters: they never change

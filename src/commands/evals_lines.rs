@@ -11,76 +11,47 @@ use rayon::prelude::*;
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
 use crate::domain::Request;
 
-/// Raw input lines, their bytes end to end in one buffer: one allocation per chunk instead of
-/// one per line (a line was allocated by the reader thread and freed by another).
-#[derive(Debug, Default)]
-pub struct Chunk {
-    data: Vec<u8>,
-    /// The non-blank lines, in input order.
-    pub lines: Vec<RawLine>,
-}
-
-impl Chunk {
-    /// The bytes of `line` (one of this chunk's lines) without the line ending; None when the
-    /// line was over the cap.
-    pub fn bytes(&self, line: &RawLine) -> Option<&[u8]> {
-        line.span.clone().map(|span| &self.data[span])
-    }
-
-    /// How many bytes the lines hold.
-    pub fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
-/// One raw input line of a [`Chunk`].
+/// One raw input line.
 #[derive(Debug)]
 pub struct RawLine {
     /// 1-based line number.
     pub number: usize,
-    /// Where its bytes are in the chunk; None when the line was over the cap.
-    span: Option<std::ops::Range<usize>>,
+    /// The bytes without the line ending; None when the line was over the cap.
+    pub bytes: Option<Vec<u8>>,
 }
 
-/// Reads up to `count` non-blank lines into one chunk, its buffer sized for `bytes_hint` bytes
-/// (say the last chunk's size); an empty chunk means the input is exhausted.
+/// Reads up to `count` non-blank lines; an empty result means the input is exhausted.
 pub fn read_chunk(
     reader: &mut impl BufRead,
     next_number: &mut usize,
     count: usize,
     max_line_bytes: usize,
-    bytes_hint: usize,
-) -> std::io::Result<Chunk> {
-    let mut chunk = Chunk {
-        data: Vec::with_capacity(bytes_hint),
-        lines: Vec::with_capacity(count),
-    };
-    while chunk.lines.len() < count {
-        let start = chunk.data.len();
-        let Some(fits) = read_bounded_line(reader, &mut chunk.data, max_line_bytes)? else {
+) -> std::io::Result<Vec<RawLine>> {
+    let mut lines = Vec::with_capacity(count);
+    while lines.len() < count {
+        let mut bytes = Vec::new();
+        let Some(fits) = read_bounded_line(reader, &mut bytes, max_line_bytes)? else {
             break;
         };
         *next_number += 1;
-        if fits && chunk.data[start..].iter().all(u8::is_ascii_whitespace) {
-            chunk.data.truncate(start);
+        if fits && bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        chunk.lines.push(RawLine {
+        lines.push(RawLine {
             number: *next_number,
-            span: fits.then_some(start..chunk.data.len()),
+            bytes: fits.then_some(bytes),
         });
     }
-    Ok(chunk)
+    Ok(lines)
 }
 
-/// Appends one line to `out` (without `\n` / `\r\n`). Some(false) when it was longer than
-/// `max` bytes (the rest was skipped, nothing of it is left in `out`); None at the end of input.
+/// Reads one line into `out` (without `\n` / `\r\n`). Some(false) when it was longer than
+/// `max` bytes (the rest was skipped, `out` is cleared); None at the end of input.
 fn read_bounded_line(
     reader: &mut impl BufRead,
     out: &mut Vec<u8>,
     max: usize,
 ) -> std::io::Result<Option<bool>> {
-    let start = out.len();
     let mut fits = true;
     let mut read_any = false;
     loop {
@@ -93,11 +64,11 @@ fn read_bounded_line(
             Some(newline) => (&available[..newline], Some(newline + 1)),
             None => (available, None),
         };
-        if fits && out.len() - start + taken.len() <= max.saturating_add(1) {
+        if fits && out.len() + taken.len() <= max.saturating_add(1) {
             out.extend_from_slice(taken);
         } else {
             fits = false;
-            out.truncate(start);
+            out.clear();
         }
         let consumed = done.unwrap_or(available.len());
         reader.consume(consumed);
@@ -108,12 +79,12 @@ fn read_bounded_line(
     if !read_any {
         return Ok(None);
     }
-    if out.len() > start && out.last() == Some(&b'\r') {
+    if out.last() == Some(&b'\r') {
         out.pop();
     }
-    if out.len() - start > max {
+    if out.len() > max {
         fits = false;
-        out.truncate(start);
+        out.clear();
     }
     Ok(Some(fits))
 }
@@ -129,12 +100,11 @@ pub enum Parsed {
     Rejected(String),
 }
 
-/// Parses a chunk's lines in parallel, in order.
-pub fn parse_chunk(chunk: &Chunk, limits: &ParseLimits, max_line_bytes: usize) -> Vec<Parsed> {
-    chunk
-        .lines
+/// Parses lines in parallel, in order.
+pub fn parse_chunk(lines: &[RawLine], limits: &ParseLimits, max_line_bytes: usize) -> Vec<Parsed> {
+    lines
         .par_iter()
-        .map(|line| match chunk.bytes(line) {
+        .map(|line| match &line.bytes {
             None => Parsed::Rejected(format!("line longer than {max_line_bytes} bytes")),
             Some(bytes) => match parse_line(bytes, limits) {
                 Ok(Record::Request(request)) => Parsed::Request(request),
@@ -154,11 +124,10 @@ mod tests {
         let text = format!("short\n\n{}\r\nnext\r\n  \nlast", "x".repeat(100));
         let mut reader = std::io::BufReader::with_capacity(8, text.as_bytes());
         let mut number = 0;
-        let chunk = read_chunk(&mut reader, &mut number, 10, 50, 0).unwrap();
-        let seen: Vec<(usize, Option<&[u8]>)> = chunk
-            .lines
+        let lines = read_chunk(&mut reader, &mut number, 10, 50).unwrap();
+        let seen: Vec<(usize, Option<&[u8]>)> = lines
             .iter()
-            .map(|line| (line.number, chunk.bytes(line)))
+            .map(|line| (line.number, line.bytes.as_deref()))
             .collect();
         assert_eq!(
             seen,
@@ -170,9 +139,8 @@ mod tests {
             ]
         );
         assert!(
-            read_chunk(&mut reader, &mut number, 10, 50, 0)
+            read_chunk(&mut reader, &mut number, 10, 50)
                 .unwrap()
-                .lines
                 .is_empty()
         );
     }
@@ -182,7 +150,7 @@ mod tests {
         let text = format!("{}\r\n", "y".repeat(50));
         let mut reader = std::io::BufReader::new(text.as_bytes());
         let mut number = 0;
-        let chunk = read_chunk(&mut reader, &mut number, 10, 50, 0).unwrap();
-        assert_eq!(chunk.bytes(&chunk.lines[0]).map(<[u8]>::len), Some(50));
+        let lines = read_chunk(&mut reader, &mut number, 10, 50).unwrap();
+        assert_eq!(lines[0].bytes.as_ref().map(Vec::len), Some(50));
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::evals_flat;
-use super::evals_lines::{self, Chunk, Parsed, RawLine};
+use super::evals_lines::{self, Parsed, RawLine};
 use super::evals_output::{RowResult, RowWriter, RuleRow, RunSummary, render_row, render_rule_row};
 use super::evals_seen::{self, Seen, SeenIds};
 use crate::adapters::jsonl::{ParseLimits, Record, parse_line};
@@ -92,20 +92,15 @@ pub fn stream_rules<W: Write + Send>(
         let (sender, chunks) = std::sync::mpsc::sync_channel(1);
         scope.spawn(move || {
             let mut line_number = 0;
-            let mut bytes_hint = 0;
             loop {
                 let chunk = evals_lines::read_chunk(
                     reader,
                     &mut line_number,
                     settings.chunk_lines,
                     settings.max_line_bytes,
-                    bytes_hint,
                 );
                 let last = match &chunk {
-                    Ok(chunk) => {
-                        bytes_hint = chunk.data_len();
-                        chunk.lines.is_empty()
-                    }
+                    Ok(lines) => lines.is_empty(),
                     Err(_) => true,
                 };
                 if sender.send(chunk).is_err() || last {
@@ -115,26 +110,25 @@ pub fn stream_rules<W: Write + Send>(
         });
         // A rendezvous: a scored chunk waits for the writer, so at most three chunks are held.
         let (scored_sender, scored) =
-            std::sync::mpsc::sync_channel::<(Chunk, Vec<Block>)>(0);
+            std::sync::mpsc::sync_channel::<(Vec<RawLine>, Vec<Block>)>(0);
         let writing = scope.spawn(move || -> anyhow::Result<()> {
             let mut seen = SeenIds::with_table(settings.seen_table_ids);
-            for (chunk, blocks) in scored {
-                write_chunk(&chunk.lines, blocks, &mut seen, writer, summary)?;
+            for (lines, blocks) in scored {
+                write_chunk(&lines, blocks, &mut seen, writer, summary)?;
             }
             late_repeats(seen, summary)
         });
         let scoring = (|| -> anyhow::Result<()> {
             for chunk in chunks {
-                let chunk = chunk?;
-                if chunk.lines.is_empty() {
+                let lines = chunk?;
+                if lines.is_empty() {
                     break;
                 }
-                let blocks: Vec<Block> = chunk
-                    .lines
+                let blocks: Vec<Block> = lines
                     .par_chunks(BLOCK_LINES)
-                    .map(|block| score_block(suite, &evaluators, &chunk, block, settings))
+                    .map(|block| score_block(suite, &evaluators, block, settings))
                     .collect();
-                if scored_sender.send((chunk, blocks)).is_err() {
+                if scored_sender.send((lines, blocks)).is_err() {
                     // The writer stopped on an error, returned below.
                     break;
                 }
@@ -231,7 +225,6 @@ fn assertion_evaluators(suite: &Suite, evaluators: &[EvaluatorId]) -> Vec<Evalua
 fn score_block(
     suite: &Suite,
     evaluators: &[EvaluatorId],
-    chunk: &Chunk,
     lines: &[RawLine],
     settings: &StreamSettings,
 ) -> Block {
@@ -240,7 +233,7 @@ fn score_block(
         done: Vec::with_capacity(lines.len()),
     };
     for line in lines {
-        let done = score_line(suite, evaluators, chunk.bytes(line), settings, &mut block.text);
+        let done = score_line(suite, evaluators, line, settings, &mut block.text);
         block.done.push(done);
     }
     block
@@ -249,11 +242,11 @@ fn score_block(
 fn score_line(
     suite: &Suite,
     evaluators: &[EvaluatorId],
-    line: Option<&[u8]>,
+    line: &RawLine,
     settings: &StreamSettings,
     text: &mut Vec<u8>,
 ) -> Done {
-    let Some(bytes) = line else {
+    let Some(bytes) = &line.bytes else {
         return Done::Rejected(format!(
             "line longer than {} bytes",
             settings.max_line_bytes
@@ -325,25 +318,22 @@ pub async fn stream_judged<W: Write>(
 ) -> anyhow::Result<()> {
     let mut seen = SeenIds::with_table(settings.seen_table_ids);
     let mut line_number = 0;
-    let mut bytes_hint = 0;
     loop {
         // Blocking reads of a local file between async judge batches: a CLI command, and the
         // runtime has nothing else to run meanwhile.
-        let chunk = evals_lines::read_chunk(
+        let lines = evals_lines::read_chunk(
             reader,
             &mut line_number,
             settings.chunk_lines,
             settings.max_line_bytes,
-            bytes_hint,
         )?;
-        if chunk.lines.is_empty() {
+        if lines.is_empty() {
             return late_repeats(seen, summary);
         }
-        bytes_hint = chunk.data_len();
         let parsed =
-            evals_lines::parse_chunk(&chunk, &settings.parse_limits, settings.max_line_bytes);
+            evals_lines::parse_chunk(&lines, &settings.parse_limits, settings.max_line_bytes);
         let mut requests = Vec::new();
-        for (line, item) in chunk.lines.iter().zip(parsed) {
+        for (line, item) in lines.iter().zip(parsed) {
             match item {
                 Parsed::Feedback => summary.feedback_lines += 1,
                 Parsed::Rejected(reason) => report_rejected(summary, line.number, reason),

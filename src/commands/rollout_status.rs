@@ -16,7 +16,7 @@ use crate::config::SamplingConfig;
 use crate::context::Services;
 use crate::domain::rollout::Phase;
 use crate::domain::summary::RolloutSummary;
-use crate::domain::{MetricVerdict, Timestamp};
+use crate::domain::{Evidence, MetricVerdict, Timestamp};
 use crate::logic::rollout::{StageClock, stage_clock};
 use crate::logic::unattributed::Unattributed;
 use crate::worker::controller::LoadedRollout;
@@ -34,7 +34,7 @@ pub struct GateStatus {
     /// Why, in words.
     pub reason: String,
     /// The numbers behind it.
-    pub evidence: Value,
+    pub evidence: Evidence,
 }
 
 /// One recorded halt signal.
@@ -241,11 +241,19 @@ pub async fn latest_window(
 /// The latest gate verdicts: the last decision's evidence, else the newest audit row that
 /// carried verdicts.
 async fn latest_gates(store: &Store, rollout: &LoadedRollout) -> anyhow::Result<Vec<GateStatus>> {
-    let mut verdicts = parse_verdicts(&rollout.row.last_evidence);
+    let mut verdicts = parse_verdicts(&rollout.row.last_evidence).map_err(|error| {
+        anyhow::anyhow!("rollouts.last_evidence of {}: {error}", rollout.row.id)
+    })?;
     if verdicts.is_empty() {
         let events = store.list_rollout_events(&rollout.row.id).await?;
         for event in events.iter().rev() {
-            verdicts = parse_verdicts(&event.evidence);
+            verdicts = parse_verdicts(&event.evidence).map_err(|error| {
+                anyhow::anyhow!(
+                    "rollout_events.evidence of {} at {}: {error}",
+                    rollout.row.id,
+                    event.at
+                )
+            })?;
             if !verdicts.is_empty() {
                 break;
             }
@@ -274,8 +282,15 @@ async fn stage_halts(store: &Store, rollout: &LoadedRollout) -> anyhow::Result<V
         .collect())
 }
 
-fn parse_verdicts(value: &Value) -> Vec<MetricVerdict> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
+/// The gate verdicts a stored evidence value carries: an array is a decision's verdicts and
+/// must decode (a bad stored value is an error, not "no verdicts"); anything else (null, or
+/// an object such as a sink report) carries none.
+fn parse_verdicts(value: &Value) -> Result<Vec<MetricVerdict>, String> {
+    if !value.is_array() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_value(value.clone())
+        .map_err(|error| format!("bad stored gate verdicts: {error}"))
 }
 
 fn gate_status(verdict: &MetricVerdict) -> GateStatus {
@@ -289,7 +304,7 @@ fn gate_status(verdict: &MetricVerdict) -> GateStatus {
         promotion_authority: verdict.promotion_authority,
         verdict: name.to_string(),
         reason: verdict.verdict.reason(),
-        evidence: serde_json::to_value(&verdict.evidence).unwrap_or(Value::Null),
+        evidence: verdict.evidence.clone(),
     }
 }
 
@@ -457,8 +472,7 @@ pub async fn full_status(
             .gates
             .iter()
             .find(|g| g.metric == "pass_rate")
-            .and_then(|g| g.evidence.get("estimate_baseline"))
-            .and_then(Value::as_f64);
+            .and_then(|g| g.evidence.estimate_baseline);
         status.power = crate::commands::plan_power::plan_power(
             &ctx.config,
             &rollout.plan,
@@ -515,4 +529,37 @@ pub async fn run(services: &Services, args: RolloutStatusArgs) -> CmdResult {
         crate::out!("{}", render_styled(status, &style));
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn stored_verdicts_decode_or_say_why_and_other_evidence_carries_none() {
+        let verdict = MetricVerdict {
+            metric: "pass_rate".to_string(),
+            promotion_authority: true,
+            verdict: crate::domain::Verdict::PromoteReady {
+                reason: "canary not worse".to_string(),
+            },
+            evidence: Evidence {
+                estimate_baseline: Some(0.9),
+                ..Evidence::default()
+            },
+        };
+        let stored = json!([verdict]);
+        assert_eq!(parse_verdicts(&stored).unwrap(), vec![verdict]);
+        assert!(parse_verdicts(&json!(null)).unwrap().is_empty());
+        assert!(
+            parse_verdicts(&json!({"sink_reports": []}))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_verdicts(&json!([])).unwrap().is_empty());
+        let error = parse_verdicts(&json!([{"metric": "pass_rate"}])).unwrap_err();
+        assert!(error.starts_with("bad stored gate verdicts"), "{error}");
+    }
 }

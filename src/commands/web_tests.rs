@@ -160,7 +160,7 @@ fn panels_put_the_pass_rate_first_and_take_each_metric_s_own_series() {
         promotion_authority: true,
         verdict: "halt".into(),
         reason: String::new(),
-        evidence: Value::Null,
+        evidence: crate::domain::Evidence::default(),
     }];
     let panels = metric_panels(&history, &pass_rates, &metric_rows, &gates);
     let names: Vec<&str> = panels.iter().map(|p| p.metric.as_str()).collect();

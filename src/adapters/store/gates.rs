@@ -214,9 +214,7 @@ impl Store {
             for update in updates {
                 let verdict = by_metric.get(update.metric.as_str());
                 let reason = verdict.map(|v| v.verdict.reason()).unwrap_or_default();
-                let evidence = verdict.map_or(serde_json::Value::Null, |v| {
-                    serde_json::to_value(&v.evidence).unwrap_or(serde_json::Value::Null)
-                });
+                let evidence = verdict.map(|v| &v.evidence);
                 sqlx::query(UPSERT_UPDATE).bind(rollout_id).bind(window_start).bind(&update.metric)
                     .bind(i64::from(update.stage)).bind(i64::from(update.tick))
                     .bind(seed_to_i64(update.pairing_seed)).bind(update.bet).bind(update.ln_e_value)
@@ -374,10 +372,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             for verdict in verdicts {
                 let Verdict::Halt { role, reason } = &verdict.verdict else { continue };
-                let evidence = serde_json::to_value(&verdict.evidence).unwrap_or(serde_json::Value::Null);
                 inserted += sqlx::query(INSERT_HALT).bind(rollout_id).bind(i64::from(stage))
                     .bind(&verdict.metric).bind(role.as_str()).bind(at).bind(window_start)
-                    .bind(reason).bind(Json(evidence)).execute(&mut *tx).await?.rows_affected();
+                    .bind(reason).bind(Json(&verdict.evidence)).execute(&mut *tx).await?.rows_affected();
             }
             tx.commit().await?;
         });

@@ -580,7 +580,11 @@ impl Store {
         Ok(SplitRecord {
             flag_key: flag_key.to_string(),
             basis_points: split.basis_points,
-            generation: u64::try_from(generation).unwrap_or_default(),
+            generation: u64::try_from(generation).map_err(|err| StoreError::BadValue {
+                table: "traffic_splits",
+                column: "generation",
+                detail: err.to_string(),
+            })?,
             salt: split.salt.clone(),
             always: split.always.clone(),
             never: split.never.clone(),

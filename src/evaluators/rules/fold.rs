@@ -62,7 +62,10 @@ fn ascii_run(bytes: &[u8]) -> usize {
         }
         at += 16;
     }
-    at + bytes[at..].iter().take_while(|byte| byte.is_ascii()).count()
+    at + bytes[at..]
+        .iter()
+        .take_while(|byte| byte.is_ascii())
+        .count()
 }
 
 /// Whether `text` contains any of `chars`: one SIMD substring search per character, where
@@ -84,7 +87,9 @@ const CASELESS_EMOJI: std::ops::RangeInclusive<u32> = 0x1F000..=0x1FAFF;
 /// symbol blocks, else any lowercase letter (the test checks every character).
 fn keeps_its_form(ch: char) -> bool {
     match u16::try_from(u32::from(ch)) {
-        Ok(code) => BMP_KEEPS.get_or_init(bmp_keeps)[usize::from(code >> 6)] & (1 << (code & 63)) != 0,
+        Ok(code) => {
+            BMP_KEEPS.get_or_init(bmp_keeps)[usize::from(code >> 6)] & (1 << (code & 63)) != 0
+        }
         Err(_) => CASELESS_EMOJI.contains(&u32::from(ch)) || ch.is_lowercase(),
     }
 }

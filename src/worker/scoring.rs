@@ -44,6 +44,20 @@ pub type TickBudgets = BTreeMap<String, TickBudget>;
 /// transaction made rescore's writes commit-bound (BENCHMARKS.md, rescore).
 const SCORE_BATCH: usize = 1000;
 
+/// Which of the requests to score may have stored scores of the suite's current evaluator
+/// versions, i.e. which `existing_scores` must read.
+#[derive(Debug, Clone, Copy)]
+enum Stored<'a> {
+    /// Not known: read the stored scores of every request.
+    Unknown,
+    /// Only these ids may have some; the others were just read with none (a rescore's page
+    /// shows each request's current outcomes, and a first run's requests have none). A score
+    /// written by someone else in between is not read: the insert skips it (`ON CONFLICT DO
+    /// NOTHING`, nothing counted twice); a judge score written in between is paid again, as it
+    /// already could be between the read and this call.
+    Only(&'a std::collections::HashSet<String>),
+}
+
 /// Scores requests with suites; cheap to share behind an `Arc`.
 pub struct ScoringEngine {
     store_opt: Option<Store>,
@@ -134,7 +148,23 @@ impl ScoringEngine {
         requests: &[Request],
         budgets: &TickBudgets,
     ) -> anyhow::Result<ScoringReport> {
-        self.score_with(suite, requests, self.ticks(budgets)).await
+        self.score_with(suite, requests, self.ticks(budgets), Stored::Unknown)
+            .await
+    }
+
+    /// [`ScoringEngine::score`] for requests of which only `may_have_scores` can have a stored
+    /// score of a current evaluator version of `suite` (a rescore's page shows which): the
+    /// others' stored scores are not read (BENCHMARKS.md, rescore3).
+    async fn score_partly_stored(
+        &self,
+        suite: &VersionedSuite,
+        requests: &[Request],
+        budgets: &TickBudgets,
+        may_have_scores: &std::collections::HashSet<String>,
+    ) -> anyhow::Result<ScoringReport> {
+        let stored = Stored::Only(may_have_scores);
+        self.score_with(suite, requests, self.ticks(budgets), stored)
+            .await
     }
 
     /// In-memory judge ticks capped by `budgets` (uncapped for a judge missing from them),
@@ -157,7 +187,8 @@ impl ScoringEngine {
         requests: &[Request],
         ticks: &BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
-        self.score_with(suite, requests, ticks.clone()).await
+        self.score_with(suite, requests, ticks.clone(), Stored::Unknown)
+            .await
     }
 
     /// Scores part of the requests of the live tick `key` (one claim batch). The configured
@@ -186,7 +217,8 @@ impl ScoringEngine {
                 (name, Arc::new(tick))
             })
             .collect();
-        self.score_with(suite, requests, ticks).await
+        self.score_with(suite, requests, ticks, Stored::Unknown)
+            .await
     }
 
     async fn score_with(
@@ -194,9 +226,10 @@ impl ScoringEngine {
         suite: &VersionedSuite,
         requests: &[Request],
         ticks: BTreeMap<String, Arc<JudgeTick>>,
+        stored: Stored<'_>,
     ) -> anyhow::Result<ScoringReport> {
         let evaluators = suite.evaluators();
-        let existing = self.existing_scores(requests, evaluators).await?;
+        let existing = self.existing_scores(requests, evaluators, stored).await?;
         let order = interleave_arms(requests);
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Score>();
         let writer = tokio::spawn(sink::write_scores(
@@ -252,11 +285,22 @@ impl ScoringEngine {
         &self,
         requests: &[Request],
         evaluators: &[EvaluatorId],
+        stored: Stored<'_>,
     ) -> anyhow::Result<HashMap<ScoreKey, Score>> {
         let Some(store) = &self.store_opt else {
             return Ok(HashMap::new());
         };
-        let ids: Vec<String> = requests.iter().map(|r| r.request_id.clone()).collect();
+        let ids: Vec<String> = requests
+            .iter()
+            .filter(|r| match stored {
+                Stored::Unknown => true,
+                Stored::Only(ids) => ids.contains(&r.request_id),
+            })
+            .map(|r| r.request_id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let versions: Vec<String> = evaluators.iter().map(|e| e.version.clone()).collect();
         let stored = store
             .scores_for(&ids, &versions)

@@ -148,6 +148,7 @@ impl ScoringEngine {
         requests: &[Request],
         budgets: &TickBudgets,
     ) -> anyhow::Result<ScoringReport> {
+        let requests = Arc::from(requests);
         self.score_with(suite, requests, self.ticks(budgets), Stored::Unknown)
             .await
     }
@@ -158,7 +159,7 @@ impl ScoringEngine {
     async fn score_partly_stored(
         &self,
         suite: &VersionedSuite,
-        requests: &[Request],
+        requests: Arc<[Request]>,
         budgets: &TickBudgets,
         may_have_scores: &std::collections::HashSet<String>,
     ) -> anyhow::Result<ScoringReport> {
@@ -187,6 +188,7 @@ impl ScoringEngine {
         requests: &[Request],
         ticks: &BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
+        let requests = Arc::from(requests);
         self.score_with(suite, requests, ticks.clone(), Stored::Unknown)
             .await
     }
@@ -217,6 +219,7 @@ impl ScoringEngine {
                 (name, Arc::new(tick))
             })
             .collect();
+        let requests = Arc::from(requests);
         self.score_with(suite, requests, ticks, Stored::Unknown)
             .await
     }
@@ -224,10 +227,11 @@ impl ScoringEngine {
     async fn score_with(
         &self,
         suite: &VersionedSuite,
-        requests: &[Request],
+        shared_requests: Arc<[Request]>,
         ticks: BTreeMap<String, Arc<JudgeTick>>,
         stored: Stored<'_>,
     ) -> anyhow::Result<ScoringReport> {
+        let requests: &[Request] = &shared_requests;
         let evaluators = suite.evaluators();
         let existing = self.existing_scores(requests, evaluators, stored).await?;
         let order = interleave_arms(requests);
@@ -238,7 +242,13 @@ impl ScoringEngine {
             self.batch_size,
             self.clock.now(),
         ));
-        let rules_done = self.spawn_rules(suite, requests, evaluators, &existing, sender.clone());
+        let rules_done = self.spawn_rules(
+            suite,
+            shared_requests.clone(),
+            evaluators,
+            &existing,
+            sender.clone(),
+        );
         let run = judging::JudgeRun {
             clients: &self.judges,
             ticks: &ticks,
@@ -323,7 +333,7 @@ impl ScoringEngine {
     fn spawn_rules(
         &self,
         suite: &Suite,
-        requests: &[Request],
+        requests: Arc<[Request]>,
         evaluators: &[EvaluatorId],
         existing: &HashMap<ScoreKey, Score>,
         sender: tokio::sync::mpsc::UnboundedSender<Score>,
@@ -334,16 +344,13 @@ impl ScoringEngine {
                 let Some(index) = evaluator.index else {
                     continue;
                 };
-                if suite.assertions[index].is_rule()
-                    && !existing.contains_key(&key(request, evaluator))
-                {
+                if suite.assertions[index].is_rule() && !is_stored(existing, request, evaluator) {
                     jobs.push((request_index, index));
                 }
             }
         }
         let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
         let suite = Arc::new(suite.clone());
-        let requests: Arc<Vec<Request>> = Arc::new(requests.to_vec());
         let evaluators: Arc<Vec<EvaluatorId>> = Arc::new(evaluators.to_vec());
         rayon::spawn(move || {
             jobs.par_iter().for_each(|&(request_index, index)| {
@@ -381,9 +388,7 @@ impl ScoringEngine {
                 let Some(index) = evaluator.index else {
                     continue;
                 };
-                if !suite.assertions[index].is_rule()
-                    && !existing.contains_key(&key(request, evaluator))
-                {
+                if !suite.assertions[index].is_rule() && !is_stored(existing, request, evaluator) {
                     jobs.push((request_index, index));
                 }
             }
@@ -487,7 +492,8 @@ fn sort_like_input(scores: &mut [Score], requests: &[Request], evaluators: &[Eva
         .enumerate()
         .map(|(position, evaluator)| (evaluator.name.as_str(), position))
         .collect();
-    scores.sort_by_key(|score| {
+    // Each key once (two hash lookups per score), not twice per comparison.
+    scores.sort_by_cached_key(|score| {
         (
             request_position
                 .get(score.request_id.as_str())
@@ -499,6 +505,16 @@ fn sort_like_input(scores: &mut [Score], requests: &[Request], evaluators: &[Eva
                 .unwrap_or(usize::MAX),
         )
     });
+}
+
+/// True when `existing` holds the score of `evaluator` for `request` (no key is built when
+/// nothing is stored, as in a first rescore).
+fn is_stored(
+    existing: &HashMap<ScoreKey, Score>,
+    request: &Request,
+    evaluator: &EvaluatorId,
+) -> bool {
+    !existing.is_empty() && existing.contains_key(&key(request, evaluator))
 }
 
 fn key(request: &Request, evaluator: &EvaluatorId) -> ScoreKey {

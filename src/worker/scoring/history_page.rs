@@ -113,13 +113,14 @@ impl ScoringEngine {
         };
         let mut rescored: HashMap<String, Vec<StoredOutcome>> = HashMap::new();
         if !read.requests.is_empty() {
+            let requests: std::sync::Arc<[Request]> = read.requests.into();
             let report = self
-                .score_partly_stored(suite, &read.requests, budgets, &read.partly_scored)
+                .score_partly_stored(suite, requests.clone(), budgets, &read.partly_scored)
                 .await?;
             scores.inserted += report.inserted;
             scores.reused += report.reused as u64;
             scores.judge_cost_usd += report.judge_cost_usd;
-            for request in &read.requests {
+            for request in requests.iter() {
                 rescored.insert(request.request_id.clone(), Vec::new());
             }
             for score in report.scores {

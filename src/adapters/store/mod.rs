@@ -209,10 +209,6 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30))
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                // 64 MiB of page cache per connection (SQLite's default is 2 MB): a rescore's
-                // score inserts walk the unique key's B-tree, which the default cache does not
-                // hold, so every batch re-read its pages (BENCHMARKS.md, rescore3).
-                .pragma("cache_size", "-65536")
                 // sqlx would log every slow statement with its full SQL (thousands of
                 // placeholders for a batch insert); callers log their own spans instead
                 .disable_statement_logging();

@@ -288,6 +288,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_texts_are_allocated_once_up_to_the_cap() {
+        let mut shared = SharedText::default();
+        let first = shared.get("support/no-refusal");
+        let again = shared.get("support/no-refusal");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(&*shared.get("v1"), "v1");
+        for index in 0..SHARED_TEXTS * 2 {
+            let text = format!("evaluator-{index}");
+            assert_eq!(&*shared.get(&text), text.as_str());
+        }
+        assert_eq!(shared.texts.len(), SHARED_TEXTS);
+    }
+
+    #[test]
     fn statement_sizes_cover_the_rows_with_few_distinct_texts() {
         let mut texts = HashSet::new();
         for rows in 0..2_000 {

@@ -44,6 +44,20 @@ pub type TickBudgets = BTreeMap<String, TickBudget>;
 /// transaction made rescore's writes commit-bound (BENCHMARKS.md, rescore).
 const SCORE_BATCH: usize = 1000;
 
+/// Which of the requests to score may have stored scores of the suite's current evaluator
+/// versions, i.e. which `existing_scores` must read.
+#[derive(Debug, Clone, Copy)]
+enum Stored<'a> {
+    /// Not known: read the stored scores of every request.
+    Unknown,
+    /// Only these ids may have some; the others were just read with none (a rescore's page
+    /// shows each request's current outcomes, and a first run's requests have none). A score
+    /// written by someone else in between is not read: the insert skips it (`ON CONFLICT DO
+    /// NOTHING`, nothing counted twice); a judge score written in between is paid again, as it
+    /// already could be between the read and this call.
+    Only(&'a std::collections::HashSet<String>),
+}
+
 /// Scores requests with suites; cheap to share behind an `Arc`.
 pub struct ScoringEngine {
     store_opt: Option<Store>,
@@ -134,7 +148,24 @@ impl ScoringEngine {
         requests: &[Request],
         budgets: &TickBudgets,
     ) -> anyhow::Result<ScoringReport> {
-        self.score_with(suite, requests, self.ticks(budgets)).await
+        let requests = Arc::from(requests);
+        self.score_with(suite, requests, self.ticks(budgets), Stored::Unknown)
+            .await
+    }
+
+    /// [`ScoringEngine::score`] for requests of which only `may_have_scores` can have a stored
+    /// score of a current evaluator version of `suite` (a rescore's page shows which): the
+    /// others' stored scores are not read (BENCHMARKS.md, rescore3).
+    async fn score_partly_stored(
+        &self,
+        suite: &VersionedSuite,
+        requests: Arc<[Request]>,
+        budgets: &TickBudgets,
+        may_have_scores: &std::collections::HashSet<String>,
+    ) -> anyhow::Result<ScoringReport> {
+        let stored = Stored::Only(may_have_scores);
+        self.score_with(suite, requests, self.ticks(budgets), stored)
+            .await
     }
 
     /// In-memory judge ticks capped by `budgets` (uncapped for a judge missing from them),
@@ -157,7 +188,9 @@ impl ScoringEngine {
         requests: &[Request],
         ticks: &BTreeMap<String, Arc<JudgeTick>>,
     ) -> anyhow::Result<ScoringReport> {
-        self.score_with(suite, requests, ticks.clone()).await
+        let requests = Arc::from(requests);
+        self.score_with(suite, requests, ticks.clone(), Stored::Unknown)
+            .await
     }
 
     /// Scores part of the requests of the live tick `key` (one claim batch). The configured
@@ -186,17 +219,21 @@ impl ScoringEngine {
                 (name, Arc::new(tick))
             })
             .collect();
-        self.score_with(suite, requests, ticks).await
+        let requests = Arc::from(requests);
+        self.score_with(suite, requests, ticks, Stored::Unknown)
+            .await
     }
 
     async fn score_with(
         &self,
         suite: &VersionedSuite,
-        requests: &[Request],
+        shared_requests: Arc<[Request]>,
         ticks: BTreeMap<String, Arc<JudgeTick>>,
+        stored: Stored<'_>,
     ) -> anyhow::Result<ScoringReport> {
+        let requests: &[Request] = &shared_requests;
         let evaluators = suite.evaluators();
-        let existing = self.existing_scores(requests, evaluators).await?;
+        let existing = self.existing_scores(requests, evaluators, stored).await?;
         let order = interleave_arms(requests);
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Score>();
         let writer = tokio::spawn(sink::write_scores(
@@ -205,7 +242,13 @@ impl ScoringEngine {
             self.batch_size,
             self.clock.now(),
         ));
-        let rules_done = self.spawn_rules(suite, requests, evaluators, &existing, sender.clone());
+        let rules_done = self.spawn_rules(
+            suite,
+            shared_requests.clone(),
+            evaluators,
+            &existing,
+            sender.clone(),
+        );
         let run = judging::JudgeRun {
             clients: &self.judges,
             ticks: &ticks,
@@ -252,11 +295,22 @@ impl ScoringEngine {
         &self,
         requests: &[Request],
         evaluators: &[EvaluatorId],
+        stored: Stored<'_>,
     ) -> anyhow::Result<HashMap<ScoreKey, Score>> {
         let Some(store) = &self.store_opt else {
             return Ok(HashMap::new());
         };
-        let ids: Vec<String> = requests.iter().map(|r| r.request_id.clone()).collect();
+        let ids: Vec<String> = requests
+            .iter()
+            .filter(|r| match stored {
+                Stored::Unknown => true,
+                Stored::Only(ids) => ids.contains(&r.request_id),
+            })
+            .map(|r| r.request_id.clone())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let versions: Vec<String> = evaluators.iter().map(|e| e.version.clone()).collect();
         let stored = store
             .scores_for(&ids, &versions)
@@ -279,7 +333,7 @@ impl ScoringEngine {
     fn spawn_rules(
         &self,
         suite: &Suite,
-        requests: &[Request],
+        requests: Arc<[Request]>,
         evaluators: &[EvaluatorId],
         existing: &HashMap<ScoreKey, Score>,
         sender: tokio::sync::mpsc::UnboundedSender<Score>,
@@ -290,16 +344,13 @@ impl ScoringEngine {
                 let Some(index) = evaluator.index else {
                     continue;
                 };
-                if suite.assertions[index].is_rule()
-                    && !existing.contains_key(&key(request, evaluator))
-                {
+                if suite.assertions[index].is_rule() && !is_stored(existing, request, evaluator) {
                     jobs.push((request_index, index));
                 }
             }
         }
         let (done_sender, done_receiver) = tokio::sync::oneshot::channel();
         let suite = Arc::new(suite.clone());
-        let requests: Arc<Vec<Request>> = Arc::new(requests.to_vec());
         let evaluators: Arc<Vec<EvaluatorId>> = Arc::new(evaluators.to_vec());
         rayon::spawn(move || {
             jobs.par_iter().for_each(|&(request_index, index)| {
@@ -337,9 +388,7 @@ impl ScoringEngine {
                 let Some(index) = evaluator.index else {
                     continue;
                 };
-                if !suite.assertions[index].is_rule()
-                    && !existing.contains_key(&key(request, evaluator))
-                {
+                if !suite.assertions[index].is_rule() && !is_stored(existing, request, evaluator) {
                     jobs.push((request_index, index));
                 }
             }
@@ -443,7 +492,8 @@ fn sort_like_input(scores: &mut [Score], requests: &[Request], evaluators: &[Eva
         .enumerate()
         .map(|(position, evaluator)| (evaluator.name.as_str(), position))
         .collect();
-    scores.sort_by_key(|score| {
+    // Each key once (two hash lookups per score), not twice per comparison.
+    scores.sort_by_cached_key(|score| {
         (
             request_position
                 .get(score.request_id.as_str())
@@ -455,6 +505,16 @@ fn sort_like_input(scores: &mut [Score], requests: &[Request], evaluators: &[Eva
                 .unwrap_or(usize::MAX),
         )
     });
+}
+
+/// True when `existing` holds the score of `evaluator` for `request` (no key is built when
+/// nothing is stored, as in a first rescore).
+fn is_stored(
+    existing: &HashMap<ScoreKey, Score>,
+    request: &Request,
+    evaluator: &EvaluatorId,
+) -> bool {
+    !existing.is_empty() && existing.contains_key(&key(request, evaluator))
 }
 
 fn key(request: &Request, evaluator: &EvaluatorId) -> ScoreKey {

@@ -2,6 +2,7 @@
 //! Inserting a row that exists is a no-op, so a redone tick or a rescore never counts twice.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::Row;
 
@@ -74,37 +75,44 @@ impl Store {
         if scores.is_empty() {
             return Ok(0);
         }
-        if let Store::Postgres(pool) = self {
-            return insert_scores_unnest(pool, scores, scored_at).await;
-        }
+        let pool = match self {
+            Store::Postgres(pool) => return insert_scores_unnest(pool, scores, scored_at).await,
+            Store::Sqlite(pool) => pool,
+        };
         let style = self.placeholders();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut inserted = 0u64;
-            let mut rest = scores;
-            for size in statement_sizes(scores.len()) {
-                let (chunk, after) = rest.split_at(size);
-                rest = after;
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_scores_sql(style, chunk.len())));
-                for score in chunk {
-                    query = query
-                        .bind(&score.request_id)
-                        .bind(&score.evaluator)
-                        .bind(&score.evaluator_version)
-                        .bind(score.outcome.as_str())
-                        .bind(score.score)
-                        .bind(&score.reason)
-                        .bind(score.latency_ms)
-                        .bind(score.prompt_tokens)
-                        .bind(score.completion_tokens)
-                        .bind(score.cost_usd)
-                        .bind(scored_at);
-                }
-                inserted += query.execute(&mut *tx).await?.rows_affected();
+        // sqlx's SQLite binds own their text: a `&String` is cloned into a new `Arc`, a
+        // timestamp formatted per row. The values every row repeats (evaluator, version,
+        // outcome, `scored_at`) are bound as shared `Arc<str>`s, made once per call; the
+        // timestamp text is what sqlx's own encoding of it writes.
+        let mut shared = SharedText::default();
+        let scored_at_text: Arc<str> =
+            Arc::from(scored_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+        let mut tx = pool.begin().await?;
+        let mut inserted = 0u64;
+        let mut rest = scores;
+        for size in statement_sizes(scores.len()) {
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            let sql = insert_scores_sql(style, chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for score in chunk {
+                query = query
+                    .bind(score.request_id.as_str())
+                    .bind(shared.get(&score.evaluator))
+                    .bind(shared.get(&score.evaluator_version))
+                    .bind(shared.get(score.outcome.as_str()))
+                    .bind(score.score)
+                    .bind(score.reason.as_str())
+                    .bind(score.latency_ms)
+                    .bind(score.prompt_tokens)
+                    .bind(score.completion_tokens)
+                    .bind(score.cost_usd)
+                    .bind(scored_at_text.clone());
             }
-            tx.commit().await?;
-            Ok(inserted)
-        })
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// Stored scores of `request_ids`, restricted to `evaluator_versions` unless that is empty.
@@ -162,6 +170,29 @@ impl Store {
                 .await?
         });
         Ok(count > 0)
+    }
+}
+
+/// Most distinct texts [`SharedText`] keeps (a suite has a handful of evaluators); past it a
+/// text is allocated per row, as sqlx would.
+const SHARED_TEXTS: usize = 32;
+
+/// The few distinct texts a batch of scores repeats, each allocated once (a linear scan).
+#[derive(Default)]
+struct SharedText {
+    texts: Vec<Arc<str>>,
+}
+
+impl SharedText {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.texts.iter().find(|shared| &***shared == text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        if self.texts.len() < SHARED_TEXTS {
+            self.texts.push(shared.clone());
+        }
+        shared
     }
 }
 
@@ -255,6 +286,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_texts_are_allocated_once_up_to_the_cap() {
+        let mut shared = SharedText::default();
+        let first = shared.get("support/no-refusal");
+        let again = shared.get("support/no-refusal");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(&*shared.get("v1"), "v1");
+        for index in 0..SHARED_TEXTS * 2 {
+            let text = format!("evaluator-{index}");
+            assert_eq!(&*shared.get(&text), text.as_str());
+        }
+        assert_eq!(shared.texts.len(), SHARED_TEXTS);
+    }
 
     #[test]
     fn statement_sizes_cover_the_rows_with_few_distinct_texts() {

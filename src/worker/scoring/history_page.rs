@@ -1,8 +1,8 @@
 //! Scoring one page of stored history for `rescore`: a request whose every current evaluator
 //! version already has a stored score is not read or scored again; its outcomes come from the
 //! page itself (`Store::history_page_scored`, one row per request). Only the others are read
-//! in full and go through [`ScoringEngine::score`], which reuses whatever part of them is
-//! stored. Reading ([`ScoringEngine::read_history_page`]) and scoring
+//! in full and scored, reusing whatever part of them is stored; stored scores are read only for
+//! the requests the page shows partly scored (a first run's have none). Reading ([`ScoringEngine::read_history_page`]) and scoring
 //! ([`ScoringEngine::score_read_page`]) are separate steps so `rescore` can read the next page
 //! while the current one is scored and written. A rerun over finished history therefore reads one row per request and writes
 //! nothing (BENCHMARKS.md, "Rescore, issue 14, structural change").
@@ -39,6 +39,9 @@ pub struct ReadPage {
     entries: Vec<ScoredHistoryEntry>,
     /// The ids of the entries that miss a current score.
     unfinished: HashSet<String>,
+    /// Those of them that have some current score (the others have none, so their stored
+    /// scores are not read again).
+    partly_scored: HashSet<String>,
     /// Those requests, read in full (one gone from the store since the page was read is not).
     requests: Vec<Request>,
     /// Current scores the finished entries already have.
@@ -79,6 +82,9 @@ impl ScoringEngine {
             if entry.outcomes.len() == evaluators.len() {
                 read.reused += entry.outcomes.len() as u64;
             } else {
+                if !entry.outcomes.is_empty() {
+                    read.partly_scored.insert(entry.cursor.request_id.clone());
+                }
                 unfinished.push(entry.cursor.request_id.clone());
             }
             read.entries.push(entry);
@@ -107,11 +113,14 @@ impl ScoringEngine {
         };
         let mut rescored: HashMap<String, Vec<StoredOutcome>> = HashMap::new();
         if !read.requests.is_empty() {
-            let report = self.score(suite, &read.requests, budgets).await?;
+            let requests: std::sync::Arc<[Request]> = read.requests.into();
+            let report = self
+                .score_partly_stored(suite, requests.clone(), budgets, &read.partly_scored)
+                .await?;
             scores.inserted += report.inserted;
             scores.reused += report.reused as u64;
             scores.judge_cost_usd += report.judge_cost_usd;
-            for request in &read.requests {
+            for request in requests.iter() {
                 rescored.insert(request.request_id.clone(), Vec::new());
             }
             for score in report.scores {

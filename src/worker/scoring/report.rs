@@ -101,28 +101,30 @@ pub(super) fn build(
         cache_hits: run.cache_hits.load(Ordering::Relaxed),
         ..ScoringReport::default()
     };
+    // Counted under borrowed keys, owned once per (evaluator, arm) at the end, not per score.
+    let mut per_evaluator: HashMap<(&str, &str), OutcomeCounts> = HashMap::new();
     for score in &scores {
         let arm = arm_of
             .get(score.request_id.as_str())
             .map(|arm| arm.as_str())
             .unwrap_or("unknown");
-        report
-            .per_evaluator
-            .entry(score.evaluator.clone())
-            .or_default()
-            .entry(arm.to_string())
+        per_evaluator
+            .entry((score.evaluator.as_str(), arm))
             .or_default()
             .add(score.outcome);
-        if score.evaluator == suite.name {
-            report
-                .suite_per_arm
-                .entry(arm.to_string())
-                .or_default()
-                .add(score.outcome);
-        }
         if score.outcome == Outcome::Unscorable {
             report.unscorable += 1;
         }
+    }
+    for ((evaluator, arm), counts) in per_evaluator {
+        if evaluator == suite.name {
+            report.suite_per_arm.insert(arm.to_string(), counts);
+        }
+        report
+            .per_evaluator
+            .entry(evaluator.to_string())
+            .or_default()
+            .insert(arm.to_string(), counts);
     }
     for (name, tick) in ticks {
         report.judge_calls += tick.calls();

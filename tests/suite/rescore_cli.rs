@@ -121,6 +121,59 @@ async fn rescore_scores_the_range_once_and_a_rerun_reuses_everything() {
     assert_eq!(rows_after, rows);
 }
 
+/// A rerun over requests that lost one evaluator's scores reads the scores they still have
+/// (the page shows them partly scored) and computes only the missing ones: everything else is
+/// counted as reused, not computed again.
+#[tokio::test]
+async fn a_rescore_of_partly_scored_requests_reuses_what_they_have() {
+    let (_dir, config, db) = setup();
+    let args = ["rescore", "--from", FROM, "--to", TO, "--suite", "support"];
+    let first = evalgate(&config, &db, &args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let pool = SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM eval_scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let dropped = sqlx::query(
+        "DELETE FROM eval_scores WHERE evaluator = \
+         (SELECT MIN(evaluator) FROM eval_scores WHERE evaluator LIKE 'support/%')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(dropped > 0);
+
+    let again = evalgate(&config, &db, &args);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let numbers = numbers_after(&String::from_utf8_lossy(&again.stdout), "rescored ");
+    assert_eq!(
+        numbers[1], dropped,
+        "only the dropped scores are written again"
+    );
+    assert_eq!(
+        numbers[2] as i64,
+        rows - dropped as i64,
+        "the scores the requests kept are reused, not computed again"
+    );
+    let rows_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM eval_scores")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows_after, rows);
+}
+
 /// Every score row and series row of the store, in a fixed order (what must not depend on
 /// whether the rescore was killed on the way).
 async fn scores_and_series(db: &Path) -> (Vec<(String, String, String, String)>, Vec<String>) {

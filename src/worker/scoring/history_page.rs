@@ -2,9 +2,10 @@
 //! version already has a stored score is not read or scored again; its outcomes come from the
 //! page itself (`Store::history_page_scored`, one row per request). Only the others are read
 //! in full and scored, reusing whatever part of them is stored; stored scores are read only for
-//! the requests the page shows partly scored (a first run's have none). Reading ([`ScoringEngine::read_history_page`]) and scoring
-//! ([`ScoringEngine::score_read_page`]) are separate steps so `rescore` can read the next page
-//! while the current one is scored and written. A rerun over finished history therefore reads one row per request and writes
+//! the requests the page shows partly scored (a first run's have none). Reading
+//! ([`ScoringEngine::read_history_page`]) and scoring ([`ScoringEngine::score_read_page`]) are
+//! separate steps so `rescore` can read the next page while the current one is scored and
+//! written. A rerun over finished history therefore reads one row per request and writes
 //! nothing (BENCHMARKS.md, "Rescore, issue 14, structural change").
 
 use std::collections::{HashMap, HashSet};

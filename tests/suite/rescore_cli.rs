@@ -30,6 +30,19 @@ fn numbers_after(stdout: &str, prefix: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Rescores the whole range with `support`; the numbers of its `rescored …` line (requests,
+/// inserted, reused, …).
+fn rescore(config: &Path, db: &Path) -> Vec<u64> {
+    let args = ["rescore", "--from", FROM, "--to", TO, "--suite", "support"];
+    let out = evalgate(config, db, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    numbers_after(&String::from_utf8_lossy(&out.stdout), "rescored ")
+}
+
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let evals = Path::new(env!("CARGO_MANIFEST_DIR")).join("evals");
@@ -127,13 +140,7 @@ async fn rescore_scores_the_range_once_and_a_rerun_reuses_everything() {
 #[tokio::test]
 async fn a_rescore_of_partly_scored_requests_reuses_what_they_have() {
     let (_dir, config, db) = setup();
-    let args = ["rescore", "--from", FROM, "--to", TO, "--suite", "support"];
-    let first = evalgate(&config, &db, &args);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    rescore(&config, &db);
     let pool = SqlitePool::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
@@ -151,13 +158,7 @@ async fn a_rescore_of_partly_scored_requests_reuses_what_they_have() {
     .rows_affected();
     assert!(dropped > 0);
 
-    let again = evalgate(&config, &db, &args);
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let numbers = numbers_after(&String::from_utf8_lossy(&again.stdout), "rescored ");
+    let numbers = rescore(&config, &db);
     assert_eq!(
         numbers[1], dropped,
         "only the dropped scores are written again"

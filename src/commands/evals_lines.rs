@@ -20,21 +20,16 @@ pub struct RawLine {
     pub bytes: Option<Vec<u8>>,
 }
 
-/// Reads up to `count` non-blank lines; an empty result means the input is exhausted. The
-/// buffers of `spare` (lines of a chunk already written) are reused for the new lines, so a
-/// long run does not allocate and free one buffer per line across threads.
+/// Reads up to `count` non-blank lines; an empty result means the input is exhausted.
 pub fn read_chunk(
     reader: &mut impl BufRead,
     next_number: &mut usize,
     count: usize,
     max_line_bytes: usize,
-    spare: Vec<RawLine>,
 ) -> std::io::Result<Vec<RawLine>> {
-    let mut buffers = spare.into_iter().filter_map(|line| line.bytes);
     let mut lines = Vec::with_capacity(count);
     while lines.len() < count {
-        let mut bytes = buffers.next().unwrap_or_else(Vec::new);
-        bytes.clear();
+        let mut bytes = Vec::new();
         let Some(fits) = read_bounded_line(reader, &mut bytes, max_line_bytes)? else {
             break;
         };
@@ -129,7 +124,7 @@ mod tests {
         let text = format!("short\n\n{}\r\nnext\r\n  \nlast", "x".repeat(100));
         let mut reader = std::io::BufReader::with_capacity(8, text.as_bytes());
         let mut number = 0;
-        let lines = read_chunk(&mut reader, &mut number, 10, 50, Vec::new()).unwrap();
+        let lines = read_chunk(&mut reader, &mut number, 10, 50).unwrap();
         let seen: Vec<(usize, Option<&[u8]>)> = lines
             .iter()
             .map(|line| (line.number, line.bytes.as_deref()))
@@ -144,39 +139,9 @@ mod tests {
             ]
         );
         assert!(
-            read_chunk(&mut reader, &mut number, 10, 50, Vec::new())
+            read_chunk(&mut reader, &mut number, 10, 50)
                 .unwrap()
                 .is_empty()
-        );
-    }
-
-    #[test]
-    fn spare_buffers_of_longer_lines_leave_nothing_behind() {
-        let mut number = 0;
-        let long = format!(
-            "{}\n{}\n{}\n",
-            "a".repeat(40),
-            "b".repeat(30),
-            "c".repeat(20)
-        );
-        let mut reader = std::io::BufReader::new(long.as_bytes());
-        let spare = read_chunk(&mut reader, &mut number, 10, 50, Vec::new()).unwrap();
-        let short = "x\n\nyy\n".to_string() + &"z".repeat(60) + "\nw\nmore than the spare\n";
-        let mut reader = std::io::BufReader::with_capacity(4, short.as_bytes());
-        let lines = read_chunk(&mut reader, &mut number, 10, 50, spare).unwrap();
-        let seen: Vec<(usize, Option<&[u8]>)> = lines
-            .iter()
-            .map(|line| (line.number, line.bytes.as_deref()))
-            .collect();
-        assert_eq!(
-            seen,
-            [
-                (4, Some(&b"x"[..])),
-                (6, Some(&b"yy"[..])),
-                (7, None),
-                (8, Some(&b"w"[..])),
-                (9, Some(&b"more than the spare"[..])),
-            ]
         );
     }
 
@@ -185,7 +150,7 @@ mod tests {
         let text = format!("{}\r\n", "y".repeat(50));
         let mut reader = std::io::BufReader::new(text.as_bytes());
         let mut number = 0;
-        let lines = read_chunk(&mut reader, &mut number, 10, 50, Vec::new()).unwrap();
+        let lines = read_chunk(&mut reader, &mut number, 10, 50).unwrap();
         assert_eq!(lines[0].bytes.as_ref().map(Vec::len), Some(50));
     }
 }

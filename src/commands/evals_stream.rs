@@ -90,9 +90,6 @@ pub fn stream_rules<W: Write + Send>(
         assertion_evaluators(suite, &versions::suite_evaluators(suite, &BTreeMap::new()));
     std::thread::scope(|scope| {
         let (sender, chunks) = std::sync::mpsc::sync_channel(1);
-        // Written chunks go back to the reader, whose next chunk reuses their line buffers (at
-        // most one waits; a chunk that finds the slot taken is dropped).
-        let (spare_sender, spares) = std::sync::mpsc::sync_channel::<Vec<RawLine>>(1);
         scope.spawn(move || {
             let mut line_number = 0;
             loop {
@@ -101,7 +98,6 @@ pub fn stream_rules<W: Write + Send>(
                     &mut line_number,
                     settings.chunk_lines,
                     settings.max_line_bytes,
-                    spares.try_recv().unwrap_or_else(|_| Vec::new()),
                 );
                 let last = match &chunk {
                     Ok(lines) => lines.is_empty(),
@@ -119,8 +115,6 @@ pub fn stream_rules<W: Write + Send>(
             let mut seen = SeenIds::with_table(settings.seen_table_ids);
             for (lines, blocks) in scored {
                 write_chunk(&lines, blocks, &mut seen, writer, summary)?;
-                // The reader may have finished: then the buffers are simply dropped.
-                let _ = spare_sender.try_send(lines);
             }
             late_repeats(seen, summary)
         });
@@ -332,7 +326,6 @@ pub async fn stream_judged<W: Write>(
             &mut line_number,
             settings.chunk_lines,
             settings.max_line_bytes,
-            Vec::new(),
         )?;
         if lines.is_empty() {
             return late_repeats(seen, summary);

@@ -205,7 +205,14 @@ pub async fn latest_window(
     let Some(tick) = store.latest_tick(&rollout.row.id).await? else {
         return Ok(None);
     };
-    let stage_index = usize::try_from(tick.stage_index).unwrap_or(rollout.state.stage_index);
+    let stage_index = usize::try_from(tick.stage_index).map_err(|_| {
+        anyhow::anyhow!(
+            "ticks.stage_index of rollout {} at {}: {} is negative",
+            rollout.row.id,
+            tick.tick_at.to_rfc3339(),
+            tick.stage_index
+        )
+    })?;
     let windows = pipeline::windows_at(
         sampling,
         &rollout.state,
@@ -221,10 +228,22 @@ pub async fn latest_window(
         .map(RolloutRow::targets)
         .collect();
     let unattributed = pipeline::unattributed_requests(store, &owner, &active, &windows).await?;
-    let sampled = tick
-        .report
-        .and_then(|report| serde_json::from_value::<RolloutTick>(report).ok())
-        .map(|report| report.sampled);
+    // Every stored report is a `RolloutTick` (as a finished tick's redo also requires); one that
+    // does not decode is a bad stored value, not "nothing sampled".
+    let sampled = match tick.report {
+        Some(report) => Some(
+            serde_json::from_value::<RolloutTick>(report)
+                .map_err(|error| {
+                    anyhow::anyhow!(
+                        "ticks.report of rollout {} at {}: bad stored tick report: {error}",
+                        rollout.row.id,
+                        tick.tick_at.to_rfc3339()
+                    )
+                })?
+                .sampled,
+        ),
+        None => None,
+    };
     // A tick that has not recorded its sample yet: only unattributed requests are worth a hint.
     let sampled_or_full = sampled.unwrap_or((usize::MAX, usize::MAX));
     let hint = unattributed.hint(&owner, sampled_or_full, u64::from(sampling.n_per_arm));

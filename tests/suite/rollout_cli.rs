@@ -536,6 +536,20 @@ async fn a_window_logged_under_another_rollout_id_samples_nothing_and_says_why()
         text.contains("20 × model bot@v42 (rollout_id r-old)"),
         "{text}"
     );
+
+    // A stored tick report that does not decode is reported, not shown as "nothing sampled".
+    let pool = sqlx::SqlitePool::connect(&cli.store_url).await.unwrap();
+    sqlx::query("UPDATE ticks SET report = '{\"sampled\": \"many\"}' WHERE rollout_id = 'bot'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = cli.run(&["rollout", "status", "bot"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ticks.report of rollout bot") && stderr.contains("bad stored tick report"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

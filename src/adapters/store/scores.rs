@@ -85,8 +85,7 @@ impl Store {
         // outcome, `scored_at`) are bound as shared `Arc<str>`s, made once per call; the
         // timestamp text is what sqlx's own encoding of it writes.
         let mut shared = SharedText::default();
-        let scored_at_text: Arc<str> =
-            Arc::from(scored_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+        let scored_at_text: Arc<str> = Arc::from(sqlite_time_text(scored_at));
         let mut tx = pool.begin().await?;
         let mut inserted = 0u64;
         let mut rest = scores;
@@ -171,6 +170,12 @@ impl Store {
         });
         Ok(count > 0)
     }
+}
+
+/// A timestamp as sqlx's SQLite encoding of `DateTime<Utc>` writes it (the test checks it
+/// against sqlx), so a pre-formatted bind stores the same text.
+fn sqlite_time_text(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
 /// Most distinct texts [`SharedText`] keeps (a suite has a handful of evaluators); past it a
@@ -286,6 +291,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_time_text_is_what_sqlx_writes_for_a_timestamp() {
+        use chrono::TimeZone;
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let whole = chrono::Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        for at in [
+            whole,
+            whole + chrono::Duration::milliseconds(250),
+            whole + chrono::Duration::microseconds(123_456),
+            whole + chrono::Duration::nanoseconds(7),
+        ] {
+            let by_sqlx: String = sqlx::query_scalar("SELECT ?")
+                .bind(at)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(sqlite_time_text(at), by_sqlx, "{at:?}");
+        }
+    }
 
     #[test]
     fn shared_texts_are_allocated_once_up_to_the_cap() {
